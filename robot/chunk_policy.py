@@ -1,0 +1,25 @@
+"""The `ChunkPolicy` protocol: what the runtime needs from any policy that predicts action chunks.
+
+Implemented by the torch policy (`policy.QChunkSACPolicy`) and by the torch-free ONNX actor
+(`export.OnnxChunkPolicy`). Kept in `robot/` so the deploy path never imports training code.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class ChunkPolicy(Protocol):
+    chunk_size: int                  # h: actions per predicted chunk
+    action_names: tuple[str, ...]    # e.g. ("shoulder_pan.pos", ..., "gripper.pos")
+    fps: float                       # control rate the policy was trained at
+
+    def predict_chunk(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """One policy frame (`observation.state`, `observation.images.<cam>`, unbatched) ->
+        (h, A) float32 joint targets in robot units."""
+        ...
+
+    def reset(self) -> None: ...
