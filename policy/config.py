@@ -1,0 +1,267 @@
+"""QChunkSACConfig: the one place where the learner's knobs and their defaults live.
+
+Two critics come out of the same code (see DESIGN.md, "Q-chunking SAC: the math"):
+
+* `critic_mode="chunked"` (the paper, Li et al. 2025, QC-RLPD): Q(s_t, a_{t:t+h}) scores the whole
+  flattened chunk; target  sum_{i<h} g^i r_{t+i} + g^h m agg_k Qbar_k(s_{t+h}, a'_{0:h}).
+* `critic_mode="first_action"` (the seed document): Q(s_t, a_t) scores the first action only;
+  target  sum_{i<n} g^i r_{t+i} + (1-done) g^n (min_k Qbar_k(s_{t+n}, a'_0) - alpha log pi(a'_{0:h})),
+  and the actor is trained with one of the seed's strategies (standard / conservative /
+  temporal_weighted).
+
+`chunk_size == 1` (or `enable_q_chunking=False`) is plain SAC in both modes.
+
+The seed's JSON keys are fields here under their own names, so the seed's config block loads as
+written. Fields whose reference value differs between the paper and the seed (`critic_mode`,
+`critic_aggregation`, `backup_entropy`, `n_step`) default to None = "the reference value of the
+chosen mode"; `__post_init__` resolves them, so a saved config.json always holds concrete values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import draccus
+
+CRITIC_MODES = ("chunked", "first_action")
+SEED_STRATEGIES = ("standard", "conservative", "temporal_weighted")
+ENTROPY_SCALINGS = ("linear", "sqrt", "none")
+AGGREGATIONS = ("mean", "min")
+ACTIVATIONS = ("silu", "gelu", "relu", "tanh")
+
+
+@dataclass
+class ImageEncoderConfig:
+    """Small CNN trained from scratch (DrQ-style), shared by actor and critic as in LeRobot's SAC."""
+
+    channels: int = 32
+    num_layers: int = 4          # 3x3 convs, the first with stride 2
+    latent_dim: int = 64         # per camera, after Linear + LayerNorm + tanh
+    random_shift_pad: int = 4    # DrQ random-shift augmentation (pixels); 0 disables it
+
+
+@dataclass
+class ActActorConfig:
+    """ACT-style actor: a transformer encoder over the observation history and h learned chunk
+    queries decoded against it (Zhao et al. 2023, without the CVAE: SAC supplies the stochasticity)."""
+
+    d_model: int = 128
+    num_heads: int = 4
+    num_encoder_layers: int = 2
+    num_decoder_layers: int = 2
+    dim_feedforward: int = 256
+    dropout: float = 0.0         # dropout makes the SAC actor's log-prob noisy; off by default
+
+
+@dataclass
+class QChunkSACConfig:
+    # --- chunking (seed keys keep the seed's names so its JSON block loads as written) ---
+    enable_q_chunking: bool = True            # False: plain SAC (chunk of 1)
+    act_chunk_size: int = 5                   # h, actions per chunk (paper: 5; seed: 8)
+    use_act_actor: bool = False               # ACT-style transformer actor instead of the MLP
+    use_sequence_act_actor: bool = True       # the ACT actor decodes a whole chunk (required for chunking)
+    obs_history_length: int = 1               # observations the actor and critic see (s_{t-L+1..t})
+    critic_mode: str | None = None            # chunked | first_action; None: first_action when a seed
+    #                                           strategy is named, else chunked (the paper)
+    q_chunking_strategy: str | None = None    # seed actor strategy (first_action only); None: standard
+    q_chunking_horizon: int = 3               # actions scored by conservative / temporal_weighted
+    q_chunking_decay: float = 0.9             # temporal_weighted weights w_i ~ decay^i
+    q_chunking_entropy_scaling: str = "linear"  # target entropy -c*h*A | -c*sqrt(h)*A | -c*A
+    entropy_coefficient: float = 0.5          # c above (paper: 0.5; LeRobot SAC's -A/2 is c=0.5, h=1)
+    n_step: int | None = None                 # first_action TD horizon n; None: n = h (the seed)
+
+    # --- critic ---
+    num_critics: int = 10                     # K
+    critic_aggregation: str | None = None     # mean | min over the K critics; None: mean (chunked), min (first_action)
+    critic_hidden_dims: list[int] = field(default_factory=lambda: [512, 512, 512, 512])
+    backup_entropy: bool | None = None        # -alpha log pi in the target; None: off (chunked), on (first_action)
+
+    # --- actor ---
+    actor_hidden_dims: list[int] = field(default_factory=lambda: [512, 512, 512, 512])
+    act: ActActorConfig = field(default_factory=ActActorConfig)
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+    activation: str = "silu"                  # hidden activation (LeRobot SAC: SiLU)
+
+    # --- observations ---
+    use_images: bool = False                  # consume observation.images.<cam> (else state only)
+    image_encoder: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
+    state_encoder_dim: int | None = None      # Linear+LayerNorm+tanh on the state (LeRobot SAC: 256); None: raw
+
+    # --- optimisation ---
+    discount: float = 0.99                    # gamma
+    tau: float = 0.005                        # Polyak rate of the target critics
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    temperature_lr: float = 3e-4
+    temperature_init: float = 1.0
+    batch_size: int = 256
+    utd_ratio: int = 1                        # critic updates per env step (actor once per env step)
+    bc_weight: float = 0.01                   # beta of -beta log pi(a_data | s) on every batch sample (QC-RLPD)
+    offline_ratio: float = 0.5                # share of each batch drawn from the offline data (RLPD: 0.5)
+    grad_clip_norm: float = 0.0               # 0 disables clipping (the paper does not clip)
+
+    # --- filled from the env / dataset when the policy is built (saved with the policy) ---
+    state_dim: int = 0
+    action_names: list[str] = field(default_factory=list)
+    camera_shapes: dict[str, list[int]] = field(default_factory=dict)   # cam -> [H, W, 3]
+    fps: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.q_chunking_strategy is not None and self.q_chunking_strategy not in SEED_STRATEGIES:
+            raise ValueError(f"q_chunking_strategy={self.q_chunking_strategy!r}; choose one of {SEED_STRATEGIES}")
+        if self.critic_mode is None:
+            self.critic_mode = "first_action" if self.q_chunking_strategy is not None else "chunked"
+        if self.critic_mode not in CRITIC_MODES:
+            raise ValueError(f"critic_mode={self.critic_mode!r}; choose one of {CRITIC_MODES}")
+        if self.critic_mode == "chunked":
+            if self.q_chunking_strategy not in (None, "standard"):
+                raise ValueError(
+                    f"q_chunking_strategy={self.q_chunking_strategy!r} needs critic_mode='first_action' "
+                    "(it scores single actions); the chunked critic scores the whole chunk")
+            # the paper's chunked critic has one actor objective; "standard" names it
+            self.q_chunking_strategy = "standard"
+        elif self.q_chunking_strategy is None:
+            self.q_chunking_strategy = "standard"
+        seed_mode = self.critic_mode == "first_action"
+        if self.critic_aggregation is None:
+            self.critic_aggregation = "min" if seed_mode else "mean"
+        if self.backup_entropy is None:
+            self.backup_entropy = seed_mode
+        if self.n_step is None:
+            self.n_step = self.chunk_size
+        self.validate()
+
+    # The chunk the actor predicts and the critic (chunked mode) scores.
+    @property
+    def chunk_size(self) -> int:
+        return self.act_chunk_size if self.enable_q_chunking else 1
+
+    @property
+    def action_dim(self) -> int:
+        return len(self.action_names)
+
+    @property
+    def td_horizon(self) -> int:
+        """Steps summed before bootstrapping: h (chunked) or n (first_action)."""
+        return self.chunk_size if self.critic_mode == "chunked" else int(self.n_step)
+
+    @property
+    def scored_actions(self) -> int:
+        """How many chunk actions the first_action actor loss scores (1 for standard)."""
+        if self.critic_mode == "chunked" or self.q_chunking_strategy == "standard":
+            return 1
+        return min(self.q_chunking_horizon, self.chunk_size)
+
+    def target_entropy(self, action_dim: int | None = None) -> float:
+        """Temperature target, scaled with the chunk: -c*h*A (linear), -c*sqrt(h)*A, -c*A (none)."""
+        a = self.action_dim if action_dim is None else action_dim
+        h = self.chunk_size
+        scale = {"linear": h, "sqrt": math.sqrt(h), "none": 1.0}[self.q_chunking_entropy_scaling]
+        return -self.entropy_coefficient * scale * a
+
+    def validate(self) -> None:
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise ValueError(msg)
+
+        need(self.act_chunk_size >= 1, f"act_chunk_size must be >= 1, got {self.act_chunk_size}")
+        need(self.obs_history_length >= 1, f"obs_history_length must be >= 1, got {self.obs_history_length}")
+        need(self.q_chunking_entropy_scaling in ENTROPY_SCALINGS,
+             f"q_chunking_entropy_scaling={self.q_chunking_entropy_scaling!r}; choose one of {ENTROPY_SCALINGS}")
+        need(self.critic_aggregation in AGGREGATIONS,
+             f"critic_aggregation={self.critic_aggregation!r}; choose one of {AGGREGATIONS}")
+        need(self.activation in ACTIVATIONS, f"activation={self.activation!r}; choose one of {ACTIVATIONS}")
+        need(self.num_critics >= 1, f"num_critics must be >= 1, got {self.num_critics}")
+        need(self.q_chunking_horizon >= 1, f"q_chunking_horizon must be >= 1, got {self.q_chunking_horizon}")
+        need(0.0 < self.q_chunking_decay <= 1.0, f"q_chunking_decay must be in (0, 1], got {self.q_chunking_decay}")
+        need(self.n_step >= 1, f"n_step must be >= 1, got {self.n_step}")
+        need(0.0 <= self.offline_ratio <= 1.0, f"offline_ratio must be in [0, 1], got {self.offline_ratio}")
+        need(0.0 < self.discount <= 1.0 and 0.0 < self.tau <= 1.0, "discount and tau must be in (0, 1]")
+        need(self.utd_ratio >= 1 and self.batch_size >= 1, "utd_ratio and batch_size must be >= 1")
+        need(len(self.critic_hidden_dims) >= 1 and len(self.actor_hidden_dims) >= 1,
+             "critic_hidden_dims and actor_hidden_dims need at least one layer")
+        need(self.log_std_min < self.log_std_max, "log_std_min must be < log_std_max")
+        if self.use_act_actor and self.enable_q_chunking and self.act_chunk_size > 1:
+            need(self.use_sequence_act_actor,
+                 "use_act_actor=true with use_sequence_act_actor=false predicts single actions, which cannot "
+                 "drive Q-chunking: set use_sequence_act_actor=true, or enable_q_chunking=false for plain SAC")
+        if self.use_act_actor:
+            need(self.act.d_model % self.act.num_heads == 0,
+                 f"act.d_model={self.act.d_model} must be divisible by act.num_heads={self.act.num_heads}")
+        if self.critic_mode == "first_action" and self.q_chunking_strategy != "standard":
+            need(self.chunk_size > 1,
+                 f"q_chunking_strategy={self.q_chunking_strategy!r} scores several chunk actions; it needs a "
+                 "chunk longer than 1 (enable_q_chunking=true, act_chunk_size > 1)")
+        if self.use_images and self.camera_shapes:
+            for cam, shape in self.camera_shapes.items():
+                need(len(shape) == 3 and shape[2] == 3, f"camera {cam!r} shape {shape} is not [H, W, 3]")
+
+    def with_features(self, state_dim: int, action_names: list[str] | tuple[str, ...],
+                      camera_shapes: dict[str, Any] | None = None, fps: float | None = None) -> "QChunkSACConfig":
+        """A copy with the env/dataset features filled in (images kept only when use_images)."""
+        cams = {k: [int(x) for x in v] for k, v in (camera_shapes or {}).items()} if self.use_images else {}
+        if self.use_images and not cams:
+            raise ValueError("use_images=true but the env/dataset has no observation.images.<cam>; "
+                             "set use_images=false or add a camera")
+        return replace(self, state_dim=int(state_dim), action_names=list(action_names), camera_shapes=cams,
+                       fps=float(self.fps if fps is None else fps))
+
+    # --- serialisation ---
+    def to_dict(self) -> dict[str, Any]:
+        return draccus.encode(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "QChunkSACConfig":
+        """Decode a dict; an unknown key is an error that names it."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown QChunkSACConfig key(s) {unknown}; known keys: {sorted(known)}")
+        return draccus.decode(cls, data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "QChunkSACConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+# Presets: the paper's QC-RLPD (state obs), plain SAC out of the same code, and the seed's JSON
+# block exactly as the seed document writes it.
+SEED_JSON: dict[str, Any] = {
+    "use_act_actor": True,
+    "use_sequence_act_actor": True,
+    "enable_q_chunking": True,
+    "q_chunking_strategy": "standard",
+    "act_chunk_size": 8,
+    "obs_history_length": 5,
+    "q_chunking_horizon": 3,
+    "q_chunking_decay": 0.9,
+    "q_chunking_entropy_scaling": "linear",
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Li et al. 2025, QC-RLPD: h=5, K=10 critics 4x512 + LayerNorm, mean aggregation, no entropy
+    # backup, batch 256 (128 offline + 128 online), UTD 1, BC beta=0.01, target entropy -h*A/2.
+    "qc": {},
+    # plain SAC (RLPD-style) from the same code: h = 1
+    "sac": {"enable_q_chunking": False},
+    "seed": dict(SEED_JSON),
+}
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return dict(PRESETS[name])
+
+
+def preset(name: str, **overrides: Any) -> QChunkSACConfig:
+    """`preset("qc")`, `preset("sac")`, `preset("seed", num_critics=2)`."""
+    return QChunkSACConfig.from_dict({**preset_dict(name), **overrides})

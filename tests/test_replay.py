@@ -1,0 +1,152 @@
+"""Chunk windows worked by hand: returns, bootstraps and masks across episode ends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from policy.replay import ChunkReplayBuffer, MixedSampler
+
+G = 0.5  # discount that makes the hand sums exact
+
+
+def frame(v: float, image: int | None = None) -> dict[str, np.ndarray]:
+    f = {"observation.state": np.array([v], np.float32)}
+    if image is not None:
+        f["observation.images.cam"] = np.full((4, 5, 3), image, np.uint8)
+    return f
+
+
+def two_episodes(capacity: int = 32) -> ChunkReplayBuffer:
+    """Episode A: 4 steps, rewards 1..4, terminates. Episode B: 3 steps, rewards 10,20,30, time limit.
+    State value = 100*episode + step; action value = the same, so windows can be read off."""
+    buf = ChunkReplayBuffer(capacity, state_dim=1, action_dim=1)
+    for t, r in enumerate([1, 2, 3, 4]):
+        buf.add(frame(t), [t], r, terminated=t == 3, truncated=False, next_observation=frame(4))
+    for t, r in enumerate([10, 20, 30]):
+        buf.add(frame(100 + t), [100 + t], r, terminated=False, truncated=t == 2, next_observation=frame(103))
+    return buf
+
+
+# slots: A0..A3 = 0..3, A_final = 4, B0..B2 = 5..7, B_final = 8
+def window(buf, slot, h=3, n=3, history=1):
+    return buf.gather(np.array([slot]), h, n, G, history)
+
+
+def test_chunk_inside_episode_sums_h_rewards_and_bootstraps_with_gamma_h():
+    w = window(two_episodes(), 0)
+    assert w.discounted_return.item() == pytest.approx(1 + G * 2 + G**2 * 3)
+    assert w.bootstrap_discount.item() == pytest.approx(G**3)
+    assert w.next_state[0, -1, 0].item() == 3
+    assert w.actions[0, :, 0].tolist() == [0, 1, 2]
+    assert w.action_is_real[0].tolist() == [1, 1, 1]
+    assert not w.truncated_early.item()
+
+
+def test_chunk_cut_by_termination_stops_the_return_masks_the_bootstrap_and_pads_actions():
+    w = window(two_episodes(), 2)
+    assert w.discounted_return.item() == pytest.approx(3 + G * 4)
+    assert w.bootstrap_discount.item() == 0.0
+    assert w.actions[0, :, 0].tolist() == [2, 3, 3]
+    assert w.action_is_real[0].tolist() == [1, 1, 0]
+    assert not w.truncated_early.item()  # a terminated chunk stays valid for the chunked critic
+    assert w.next_state[0, -1, 0].item() == 4  # the stored final observation
+
+
+def test_last_step_before_termination_returns_its_reward_only():
+    w = window(two_episodes(), 3)
+    assert w.discounted_return.item() == pytest.approx(4)
+    assert w.bootstrap_discount.item() == 0.0
+    assert w.action_is_real[0].tolist() == [1, 0, 0]
+
+
+def test_chunk_cut_by_time_limit_bootstraps_at_the_truncation_step_and_is_flagged():
+    w = window(two_episodes(), 6)  # B1, B2 then the time limit
+    assert w.discounted_return.item() == pytest.approx(20 + G * 30)
+    assert w.bootstrap_discount.item() == pytest.approx(G**2)
+    assert w.next_state[0, -1, 0].item() == 103
+    assert w.truncated_early.item()
+    assert w.n_step_used.item() == 2
+
+
+def test_time_limit_on_the_chunks_last_step_is_an_ordinary_full_chunk():
+    w = window(two_episodes(), 5)
+    assert w.discounted_return.item() == pytest.approx(10 + G * 20 + G**2 * 30)
+    assert w.bootstrap_discount.item() == pytest.approx(G**3)
+    assert not w.truncated_early.item()
+
+
+def test_rewards_of_the_next_episode_never_enter_the_return():
+    w = window(two_episodes(), 3, h=5, n=5)
+    assert w.discounted_return.item() == pytest.approx(4)
+
+
+def test_n_step_horizon_shorter_than_the_chunk_bootstraps_after_n_steps():
+    w = window(two_episodes(), 0, h=3, n=2)
+    assert w.discounted_return.item() == pytest.approx(1 + G * 2)
+    assert w.bootstrap_discount.item() == pytest.approx(G**2)
+    assert w.next_state[0, -1, 0].item() == 2
+    assert w.actions.shape == (1, 3, 1)
+
+
+def test_history_repeats_the_first_frame_before_the_episode_start():
+    w = window(two_episodes(), 6, history=3)  # B1: history B0, B0, B1
+    assert w.state[0, :, 0].tolist() == [100, 100, 101]
+    assert w.next_state[0, :, 0].tolist() == [101, 102, 103]
+
+
+def test_sampling_never_starts_on_a_final_observation_or_an_unfinished_window():
+    buf = two_episodes()
+    # an open episode whose windows are not complete yet
+    for t in range(2):
+        buf.add(frame(200 + t), [200 + t], 0.0, False, False)
+    b = buf.sample(512, 3, 3, G)
+    starts = b.state[:, -1, 0].numpy()
+    assert set(np.unique(starts)) <= {0, 1, 2, 3, 100, 101, 102}
+    assert {0, 3, 102} <= set(np.unique(starts))
+
+
+def test_ring_overwrite_invalidates_windows_that_reach_overwritten_slots():
+    buf = ChunkReplayBuffer(6, 1, 1)
+    for t in range(5):  # slots 0..4 and the final observation in slot 5
+        buf.add(frame(t), [t], 1.0, False, t == 4, next_observation=frame(5))
+    buf.add(frame(50), [50], 1.0, False, False)  # overwrites slot 0 with a new, open episode
+    b = buf.sample(256, 2, 2, G)
+    assert set(np.unique(b.state[:, -1, 0].numpy())) == {1, 2, 3, 4}
+
+
+def test_images_are_stored_uint8_at_raw_size_and_returned_with_the_window():
+    buf = ChunkReplayBuffer(16, 1, 1, {"cam": (4, 5, 3)})
+    for t in range(3):
+        buf.add(frame(t, image=t), [t], 0.0, False, t == 2, next_observation=frame(3, image=3))
+    assert buf.image_bytes_per_frame == 4 * 5 * 3
+    assert buf.images["cam"].dtype == np.uint8
+    w = buf.gather(np.array([1]), 2, 2, G)
+    assert w.images["cam"].dtype == torch.uint8
+    assert int(w.images["cam"][0, 0, 0, 0]) == 1 and int(w.next_images["cam"][0, 0, 0, 0]) == 3
+
+
+def test_save_and_load_round_trip_gives_the_same_samples(tmp_path):
+    buf = two_episodes()
+    buf.save(tmp_path / "buf.npz")
+    back = ChunkReplayBuffer.load(tmp_path / "buf.npz")
+    a, b = buf.sample(64, 3, 3, G), back.sample(64, 3, 3, G)
+    assert torch.equal(a.state, b.state) and torch.equal(a.discounted_return, b.discounted_return)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_mixed_sampler_draws_half_offline_half_online():
+    off = two_episodes()
+    off.is_offline = True
+    on = two_episodes()
+    batch = MixedSampler(on, off, 0.5).sample(64, 3, 3, G)
+    assert int(batch.is_offline.sum()) == 32 and len(batch.is_offline) == 64
+
+
+def test_mixed_sampler_uses_offline_only_before_online_data_exists():
+    off = two_episodes()
+    off.is_offline = True
+    empty = ChunkReplayBuffer(8, 1, 1)
+    batch = MixedSampler(empty, off, 0.5).sample(16, 3, 3, G)
+    assert bool(batch.is_offline.all())
