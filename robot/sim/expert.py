@@ -1,0 +1,222 @@
+"""A scripted expert for the sim tasks: waypoints on privileged state + damped-least-squares IK.
+
+Closed loop by construction: every call looks only at the present state (joints, TCP, cube,
+pad contacts) and decides what to do from it, with no memory of earlier calls. So it can drive
+the robot tick by tick, feed a chunk executor, take over after a human or a policy, and retry
+a failed grasp. The phase is read off the state:
+
+    cube held (both pads touch, jaws closed on it) -> lift it / carry it over the bin / release
+    jaws closing on a cube between them            -> keep closing
+    TCP aligned above the cube                     -> descend with the jaws open, close at the bottom
+    otherwise                                      -> open the jaws, rise if low, go above the cube
+
+Targets move at a bounded TCP speed, so actions stay smooth enough to learn from. Use it as a
+policy (`ScriptedExpert().act(env_or_robot)` -> joint targets in robot units) or as a
+teleoperator (`ScriptedTeleopConfig(noise=..., seed=...).build(robot=sim_robot)`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from robot.config import TeleoperatorConfig
+from robot.interface import ACTION_NAMES, Teleoperator
+from robot.sim.ik import solve_ik, top_down_rotation
+from robot.sim.mjcf import CUBE_HALF
+from robot.sim.robot import SimRobot
+from robot.sim.task_spec import LIFT_HEIGHT
+
+FAST_STEP = 0.012     # m per control period in free motion (0.36 m/s at 30 Hz)
+SLOW_STEP = 0.006     # m per control period when descending onto / lifting the cube
+ALIGN_XY = 0.006      # TCP this close (horizontally) above the cube before descending
+AT_GRASP = 0.005      # TCP this close to the grasp point before closing
+IN_HAND = 0.02        # cube centre this close to the TCP counts as between the jaws
+
+
+def _wrap(angle: float) -> float:
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
+def _step_towards(current: np.ndarray, goal: np.ndarray, max_step: float) -> np.ndarray:
+    delta = goal - current
+    dist = float(np.linalg.norm(delta))
+    return goal.copy() if dist <= max_step else current + delta * (max_step / dist)
+
+
+def resolve_sim_robot(target: Any) -> SimRobot:
+    """The SimRobot behind a SimRobot, a chunkbot sim env, or a wrapped one."""
+    if isinstance(target, SimRobot):
+        return target
+    inner = getattr(getattr(target, "unwrapped", None), "robot", None)
+    if isinstance(inner, SimRobot):
+        return inner
+    raise TypeError(
+        f"the scripted expert reads privileged sim state: pass a SimRobot or a chunkbot sim env, "
+        f"not {type(target).__name__}"
+    )
+
+
+class ScriptedExpert:
+    """Waypoint + IK expert for reach / lift / pick_place on either sim arm."""
+
+    def __init__(self, noise: float = 0.0, seed: int | None = 0, ik_iterations: int = 15):
+        self.noise = float(noise)   # std (rad) of Gaussian noise added to the body-joint targets
+        self.ik_iterations = ik_iterations
+        self._rng = np.random.default_rng(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+
+    def act(self, target: Any) -> np.ndarray:
+        """Joint targets (6,) float32 in robot units for the present state of `target`."""
+        robot = resolve_sim_robot(target)
+        q_goal = self.joint_goal(robot)
+        if self.noise > 0:
+            q_goal[:5] += self._rng.normal(0.0, self.noise, 5)
+        units = robot.units.to_units(q_goal)
+        return np.clip(units, robot.action_low, robot.action_high).astype(np.float32)
+
+    def act_dict(self, target: Any) -> dict[str, float]:
+        return {n: float(v) for n, v in zip(ACTION_NAMES, self.act(target))}
+
+    # ------------------------------------------------------------------ the script
+    def joint_goal(self, robot: SimRobot) -> np.ndarray:
+        """Joint targets (rad, 6) without noise."""
+        arm, spec = robot.arm, robot.arm.spec
+        q = arm.joint_positions()
+        tcp, rot = arm.tcp_position(), arm.tcp_rotation()
+        jaw = rot @ np.asarray(spec.jaw_axis)
+        jaw_yaw = math.atan2(jaw[1], jaw[0])
+        task = robot.task.name
+
+        if task == "reach":
+            goal = _step_towards(tcp, arm.target_position(), FAST_STEP)
+            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed, rot_weight=0.05)
+
+        cube = arm.cube_position()
+        grip_closing = self._jaw_fraction(q[5], spec) < 0.8
+        in_hand = float(np.linalg.norm(cube - tcp)) < IN_HAND
+
+        if in_hand and grip_closing and arm.is_grasping():
+            return self._carry(robot, q, tcp, cube, jaw_yaw)
+        if in_hand and grip_closing:  # closing on the cube: hold still until both pads bite
+            return self._ik(arm, q, tcp, jaw_yaw, spec.gripper_closed)
+
+        grasp_yaw = self._grasp_yaw(arm.cube_yaw(), jaw_yaw)
+        # The TCP is where a held cube ends up, against the fixed jaw; to descend without touching,
+        # centre the cube between the open jaws instead (closing then slides it onto the fixed jaw).
+        mid_gap = 0.5 * (arm.data.geom_xpos[arm.pad_geoms[0]] + arm.data.geom_xpos[arm.pad_geoms[1]])
+        centring = np.array([mid_gap[0] - tcp[0], mid_gap[1] - tcp[1], 0.0])
+        grasp_point = np.array([cube[0], cube[1], cube[2] + 0.002]) - centring
+        above = grasp_point + np.array([0.0, 0.0, 0.043])
+        dxy = float(np.linalg.norm(tcp[:2] - grasp_point[:2]))
+        yaw_ok = abs(_wrap(jaw_yaw - grasp_yaw)) < math.radians(8)
+        if grip_closing:  # closed on nothing (missed or dropped): open before anything else
+            goal = _step_towards(tcp, np.array([tcp[0], tcp[1], max(tcp[2], above[2])]), SLOW_STEP)
+            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_ready)
+        if dxy < ALIGN_XY and yaw_ok and tcp[2] < above[2] + 0.01:
+            if float(np.linalg.norm(tcp - grasp_point)) < AT_GRASP:
+                return self._ik(arm, q, grasp_point, grasp_yaw, spec.gripper_closed)
+            goal = _step_towards(tcp, grasp_point, SLOW_STEP)
+            return self._ik(arm, q, goal, grasp_yaw, spec.gripper_ready)
+        if tcp[2] < above[2] - 0.015 and dxy > 2 * ALIGN_XY:  # low and off to the side: rise first
+            goal = _step_towards(tcp, np.array([tcp[0], tcp[1], above[2]]), FAST_STEP)
+            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_ready)
+        goal = _step_towards(tcp, above, FAST_STEP if dxy > 0.03 else SLOW_STEP)
+        return self._ik(arm, q, goal, grasp_yaw, spec.gripper_ready)
+
+    def _carry(self, robot: SimRobot, q, tcp, cube, jaw_yaw) -> np.ndarray:
+        arm, spec = robot.arm, robot.arm.spec
+        if robot.task.name == "lift":
+            goal = _step_towards(tcp, np.array([tcp[0], tcp[1], CUBE_HALF + LIFT_HEIGHT + 0.025]), SLOW_STEP)
+            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed, rot_weight=0.03)
+        # pick_place: up to a height that clears the bin wall, swing over the bin, let go
+        carry_z = spec.bin_wall_height + CUBE_HALF + 0.03
+        offset = tcp - cube                                  # keep the grip offset while moving the cube
+        bin_xy = np.asarray(spec.bin_center_xy)
+        if cube[2] < carry_z - 0.015 and float(np.linalg.norm(cube[:2] - bin_xy)) > 0.03:
+            goal = _step_towards(tcp, np.array([tcp[0], tcp[1], carry_z + offset[2]]), SLOW_STEP)
+            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed, rot_weight=0.03)
+        cube_goal = self._polar_step(np.asarray(spec.pan_axis_xy), cube[:2], bin_xy, FAST_STEP)
+        goal = np.array([cube_goal[0], cube_goal[1], carry_z]) + offset
+        if float(np.linalg.norm(cube[:2] - bin_xy)) < 0.012:
+            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_ready, rot_weight=0.03)   # release
+        return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed, rot_weight=0.03)
+
+    @staticmethod
+    def _polar_step(centre: np.ndarray, start: np.ndarray, goal: np.ndarray, max_step: float) -> np.ndarray:
+        """Next point from `start` towards `goal` moving on an arc about the pan axis (radius and
+        bearing change together), so a carry swings around the arm instead of cutting past its base."""
+        s, g = start - centre, goal - centre
+        rs, rg = float(np.linalg.norm(s)), float(np.linalg.norm(g))
+        ts, tg = math.atan2(s[1], s[0]), math.atan2(g[1], g[0])
+        dt, dr = _wrap(tg - ts), rg - rs
+        length = math.hypot(dt * max(rs, rg), dr)
+        frac = 1.0 if length <= max_step else max_step / length
+        r, t = rs + frac * dr, ts + frac * dt
+        return centre + r * np.array([math.cos(t), math.sin(t)])
+
+    @staticmethod
+    def _jaw_fraction(angle: float, spec) -> float:
+        """0 at fully closed, 1 at the ready opening (beyond 1 when opened wider)."""
+        return (angle - spec.gripper_closed) / (spec.gripper_ready - spec.gripper_closed)
+
+    @staticmethod
+    def _grasp_yaw(cube_yaw: float, jaw_yaw: float) -> float:
+        """Of the four jaw directions that face the cube squarely, the one nearest the present jaw."""
+        candidates = [cube_yaw + k * math.pi / 2 for k in range(4)]
+        return min(candidates, key=lambda c: abs(_wrap(c - jaw_yaw)))
+
+    def _ik(self, arm, q, goal, yaw, gripper, rot_weight: float = 0.1) -> np.ndarray:
+        q_goal, _ = solve_ik(arm, q, goal, top_down_rotation(arm, yaw), iterations=self.ik_iterations,
+                             rot_weight=rot_weight)
+        q_goal[5] = gripper
+        return q_goal
+
+
+# ---------------------------------------------------------------------- as a teleoperator
+@TeleoperatorConfig.register_subclass("scripted")
+@dataclass(kw_only=True)
+class ScriptedTeleopConfig(TeleoperatorConfig):
+    noise: float = 0.0         # std (rad) of joint-target noise, for diverse demonstrations
+    seed: int | None = 0
+
+    def build(self, robot: Any = None) -> "ScriptedTeleop":
+        if robot is None:
+            raise ValueError("the scripted teleoperator reads the simulated follower's state: "
+                             "build it with build(robot=<SimRobot>)")
+        return ScriptedTeleop(self, resolve_sim_robot(robot))
+
+
+class ScriptedTeleop(Teleoperator):
+    """The scripted expert behind LeRobot's teleoperator interface, bound to one SimRobot."""
+
+    name = "scripted"
+
+    def __init__(self, config: ScriptedTeleopConfig, robot: SimRobot):
+        self.config = config
+        self.robot = robot
+        self.expert = ScriptedExpert(noise=config.noise, seed=config.seed)
+        self._connected = False
+
+    @property
+    def action_features(self) -> dict[str, Any]:
+        return {n: float for n in ACTION_NAMES}
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    def connect(self, calibrate: bool = True) -> None:
+        self._connected = True
+
+    def disconnect(self) -> None:
+        self._connected = False
+
+    def get_action(self) -> dict[str, float]:
+        return self.expert.act_dict(self.robot)

@@ -1,0 +1,189 @@
+"""`SimRobot`: a simulated SO-101 or Koch arm behind the same `Robot` interface as the real ones.
+
+Units are LeRobot's (see robot.sim.units): `<motor>.pos` body joints in degrees or [-100, 100],
+gripper in [0, 100] (0 closed). Observations: the six `<motor>.pos`, the six `<motor>.vel` (same
+units per second), the task's features (TCP, cube, target in metres; cube yaw in radians), then
+one `(H, W, 3)` uint8 frame per configured camera.
+
+Time: **`send_action` sets the joint targets and advances the physics by one control period**
+(1 / fps). So a control loop that calls `get_observation()` and `send_action()` once per tick
+runs the sim at the loop's rate with no extra call, and a real-time executor can treat the sim
+exactly like a servo bus. `reset(seed)` starts a new episode (arm at home, cube/target randomised).
+
+Privileged state for scripted experts and views: `robot.arm` (the `SimArm`: TCP, cube, contacts,
+FK) and `robot.task` (success, dense reward); `tcp_position(joints)` / `tcp_positions(chunk)` give
+forward kinematics of joint vectors in robot units (e.g. a predicted action chunk).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from robot.config import RobotConfig
+from robot.interface import ACTION_NAMES, MOTOR_NAMES, Robot, RobotError, action_dict_to_array
+from robot.sim.arm import CAMERAS, SimArm
+from robot.sim.task_spec import TASKS, SimTask, make_task
+from robot.sim.units import JointUnits
+
+VELOCITY_NAMES: tuple[str, ...] = tuple(f"{m}.vel" for m in MOTOR_NAMES)
+
+
+@dataclass(kw_only=True)
+class SimRobotConfig(RobotConfig):
+    """Common settings of the simulated arms (the registered types below pick the arm)."""
+
+    task: str = "lift"                  # "reach" | "lift" | "pick_place"
+    fps: int = 30                       # control rate: one send_action = 1 / fps of simulated time
+    physics_timestep: float = 0.002     # upper bound; shrunk so that 1 / fps is a whole number of steps
+    seed: int | None = 0                # episode randomisation (cube, target, start pose)
+    cameras: list[str] = field(default_factory=list)   # subset of ["front", "wrist"]; [] = no rendering
+    image_height: int = 96
+    image_width: int = 96
+    use_degrees: bool = True
+    start_joint_noise: float = 0.02     # rad, uniform noise on the home pose at reset
+
+    arm_name = "so101"                  # class attribute, not a setting: which MJCF
+
+    def build(self) -> "SimRobot":
+        return SimRobot(self)
+
+
+@RobotConfig.register_subclass("sim_so101")
+@dataclass(kw_only=True)
+class SimSO101Config(SimRobotConfig):
+    arm_name = "so101"
+    use_degrees: bool = True            # LeRobot's SO default
+
+
+@RobotConfig.register_subclass("sim_koch")
+@dataclass(kw_only=True)
+class SimKochConfig(SimRobotConfig):
+    arm_name = "koch"
+    use_degrees: bool = False           # LeRobot's Koch default: body joints in [-100, 100]
+
+
+class SimRobot(Robot):
+    """A MuJoCo arm scene that reads and writes like a LeRobot follower arm."""
+
+    def __init__(self, config: SimRobotConfig):
+        if config.task not in TASKS:
+            raise ValueError(f"unknown sim task {config.task!r}; known tasks: {', '.join(TASKS)}")
+        unknown = [c for c in config.cameras if c not in CAMERAS]
+        if unknown:
+            raise ValueError(f"unknown sim camera(s) {unknown}; known cameras: {', '.join(CAMERAS)}")
+        if config.fps <= 0:
+            raise ValueError(f"fps must be positive, got {config.fps}")
+        self.config = config
+        self.name = f"sim_{config.arm_name}"
+        self.arm = SimArm(config.arm_name, control_dt=1.0 / config.fps, timestep=config.physics_timestep)
+        self.task: SimTask = make_task(config.task)
+        spec = self.arm.spec
+        self.units = JointUnits(
+            low=spec.joint_low, high=spec.joint_high,
+            gripper_closed=spec.gripper_closed, gripper_open=spec.gripper_open,
+            use_degrees=config.use_degrees,
+        )
+        self.action_low = self.units.unit_low
+        self.action_high = self.units.unit_high
+        self.home_joints = np.array([*spec.home_joints, spec.gripper_ready])
+        self._rng = np.random.default_rng(config.seed)
+        self._connected = False
+        self.episode_step = 0
+        self.reset(config.seed)
+
+    # ------------------------------------------------------------------ Robot interface
+    @property
+    def observation_features(self) -> dict[str, Any]:
+        feats: dict[str, Any] = {n: float for n in ACTION_NAMES}
+        feats.update({n: float for n in VELOCITY_NAMES})
+        feats.update({n: float for n in self.task.feature_names})
+        for cam in self.config.cameras:
+            feats[cam] = (self.config.image_height, self.config.image_width, 3)
+        return feats
+
+    @property
+    def action_features(self) -> dict[str, Any]:
+        return {n: float for n in ACTION_NAMES}
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    def connect(self, calibrate: bool = True) -> None:
+        self._connected = True
+        for cam in self.config.cameras:  # fail here, not mid-episode, when there is no GL
+            self.arm.render(cam, self.config.image_height, self.config.image_width)
+
+    def disconnect(self) -> None:
+        self.arm.close()
+        self._connected = False
+
+    def get_observation(self) -> dict[str, Any]:
+        self._require_connected()
+        obs = self.state_dict()
+        for cam in self.config.cameras:
+            obs[cam] = self.arm.render(cam, self.config.image_height, self.config.image_width)
+        return obs
+
+    def send_action(self, action: dict[str, float]) -> dict[str, float]:
+        """Clip to the joint ranges, set the servo goals, advance one control period; returns what was sent."""
+        self._require_connected()
+        values = action_dict_to_array(action).astype(np.float64)
+        bad = [n for n, v in zip(ACTION_NAMES, values) if not np.isfinite(v)]
+        if bad:
+            raise ValueError(f"non-finite action for {bad}: {[action[n] for n in bad]}; refusing to move")
+        sent = np.clip(values, self.action_low, self.action_high)
+        self.arm.set_joint_targets(self.units.to_radians(sent))
+        self.arm.step()
+        self.episode_step += 1
+        return {n: float(v) for n, v in zip(ACTION_NAMES, sent)}
+
+    # ------------------------------------------------------------------ simulation extras
+    def reset(self, seed: int | None = None) -> dict[str, Any] | None:
+        """New episode: arm at home (with noise), cube / target from the task. Returns the
+        observation when connected (None before connect)."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        cube, yaw, target = self.task.sample_start(self.arm, self._rng)
+        noise = self._rng.uniform(-1, 1, 6) * self.config.start_joint_noise
+        noise[5] = 0.0
+        self.arm.reset(self.home_joints + noise, cube, yaw, target)
+        self.episode_step = 0
+        return self.get_observation() if self._connected else None
+
+    def state_dict(self) -> dict[str, float]:
+        """All float features (no images), in declared order."""
+        pos = self.units.to_units(self.arm.joint_positions())
+        vel = self.units.velocity_to_units(self.arm.joint_velocities())
+        obs = {n: float(v) for n, v in zip(ACTION_NAMES, pos)}
+        obs.update({n: float(v) for n, v in zip(VELOCITY_NAMES, vel)})
+        obs.update({n: float(v) for n, v in zip(self.task.feature_names, self.task.features(self.arm))})
+        return obs
+
+    def is_success(self) -> bool:
+        return self.task.is_success(self.arm)
+
+    def dense_reward(self) -> float:
+        return self.task.dense_reward(self.arm)
+
+    def joint_positions(self) -> np.ndarray:
+        """Present joint positions in robot units (6,)."""
+        return self.units.to_units(self.arm.joint_positions())
+
+    def tcp_position(self, joints: np.ndarray | None = None) -> np.ndarray:
+        """TCP position (m) at `joints` (robot units, 6); the present one when None."""
+        if joints is None:
+            return self.arm.tcp_position()
+        return self.arm.fk(self.units.to_radians(joints))[0]
+
+    def tcp_positions(self, chunk: np.ndarray) -> np.ndarray:
+        """TCP positions (N, 3) for N joint vectors in robot units (e.g. an (h, 6) action chunk)."""
+        chunk = np.atleast_2d(np.asarray(chunk, float))
+        return self.arm.fk_batch(np.stack([self.units.to_radians(u) for u in chunk]))
+
+    def _require_connected(self) -> None:
+        if not self._connected:
+            raise RobotError(f"{self.name} is not connected: call connect() first")
