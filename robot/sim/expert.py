@@ -96,7 +96,7 @@ class ScriptedExpert:
 
         if task == "reach":
             goal = _step_towards(tcp, arm.target_position(), FAST_STEP)
-            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed, rot_weight=0.05)
+            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed)
 
         cube = arm.cube_position()
         grip_closing = self._jaw_fraction(q[5], spec) < 0.8
@@ -134,19 +134,19 @@ class ScriptedExpert:
         arm, spec = robot.arm, robot.arm.spec
         if robot.task.name == "lift":
             goal = _step_towards(tcp, np.array([tcp[0], tcp[1], CUBE_HALF + LIFT_HEIGHT + 0.025]), SLOW_STEP)
-            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed, rot_weight=0.03)
+            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed)
         # pick_place: up to a height that clears the bin wall, swing over the bin, let go
         carry_z = spec.bin_wall_height + CUBE_HALF + 0.03
         offset = tcp - cube                                  # keep the grip offset while moving the cube
         bin_xy = np.asarray(spec.bin_center_xy)
         if cube[2] < carry_z - 0.015 and float(np.linalg.norm(cube[:2] - bin_xy)) > 0.03:
             goal = _step_towards(tcp, np.array([tcp[0], tcp[1], carry_z + offset[2]]), SLOW_STEP)
-            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed, rot_weight=0.03)
+            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed)
         cube_goal = self._polar_step(np.asarray(spec.pan_axis_xy), cube[:2], bin_xy, FAST_STEP)
         goal = np.array([cube_goal[0], cube_goal[1], carry_z]) + offset
         if float(np.linalg.norm(cube[:2] - bin_xy)) < 0.012:
-            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_ready, rot_weight=0.03)   # release
-        return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed, rot_weight=0.03)
+            return self._ik(arm, q, goal, jaw_yaw, spec.gripper_ready)   # release
+        return self._ik(arm, q, goal, jaw_yaw, spec.gripper_closed)
 
     @staticmethod
     def _polar_step(centre: np.ndarray, start: np.ndarray, goal: np.ndarray, max_step: float) -> np.ndarray:
@@ -172,9 +172,8 @@ class ScriptedExpert:
         candidates = [cube_yaw + k * math.pi / 2 for k in range(4)]
         return min(candidates, key=lambda c: abs(_wrap(c - jaw_yaw)))
 
-    def _ik(self, arm, q, goal, yaw, gripper, rot_weight: float = 0.1) -> np.ndarray:
-        q_goal, _ = solve_ik(arm, q, goal, top_down_rotation(arm, yaw), iterations=self.ik_iterations,
-                             rot_weight=rot_weight)
+    def _ik(self, arm, q, goal, yaw, gripper) -> np.ndarray:
+        q_goal, _ = solve_ik(arm, q, goal, top_down_rotation(arm, yaw), iterations=self.ik_iterations)
         q_goal[5] = gripper
         return q_goal
 

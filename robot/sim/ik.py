@@ -2,9 +2,10 @@
 
 The five body joints (pan, lift, elbow, wrist flex, wrist roll) position the TCP and orient the
 jaws; the gripper joint is left alone. A top-down grasp needs exactly five constraints (position,
-jaws pointing down, jaw yaw), which is why an orientation target is given as a full rotation and
-weighted below position: where the two cannot both be met exactly (TCP slightly off the roll
-axis, workspace edge) DLS settles on the nearest compromise instead of blowing up.
+jaws pointing down, jaw yaw), so an orientation target is given as a full rotation and pursued
+in the null space of the position task: where both cannot be met (TCP slightly off the roll axis,
+workspace edge, joint limits) the position wins and the orientation settles on the nearest
+compromise instead of dragging the TCP off target.
 """
 
 from __future__ import annotations
@@ -35,34 +36,54 @@ def rotation_error(current: np.ndarray, desired: np.ndarray) -> np.ndarray:
     return 0.5 * sum(np.cross(current[:, i], desired[:, i]) for i in range(3))
 
 
-def solve_ik(arm: SimArm, q_start: np.ndarray, target_pos: np.ndarray, target_rot: np.ndarray | None = None,
-             *, iterations: int = 40, rot_weight: float = 0.1, damping: float = 0.02,
-             max_joint_step: float = 0.2, tol_pos: float = 2e-4) -> tuple[np.ndarray, float]:
-    """Joint angles (6, rad) that put the TCP at `target_pos` (and orientation `target_rot`),
-    starting from `q_start` (the current joints, so the solution stays on the same branch).
+def _dls_pinv(jac: np.ndarray, damping: float) -> np.ndarray:
+    """Damped pseudo-inverse J^T (J J^T + λ² I)^-1: well-behaved near singularities."""
+    return jac.T @ np.linalg.inv(jac @ jac.T + (damping**2) * np.eye(jac.shape[0]))
 
-    Returns (q, position error in metres). The gripper angle is copied from `q_start`."""
+
+def _prioritised_step(jp: np.ndarray, jr: np.ndarray, e_pos: np.ndarray, e_rot: np.ndarray | None,
+                      damping: float) -> np.ndarray:
+    """Joint step for the position task, plus the orientation task in its null space."""
+    jp_pinv = _dls_pinv(jp, damping)
+    dq = jp_pinv @ e_pos
+    if e_rot is not None:
+        null = np.eye(jp.shape[1]) - jp_pinv @ jp
+        dq = dq + null @ (_dls_pinv(jr @ null, 0.05) @ (e_rot - jr @ dq))
+    return dq
+
+
+def solve_ik(arm: SimArm, q_start: np.ndarray, target_pos: np.ndarray, target_rot: np.ndarray | None = None,
+             *, iterations: int = 40, damping: float = 0.01, max_joint_step: float = 0.2,
+             tol_pos: float = 2e-4) -> tuple[np.ndarray, float]:
+    """Joint angles (6, rad) that put the TCP at `target_pos` and, as far as the remaining
+    freedom allows, at orientation `target_rot`, starting from `q_start` (the present joints, so
+    the solution stays on the same branch and close to where the arm is).
+
+    Position has priority: the orientation step lives in the null space of the position task, so
+    where jaws-down cannot be met (high up, far out, wrist at its limit) the jaws tilt and the TCP
+    still goes where it was asked. Returns (q, position error in metres); the gripper angle is
+    copied from `q_start`."""
     q = np.array(q_start, dtype=float)
     target_pos = np.asarray(target_pos, float)
-    err_norm = math.inf
+    low, high = arm.joint_low[BODY], arm.joint_high[BODY]
     for _ in range(iterations):
         pos, rot, jp, jr = arm.tcp_jacobian(q)
         e_pos = target_pos - pos
-        err_norm = float(np.linalg.norm(e_pos))
-        if target_rot is None:
-            jac, err = jp[:, BODY], e_pos
-        else:
-            e_rot = rotation_error(rot, target_rot)
-            if err_norm < tol_pos and np.linalg.norm(e_rot) < 1e-3:
-                break
-            jac = np.vstack([jp[:, BODY], rot_weight * jr[:, BODY]])
-            err = np.concatenate([e_pos, rot_weight * e_rot])
-        if target_rot is None and err_norm < tol_pos:
+        e_rot = np.zeros(3) if target_rot is None else rotation_error(rot, target_rot)
+        if np.linalg.norm(e_pos) < tol_pos and (target_rot is None or np.linalg.norm(e_rot) < 1e-3):
             break
-        # dq = J^T (J J^T + λ² I)^-1 e : well-behaved near singularities and at the workspace edge
-        jjt = jac @ jac.T + (damping**2) * np.eye(jac.shape[0])
-        dq = jac.T @ np.linalg.solve(jjt, err)
+        # A joint pinned at its limit that the step would push further out is taken out of the
+        # problem (its column zeroed) and the step recomputed, so the other joints take over
+        # instead of the solver stalling against the limit.
+        free = np.ones(5, dtype=bool)
+        for _pass in range(3):
+            dq = _prioritised_step(jp[:, BODY] * free, jr[:, BODY] * free, e_pos,
+                                   None if target_rot is None else e_rot, damping)
+            pinned = ((q[BODY] <= low + 1e-6) & (dq < 0)) | ((q[BODY] >= high - 1e-6) & (dq > 0))
+            if not np.any(pinned & free):
+                break
+            free &= ~pinned
         scale = max(1.0, float(np.max(np.abs(dq))) / max_joint_step)
-        q[BODY] = np.clip(q[BODY] + dq / scale, arm.joint_low[BODY], arm.joint_high[BODY])
+        q[BODY] = np.clip(q[BODY] + dq / scale, low, high)
     pos, _ = arm.fk(q)
     return q, float(np.linalg.norm(target_pos - pos))
