@@ -40,8 +40,10 @@ class DatasetRecorder:
         resume: bool = False,
         overwrite: bool = False,
     ) -> None:
+        import datasets
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
+        datasets.disable_progress_bars()  # one bar per saved episode drowns the recording's own bar
         self.root = Path(root)
         self.features = dataset_features(observation_features, action_names, use_videos=use_videos)
         info = self.root / "meta" / "info.json"

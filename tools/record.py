@@ -1,0 +1,163 @@
+"""Record teleoperated episodes into a LeRobotDataset (LeRobot's `lerobot-record`, for chunkbot arms).
+
+    python -m tools.record --robot.type=sim_so101 --robot.task=lift --teleop.type=scripted \
+        --dataset.repo_id=local/so101_lift --dataset.root=outputs/datasets/so101_lift --dataset.num_episodes=20
+
+Each frame stores the policy frame (`observation.state`, `observation.images.<cam>`), the action
+the robot actually received, `next.reward`, `next.success` and `next.done` (terminated). In
+simulation the task gives reward and success and an episode ends on success or at the task's time
+limit; a real arm runs each episode for `--dataset.episode_time_s` with `--dataset.reset_time_s`
+between episodes. Ctrl-C keeps every finished episode (the dataset is finalized on the way out);
+`--dataset.resume=true` appends to it later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import draccus
+import numpy as np
+
+from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_all
+from robot.features import to_policy_frame
+from robot.interface import ACTION_NAMES, action_dict_to_array
+from robot.recording import DatasetRecorder, terminate_as_interrupt
+from tools._common import init_tool
+
+register_all()
+log = logging.getLogger("tools.record")
+
+
+@dataclass
+class DatasetRecordConfig:
+    repo_id: str = "local/so101_lift"
+    # Where the dataset is written (default: outputs/datasets/<name part of repo_id>).
+    root: Path | None = None
+    num_episodes: int = 20
+    # Episode length for real arms; simulated tasks end on success or at their own time limit.
+    episode_time_s: float = 30.0
+    # Pause between real-arm episodes for a person to reset the scene.
+    reset_time_s: float = 5.0
+    # Task description stored with every frame (default: the sim task's name, or "teleoperation").
+    single_task: str | None = None
+    # Store camera frames as MP4 videos (smaller) instead of PNG images (exact).
+    use_videos: bool = False
+    # Append to an existing dataset at `root` instead of refusing to touch it.
+    resume: bool = False
+    # Delete an existing dataset at `root` and start over.
+    overwrite: bool = False
+    # Keep only successful episodes (simulation).
+    only_successes: bool = False
+
+    def resolved_root(self) -> Path:
+        return self.root if self.root is not None else Path("outputs/datasets") / self.repo_id.split("/")[-1]
+
+
+@dataclass
+class RecordConfig:
+    robot: RobotConfig = field(default_factory=lambda: RobotConfig.get_choice_class("sim_so101")())
+    teleop: TeleoperatorConfig = field(default_factory=lambda: TeleoperatorConfig.get_choice_class("scripted")())
+    dataset: DatasetRecordConfig = field(default_factory=DatasetRecordConfig)
+    # Seed of the first episode's scene in simulation (episode i uses seed + i).
+    seed: int = 0
+    # Pace the loop at the robot's fps. Default: real arms yes, simulation as fast as it runs.
+    realtime: bool | None = None
+    # Show a progress bar.
+    progress: bool = True
+
+
+def _is_sim(robot) -> bool:
+    return hasattr(robot, "task") and hasattr(robot, "is_success")
+
+
+def record(cfg: RecordConfig) -> Path:
+    """Record `cfg.dataset.num_episodes` episodes; returns the dataset root."""
+    from tqdm import tqdm
+
+    root = cfg.dataset.resolved_root()
+    robot = make_robot(cfg.robot)
+    sim = _is_sim(robot)
+    fps = int(getattr(cfg.robot, "fps", 30))
+    realtime = (not sim) if cfg.realtime is None else cfg.realtime
+    task_name = cfg.dataset.single_task or (robot.config.task if sim else "teleoperation")
+    max_steps = robot.task.max_episode_steps if sim else int(round(cfg.dataset.episode_time_s * fps))
+
+    robot.connect()
+    teleop = make_teleoperator(cfg.teleop, robot=robot)
+    teleop.connect()
+    recorder = DatasetRecorder(
+        cfg.dataset.repo_id, root, fps, robot.observation_features, ACTION_NAMES,
+        robot_type=robot.name, use_videos=cfg.dataset.use_videos,
+        resume=cfg.dataset.resume, overwrite=cfg.dataset.overwrite,
+    )
+    first = recorder.num_episodes
+    successes = attempts = 0
+    bar = tqdm(total=cfg.dataset.num_episodes, desc=f"recording {root}", unit="ep", disable=not cfg.progress)
+    try:
+        while recorder.episodes_saved < cfg.dataset.num_episodes:
+            seed = cfg.seed + first + attempts
+            if sim:
+                robot.reset(seed)
+                if hasattr(teleop, "expert"):
+                    teleop.expert.reset(seed)
+            elif attempts > 0:
+                log.info("reset the scene: next episode in %.0f s", cfg.dataset.reset_time_s)
+                time.sleep(cfg.dataset.reset_time_s)
+            attempts += 1
+            success = _record_episode(robot, teleop, recorder, max_steps, fps, realtime, sim, task_name)
+            successes += int(success)
+            if cfg.dataset.only_successes and not success:
+                recorder.discard_episode()
+            else:
+                recorder.save_episode()
+                bar.update(1)
+            bar.set_postfix(success=f"{successes}/{attempts}")
+    except KeyboardInterrupt:
+        log.warning("interrupted: the episode in progress is dropped, %d finished episode(s) are kept",
+                    recorder.episodes_saved)
+    finally:
+        bar.close()
+        recorder.close()
+        teleop.disconnect()
+        robot.disconnect()
+    log.info("dataset %s: %d episode(s) (%d new), success %d/%d", root, recorder.num_episodes,
+             recorder.episodes_saved, successes, attempts)
+    return root
+
+
+def _record_episode(robot, teleop, recorder: DatasetRecorder, max_steps: int, fps: int, realtime: bool,
+                    sim: bool, task_name: str) -> bool:
+    period = 1.0 / fps
+    deadline = time.perf_counter()
+    success = False
+    for _ in range(max_steps):
+        observation = robot.get_observation()
+        frame = to_policy_frame(observation, robot.observation_features)
+        sent = robot.send_action(teleop.get_action())
+        action = action_dict_to_array(sent)
+        success = bool(robot.is_success()) if sim else False
+        recorder.add_frame(frame, action, reward=float(success), success=success, done=success, task=task_name)
+        if success:
+            break
+        if realtime:
+            deadline += period
+            delay = deadline - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                deadline = time.perf_counter()  # fell behind: do not burst to catch up
+    return success
+
+
+def main() -> None:
+    init_tool()
+    cfg = draccus.parse(RecordConfig)
+    terminate_as_interrupt()
+    record(cfg)
+
+
+if __name__ == "__main__":
+    main()
