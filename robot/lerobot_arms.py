@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import lerobot.cameras.opencv  # noqa: F401  (registers --robot.cameras type "opencv" with draccus)
 from lerobot.cameras import CameraConfig
 
 from calibration.files import (
@@ -262,9 +263,10 @@ class _LeRobotDevice:
         """Open the port, check the servos, make sure they hold the file's calibration, configure.
 
         Raises CalibrationError when there is no calibration file (never prompts), RobotError for a
-        port that cannot be opened or servos that do not answer.
+        port that cannot be opened or servos that do not answer. `calibrate=False` connects as the
+        servos are, calibration file or not (what `tools.calibrate` needs).
         """
-        if not self.lerobot.calibration:
+        if calibrate and not self.lerobot.calibration:
             raise CalibrationError(
                 f"{self.name} {self.config.id!r} is not calibrated: no file at {self.calibration_path}. "
                 f"Run: {calibrate_command(self.name, self.config.id, self.config.port)}"
@@ -366,7 +368,7 @@ class _LeRobotDevice:
 
     def joint_limits(self) -> dict[str, tuple[float, float]]:
         """`{"<motor>.pos": (lo, hi)}` in robot units, from the loaded calibration."""
-        if not self.lerobot.calibration:
+        if calibrate and not self.lerobot.calibration:
             raise CalibrationError(f"{self.name} {self.config.id!r} has no calibration at {self.calibration_path}")
         return joint_limits(self.name, self.lerobot.calibration, getattr(self.config, "use_degrees", False))
 

@@ -1,0 +1,55 @@
+"""Port discovery (tools.find_port) and the latency-timer helper, which must never be fatal."""
+
+from __future__ import annotations
+
+import pytest
+
+from robot.lerobot_arms import set_low_latency
+from tests.emulators import koch_bus
+from tools.find_port import SerialPort, format_ports, main, port_that_disappeared
+
+
+def _port(device: str, by_id: str | None = None) -> SerialPort:
+    return SerialPort(device=device, description="USB <-> Serial Converter", hwid="USB VID:PID=0403:6014",
+                      by_id=by_id, latency_timer_ms=16)
+
+
+def _lists(*snapshots):
+    it = iter(snapshots)
+    return lambda: next(it)
+
+
+def test_the_port_that_vanishes_on_unplug_is_the_arms():
+    arm = _port("/dev/ttyUSB1", by_id="/dev/serial/by-id/usb-FTDI_arm")
+    found = port_that_disappeared(_lists([_port("/dev/ttyUSB0"), arm], [_port("/dev/ttyUSB0")]), lambda: None, settle_s=0)
+    assert found == arm
+
+
+def test_nothing_unplugged_is_a_clear_error():
+    ports = [_port("/dev/ttyUSB0")]
+    with pytest.raises(OSError, match="no port disappeared"):
+        port_that_disappeared(_lists(ports, ports), lambda: None, settle_s=0)
+
+
+def test_two_ports_vanishing_is_a_clear_error():
+    with pytest.raises(OSError, match="several ports disappeared"):
+        port_that_disappeared(_lists([_port("/dev/ttyUSB0"), _port("/dev/ttyUSB1")], []), lambda: None, settle_s=0)
+
+
+def test_listing_shows_the_stable_name_and_latency():
+    text = format_ports([_port("/dev/ttyUSB0", by_id="/dev/serial/by-id/usb-FTDI_x")])
+    assert "/dev/serial/by-id/usb-FTDI_x" in text and "latency_timer=16 ms" in text
+
+
+def test_list_only_runs_without_input(capsys):
+    main(["--list_only=true"])
+    assert capsys.readouterr().out.startswith("Serial ports:")
+
+
+def test_latency_timer_is_skipped_on_a_pty():
+    with koch_bus() as emu:
+        assert set_low_latency(emu.port) is None
+
+
+def test_latency_timer_on_a_missing_port_does_not_raise():
+    assert set_low_latency("/dev/ttyNOPE7") is None

@@ -1,0 +1,71 @@
+"""Calibrate a real arm (LeRobot's interactive procedure) and write its LeRobot-compatible file.
+
+    python -m tools.calibrate --robot.type=koch_follower --robot.port=/dev/ttyUSB0 --robot.id=my_koch
+    python -m tools.calibrate --teleop.type=so101_leader --teleop.port=/dev/ttyACM0 --teleop.id=my_leader
+
+What `lerobot-calibrate` does, through our adapters: connect without touching calibration, run the
+driver's own `calibrate()` (move the arm to the middle of its range, press Enter, move every joint
+through its range, press Enter), write the file atomically to LeRobot's location (or
+`--robot.calibration_dir`), disconnect. If a file already exists LeRobot first asks whether to
+reuse it (Enter) or recalibrate ('c'). The file works in LeRobot as is, and vice versa.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import draccus
+from draccus.utils import ParsingError
+
+from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_all
+from robot.interface import RobotError
+
+register_all()
+log = logging.getLogger("tools.calibrate")
+
+ARM_TYPES = ("koch_follower", "so100_follower", "so101_follower", "koch_leader", "so100_leader", "so101_leader")
+
+
+@dataclass
+class CalibrateConfig:
+    robot: RobotConfig | None = None
+    teleop: TeleoperatorConfig | None = None
+
+    def __post_init__(self) -> None:
+        if (self.robot is None) == (self.teleop is None):
+            raise ValueError("give exactly one of --robot.type=... or --teleop.type=...")
+        device = self.robot if self.robot is not None else self.teleop
+        if device.type not in ARM_TYPES:
+            raise ValueError(f"{device.type!r} has no calibration; real arm types: {', '.join(ARM_TYPES)}")
+
+
+def calibrate(cfg: CalibrateConfig) -> str:
+    """Run the interactive calibration; returns the path of the file written."""
+    device = make_robot(cfg.robot) if cfg.robot is not None else make_teleoperator(cfg.teleop)
+    device.connect(calibrate=False)
+    try:
+        device.calibrate()
+    finally:
+        device.disconnect()
+    return str(device.calibration_path)
+
+
+def main(args: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = draccus.parse(config_class=CalibrateConfig, args=args)
+    except (ValueError, ParsingError) as e:
+        # draccus wraps our __post_init__ ValueError: show the reason, not the wrapper
+        raise SystemExit(f"error: {e.__cause__ or e}") from None
+    try:
+        path = calibrate(cfg)
+    except RobotError as e:
+        raise SystemExit(f"error: {e}") from None
+    except (EOFError, KeyboardInterrupt):
+        raise SystemExit("calibration aborted; no file was written") from None
+    print(f"Calibration saved to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Find the serial port of an arm's controller board.
+
+    python -m tools.find_port             # list serial ports, then unplug-and-replug to pick the arm's
+    python -m tools.find_port --list_only=true
+
+LeRobot's `lerobot-find-port` flow (list, unplug, list again, the port that vanished is the arm's),
+using pyserial's `list_ports` so only real serial devices are compared, and printing the
+`/dev/serial/by-id/...` alias, which stays the same when the USB devices are re-plugged in another
+order (`/dev/ttyUSB0` / `/dev/ttyACM0` numbering does not).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import draccus
+
+BY_ID_DIR = Path("/dev/serial/by-id")
+
+
+@dataclass
+class FindPortConfig:
+    # only list the serial ports, no unplug/replug step
+    list_only: bool = False
+
+
+@dataclass(frozen=True)
+class SerialPort:
+    device: str  # /dev/ttyUSB0
+    description: str  # e.g. "USB <-> Serial Converter" (FTDI, the ROBOTIS U2D2) or "USB Single Serial"
+    hwid: str  # e.g. "USB VID:PID=0403:6014 SER=FT... LOCATION=1-1:1.0"
+    by_id: str | None  # /dev/serial/by-id/usb-FTDI_..., stable across re-plugging
+    latency_timer_ms: int | None  # FTDI adapters: 16 by default, 1 is what a fast servo loop wants
+
+
+def _by_id_aliases() -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    if BY_ID_DIR.is_dir():
+        for link in sorted(BY_ID_DIR.iterdir()):
+            aliases[os.path.realpath(link)] = str(link)
+    return aliases
+
+
+def _latency_timer(device: str) -> int | None:
+    timer = Path("/sys/bus/usb-serial/devices") / os.path.basename(os.path.realpath(device)) / "latency_timer"
+    try:
+        return int(timer.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def list_serial_ports() -> list[SerialPort]:
+    """Serial devices pyserial can see, sorted by device path."""
+    from serial.tools import list_ports
+
+    aliases = _by_id_aliases()
+    ports = []
+    for info in sorted(list_ports.comports(), key=lambda p: p.device):
+        ports.append(
+            SerialPort(
+                device=info.device,
+                description=info.description or "",
+                hwid=info.hwid or "",
+                by_id=aliases.get(os.path.realpath(info.device)),
+                latency_timer_ms=_latency_timer(info.device),
+            )
+        )
+    return ports
+
+
+def format_ports(ports: list[SerialPort]) -> str:
+    if not ports:
+        return "No serial ports found. Is the arm's controller board plugged in (and powered, for some boards)?"
+    lines = []
+    for p in ports:
+        line = f"  {p.device}  {p.description}  [{p.hwid}]"
+        if p.latency_timer_ms is not None:
+            line += f"  latency_timer={p.latency_timer_ms} ms"
+        lines.append(line)
+        if p.by_id:
+            lines.append(f"      stable name: {p.by_id}")
+    return "\n".join(lines)
+
+
+def port_that_disappeared(
+    list_ports: Callable[[], list[SerialPort]],
+    wait_for_unplug: Callable[[], None],
+    settle_s: float = 0.5,
+) -> SerialPort:
+    """LeRobot's flow: list, let the user unplug the arm, list again; exactly one port must vanish."""
+    before = {p.device: p for p in list_ports()}
+    wait_for_unplug()
+    time.sleep(settle_s)  # the kernel removes the device node shortly after the unplug
+    after = {p.device for p in list_ports()}
+    gone = sorted(set(before) - after)
+    if len(gone) == 1:
+        return before[gone[0]]
+    if not gone:
+        raise OSError(
+            "no port disappeared: was the arm's USB cable unplugged (at the computer or at the board)? "
+            "Run again and unplug it when asked."
+        )
+    raise OSError(f"several ports disappeared ({', '.join(gone)}): unplug only the arm's cable and run again")
+
+
+def main(args: list[str] | None = None) -> None:
+    cfg = draccus.parse(config_class=FindPortConfig, args=args)
+    ports = list_serial_ports()
+    print("Serial ports:\n" + format_ports(ports))
+    if cfg.list_only:
+        return
+    if not ports:
+        raise SystemExit(1)
+    try:
+        port = port_that_disappeared(
+            list_serial_ports, lambda: input("\nUnplug the arm's USB cable, then press Enter... ")
+        )
+    except OSError as e:
+        raise SystemExit(f"error: {e}") from None
+    except EOFError:
+        raise SystemExit("error: no terminal to answer on; run it interactively, or use --list_only=true") from None
+    print(f"\nThe arm's port is {port.device}")
+    if port.by_id:
+        print(f"  (stable name: {port.by_id} -- prefer it in --robot.port=...)")
+    if port.latency_timer_ms not in (None, 1):
+        print(f"  its latency timer is {port.latency_timer_ms} ms; chunkbot sets it to 1 ms when it can write it")
+    print("Plug the cable back in.")
+
+
+if __name__ == "__main__":
+    main()
