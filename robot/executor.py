@@ -24,8 +24,10 @@ counter, so the chunk being computed is thrown away when it lands. `step(overrid
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -63,6 +65,10 @@ class ExecutionConfig:
     # Python hands the GIL between threads every 5 ms by default: a Python-heavy policy thread
     # could then delay the loop by up to 5 ms. run() lowers it to this (None: leave it alone).
     gil_switch_interval_s: float | None = 0.0005
+    # Linux SCHED_FIFO priority (1-99) for the loop thread during run(), so other processes cannot
+    # delay a deadline by a scheduler time slice. Needs root or CAP_SYS_NICE; without it the loop
+    # runs at normal priority and warns once. None: normal priority.
+    realtime_priority: int | None = None
     timing_capacity: int = 1 << 16
 
     def validate(self) -> None:
@@ -321,6 +327,7 @@ class ChunkExecutor:
         old_interval = sys.getswitchinterval()
         if self.config.gil_switch_interval_s is not None:
             sys.setswitchinterval(self.config.gil_switch_interval_s)
+        old_sched = _enter_realtime(self.config.realtime_priority)
         executed = missed_total = 0
         base = self._step
         # Back-to-back runs continue one schedule (as if one run); otherwise start now.
@@ -355,3 +362,29 @@ class ChunkExecutor:
             raise
         finally:
             sys.setswitchinterval(old_interval)
+            _leave_realtime(old_sched)
+
+
+_warned_realtime = False
+
+
+def _enter_realtime(priority: int | None) -> tuple[int, int] | None:
+    """Put the calling thread under SCHED_FIFO; returns what to restore (None if unchanged)."""
+    global _warned_realtime
+    if priority is None or not hasattr(os, "sched_setscheduler"):
+        return None
+    try:
+        old = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # 0: this thread, on Linux
+        return old
+    except (PermissionError, OSError) as e:
+        if not _warned_realtime:
+            _warned_realtime = True
+            warnings.warn(f"could not give the control loop real-time priority {priority} ({e}); running at "
+                          f"normal priority (run as root, or grant CAP_SYS_NICE, for lower jitter)", stacklevel=3)
+        return None
+
+
+def _leave_realtime(old: tuple[int, int] | None) -> None:
+    if old is not None:
+        os.sched_setscheduler(0, old[0], os.sched_param(old[1]))

@@ -158,6 +158,7 @@ def reach_chunk(goal: np.ndarray, chunk_size: int, step: float) -> Callable[[int
     """A policy that moves every joint from the observed state toward `goal` by `step` per action."""
 
     def fn(c: int, state: np.ndarray) -> np.ndarray:
+        state = state[: len(goal)]  # joint positions come first in a policy frame's state
         j = np.arange(1, chunk_size + 1, dtype=np.float64)[:, None]
         delta = np.clip(goal - state, -step * j, step * j)
         return state + delta
