@@ -82,6 +82,9 @@ class SimArm:
     def step(self) -> None:
         """Advance the physics by one control period."""
         mujoco.mj_step(self.model, self.data, nstep=self.n_substeps)
+        # mj_step leaves positions-derived quantities (site poses, contacts) at the start of its
+        # last sub-step; recompute them so every reading matches the present qpos.
+        mujoco.mj_forward(self.model, self.data)
 
     @property
     def time(self) -> float:

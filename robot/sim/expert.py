@@ -33,7 +33,7 @@ from robot.sim.task_spec import LIFT_HEIGHT
 FAST_STEP = 0.012     # m per control period in free motion (0.36 m/s at 30 Hz)
 SLOW_STEP = 0.006     # m per control period when descending onto / lifting the cube
 ALIGN_XY = 0.006      # TCP this close (horizontally) above the cube before descending
-AT_GRASP = 0.005      # TCP this close to the grasp point before closing
+AT_GRASP = 0.006      # TCP this close (vertically; twice that horizontally) to the grasp point before closing
 IN_HAND = 0.02        # cube centre this close to the TCP counts as between the jaws
 
 
@@ -115,12 +115,17 @@ class ScriptedExpert:
         grasp_point = np.array([cube[0], cube[1], cube[2] + 0.002]) - centring
         above = grasp_point + np.array([0.0, 0.0, 0.043])
         dxy = float(np.linalg.norm(tcp[:2] - grasp_point[:2]))
-        yaw_ok = abs(_wrap(jaw_yaw - grasp_yaw)) < math.radians(8)
+        yaw_error = abs(_wrap(jaw_yaw - grasp_yaw))
         if grip_closing:  # closed on nothing (missed or dropped): open before anything else
             goal = _step_towards(tcp, np.array([tcp[0], tcp[1], max(tcp[2], above[2])]), SLOW_STEP)
             return self._ik(arm, q, goal, jaw_yaw, spec.gripper_ready)
-        if dxy < ALIGN_XY and yaw_ok and tcp[2] < above[2] + 0.01:
-            if float(np.linalg.norm(tcp - grasp_point)) < AT_GRASP:
+        # Hysteresis: start the descent only when well aligned, but once below the approach height
+        # keep descending through looser alignment, so noisy actions do not bounce it back up.
+        started = tcp[2] < above[2] - 0.005
+        aligned = (dxy < ALIGN_XY and yaw_error < math.radians(8)) or (
+            started and dxy < 2.5 * ALIGN_XY and yaw_error < math.radians(15))
+        if aligned and tcp[2] < above[2] + 0.01:
+            if tcp[2] - grasp_point[2] < AT_GRASP and dxy < 2 * AT_GRASP:
                 return self._ik(arm, q, grasp_point, grasp_yaw, spec.gripper_closed)
             goal = _step_towards(tcp, grasp_point, SLOW_STEP)
             return self._ik(arm, q, goal, grasp_yaw, spec.gripper_ready)

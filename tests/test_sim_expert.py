@@ -1,0 +1,119 @@
+"""The scripted expert: succeeds on every task, closed loop, as a policy and as a teleoperator."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import robot.sim  # noqa: F401
+from robot.config import TeleoperatorConfig
+from robot.sim import ScriptedExpert, ScriptedTeleopConfig, SimKochConfig, SimSO101Config
+from robot.sim.robot import SimRobot
+
+CONFIGS = {"so101": SimSO101Config, "koch": SimKochConfig}
+
+
+def _run(robot: SimRobot, expert: ScriptedExpert, max_steps: int) -> tuple[bool, int]:
+    for step in range(1, max_steps + 1):
+        robot.send_action(expert.act_dict(robot))
+        if robot.is_success():
+            return True, step
+    return False, max_steps
+
+
+def _robot(arm: str, task: str) -> SimRobot:
+    robot = CONFIGS[arm](task=task).build()
+    robot.connect()
+    return robot
+
+
+@pytest.mark.parametrize("arm", ["so101", "koch"])
+def test_scripted_grasp_and_lift_succeeds_on_several_seeds(arm):
+    robot, expert = _robot(arm, "lift"), ScriptedExpert()
+    for seed in range(4):
+        robot.reset(seed)
+        ok, steps = _run(robot, expert, 150)
+        assert ok, f"{arm} lift failed on seed {seed}"
+        assert robot.arm.is_grasping() and robot.arm.cube_position()[2] > 0.0625
+
+
+@pytest.mark.parametrize("arm", ["so101", "koch"])
+def test_scripted_pick_and_place_leaves_the_cube_in_the_bin(arm):
+    robot, expert = _robot(arm, "pick_place"), ScriptedExpert()
+    for seed in range(2):
+        robot.reset(seed)
+        ok, _ = _run(robot, expert, 300)
+        assert ok, f"{arm} pick_place failed on seed {seed}"
+        assert not any(robot.arm.pad_contacts())
+
+
+@pytest.mark.parametrize("arm", ["so101", "koch"])
+def test_scripted_reach_gets_the_tcp_to_the_target(arm):
+    robot, expert = _robot(arm, "reach"), ScriptedExpert()
+    for seed in range(3):
+        robot.reset(seed)
+        ok, _ = _run(robot, expert, 100)
+        assert ok, f"{arm} reach failed on seed {seed}"
+
+
+def test_expert_with_action_noise_still_lifts():
+    robot, expert = _robot("so101", "lift"), ScriptedExpert(noise=0.02, seed=1)
+    results = []
+    for seed in range(4):
+        robot.reset(seed)
+        results.append(_run(robot, expert, 150)[0])
+    assert sum(results) >= 3
+
+
+def test_noise_changes_the_actions_and_is_reproducible_by_seed():
+    robot = _robot("so101", "lift")
+    clean = ScriptedExpert().act(robot)
+    a, b = ScriptedExpert(noise=0.02, seed=5).act(robot), ScriptedExpert(noise=0.02, seed=5).act(robot)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - clean).max() > 0.1  # degrees
+
+
+def test_expert_is_closed_loop_and_regrasps_a_cube_moved_mid_grasp():
+    robot, expert = _robot("so101", "lift"), ScriptedExpert()
+    robot.reset(0)
+    for _ in range(12):  # on its way down to the cube
+        robot.send_action(expert.act_dict(robot))
+    moved = robot.arm.cube_position() + np.array([-0.04, 0.05, 0.0])
+    robot.arm.set_cube_pose(moved, 0.4)
+    ok, _ = _run(robot, expert, 150)
+    assert ok
+    np.testing.assert_allclose(robot.arm.cube_position()[:2], moved[:2], atol=0.03)
+
+
+def test_expert_drives_a_gym_env_through_its_wrappers():
+    env = gym.make("chunkbot/KochLift-v0")
+    env.reset(seed=2)
+    expert = ScriptedExpert()
+    for _ in range(150):
+        _, reward, terminated, truncated, info = env.step(expert.act(env))
+        if terminated or truncated:
+            break
+    assert terminated and info["is_success"] and reward == 1.0
+    assert env.action_space.contains(expert.act(env))
+
+
+def test_scripted_teleoperator_drives_the_bound_robot_to_success():
+    robot = _robot("so101", "lift")
+    robot.reset(7)
+    # the "scripted" type is what --teleop.type=scripted resolves to (make_teleoperator calls build)
+    config_cls = TeleoperatorConfig.get_choice_class("scripted")
+    assert config_cls is ScriptedTeleopConfig
+    teleop = config_cls(noise=0.0, seed=0).build(robot=robot)
+    teleop.connect()
+    assert set(teleop.action_features) == set(robot.action_features)
+    for _ in range(150):
+        robot.send_action(teleop.get_action())
+        if robot.is_success():
+            break
+    assert robot.is_success()
+
+
+def test_scripted_teleoperator_needs_a_sim_robot():
+    with pytest.raises(ValueError, match="robot="):
+        ScriptedTeleopConfig().build()
+    with pytest.raises(TypeError, match="SimRobot"):
+        ScriptedTeleopConfig().build(robot=object())
