@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from robot.action_queue import MODES, Chunk, make_action_queue
+from robot.action_queue import MODES, Admission, Chunk, make_action_queue
 from robot.chunk_policy import ChunkPolicy
 from robot.features import to_policy_frame
 from robot.inference_worker import InferenceRequest, InferenceRunner, ThreadedInference
@@ -112,6 +112,7 @@ class ChunkExecutor:
         inference: InferenceRunner | None = None,
         intervention: Callable[[dict[str, Any]], np.ndarray | dict[str, float] | None] | None = None,
         timing: TimingStats | None = None,
+        on_chunk: Callable[[Chunk, Admission], None] | None = None,
     ):
         self.config = config = config or ExecutionConfig()
         config.validate()
@@ -142,6 +143,10 @@ class ChunkExecutor:
         )
         self.inference: InferenceRunner = inference or ThreadedInference(policy, self.clock)
         self.intervention = intervention
+        # Called in the loop thread for every chunk handed to the queue (e.g. the Rerun view's
+        # predicted-vs-executed plot): it must return at once, so hand the data to another thread.
+        self.on_chunk = on_chunk
+        self.last_chunk: Chunk | None = None
         self.timing = timing or TimingStats(config.timing_capacity)
         self._observation_features = robot.observation_features
         self._lock = threading.Lock()  # queue + generation: flush() may come from another thread
@@ -220,6 +225,9 @@ class ChunkExecutor:
                 continue
             chunk = Chunk(result.actions, result.obs_step, result.obs_time, k, result.done_time, result.generation)
             admission = self.queue.add(chunk)
+            self.last_chunk = chunk
+            if self.on_chunk is not None:
+                self.on_chunk(chunk, admission)
             self._latencies.append(chunk.latency)
             row["latency"] = chunk.latency
             row["stale"] = admission.stale

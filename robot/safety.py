@@ -39,7 +39,7 @@ class BusFaultError(RobotError):
 @dataclass
 class SafetyConfig:
     # Joint limits in robot units, {"shoulder_pan.pos": (lo, hi), ...}, e.g. from a calibration with
-    # `calibration.limits.joint_limits`. None: the robot's `joint_limits` attribute, if it has one.
+    # `calibration.limits.joint_limits`. None: the robot's `joint_limits` (attribute or method), if any.
     joint_limits: dict[str, tuple[float, float]] | None = None
     # Refuse to run without limits for every joint (turn off only for toy robots in tests).
     require_joint_limits: bool = True
@@ -96,7 +96,10 @@ class SafetyLayer:
                                     "max_delta_per_joint")
         if config.approach_steps < 1:
             raise ValueError(f"approach_steps must be >= 1, got {config.approach_steps}")
-        limits = config.joint_limits if config.joint_limits is not None else getattr(robot, "joint_limits", None)
+        limits = config.joint_limits
+        if limits is None:  # the robot's own: an attribute, or a method as on robot.lerobot_arms arms
+            limits = getattr(robot, "joint_limits", None)
+            limits = limits() if callable(limits) else limits
         self.lower, self.upper = self._limit_arrays(limits)
         self.events: deque[SafetyEvent] = deque(maxlen=config.max_events)
         self.counts: Counter[str] = Counter()

@@ -198,3 +198,21 @@ def test_running_at_another_rate_than_the_policy_is_refused():
     policy = ScriptedChunkPolicy(4, FPS)
     with pytest.raises(ValueError, match="trained at 50.0 fps"):
         ChunkExecutor(FirstOrderArm(FakeClock()), policy, ExecutionConfig(fps=30), inference=InlineInference(policy))
+
+
+def test_every_accepted_chunk_is_handed_to_the_on_chunk_hook_with_its_admission():
+    seen = []
+    ex, arm, policy, inference, _ = make("receding", chunk_size=10, latency=0.05, n_receding=5)
+    ex.on_chunk = lambda chunk, admission: seen.append((chunk.obs_step, chunk.arrival_step, admission.stale))
+    ex.run(max_steps=10)
+    assert seen == [(0, 3, 3), (4, 7, 3)]
+    assert ex.last_chunk.obs_step == 4
+
+
+def test_configs_parse_from_the_command_line_like_lerobot_configs():
+    import draccus
+
+    cfg = draccus.parse(ExecutionConfig, args=["--mode=temporal_ensemble", "--ensemble_m=0.02", "--blend_steps=3"])
+    assert (cfg.mode, cfg.ensemble_m, cfg.blend_steps) == ("temporal_ensemble", 0.02, 3)
+    safety = draccus.parse(SafetyConfig, args=['--joint_limits={"gripper.pos": [0, 100]}', "--max_delta_per_step=2"])
+    assert safety.joint_limits == {"gripper.pos": (0.0, 100.0)} and safety.max_delta_per_step == 2.0
