@@ -117,3 +117,17 @@ def test_scripted_teleoperator_needs_a_sim_robot():
         ScriptedTeleopConfig().build()
     with pytest.raises(TypeError, match="SimRobot"):
         ScriptedTeleopConfig().build(robot=object())
+
+
+def test_env_expert_for_learners_maps_observations_to_valid_actions():
+    from robot.sim.expert import make_env_expert
+
+    env = gym.make("chunkbot/SO101Lift-v0")
+    obs, _ = env.reset(seed=0)
+    act = make_env_expert(env)
+    for _ in range(150):
+        obs, _, terminated, truncated, _ = env.step(act(obs))
+        if terminated or truncated:
+            break
+    assert terminated
+    assert env.unwrapped.action_names == tuple(env.unwrapped.robot.action_features)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -181,6 +181,14 @@ class ScriptedExpert:
         q_goal, _ = solve_ik(arm, q, goal, top_down_rotation(arm, yaw), iterations=self.ik_iterations)
         q_goal[5] = gripper
         return q_goal
+
+
+def make_env_expert(env: Any, noise: float = 0.0, seed: int | None = 0) -> Callable[[Any], np.ndarray]:
+    """A demonstrator for a chunkbot sim env in the `obs -> action` shape learners expect
+    (the observation is ignored: the expert reads the env's privileged state instead)."""
+    expert = ScriptedExpert(noise=noise, seed=seed)
+    resolve_sim_robot(env)  # fail now, not at the first action, for a non-sim env
+    return lambda observation=None: expert.act(env)
 
 
 # ---------------------------------------------------------------------- as a teleoperator

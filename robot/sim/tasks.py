@@ -66,6 +66,11 @@ class SimArmEnv(gym.Env):
                                            self.robot.action_high.astype(np.float32), dtype=np.float32)
 
     @property
+    def action_names(self) -> tuple[str, ...]:
+        """Names of the action entries, in order (`<motor>.pos`)."""
+        return ACTION_NAMES
+
+    @property
     def state_names(self) -> list[str]:
         """Names of the `observation.state` entries, in order."""
         return state_names(self.robot.observation_features)
