@@ -90,6 +90,8 @@ class StepRecord:
     source: str                # policy | hold | override | none
     new_plan: bool             # first action of a new chunk / plan
     events: list               # SafetyEvents recorded during this step
+    observation: dict[str, Any] | None = None  # what was read this step (None if the read failed)
+    timing: np.ndarray | None = None           # this step's TimingStats row (robot.timing.STEP_DTYPE)
 
 
 @dataclass
@@ -113,6 +115,7 @@ class ChunkExecutor:
         intervention: Callable[[dict[str, Any]], np.ndarray | dict[str, float] | None] | None = None,
         timing: TimingStats | None = None,
         on_chunk: Callable[[Chunk, Admission], None] | None = None,
+        on_step: Callable[[StepRecord], None] | None = None,
     ):
         self.config = config = config or ExecutionConfig()
         config.validate()
@@ -146,6 +149,9 @@ class ChunkExecutor:
         # Called in the loop thread for every chunk handed to the queue (e.g. the Rerun view's
         # predicted-vs-executed plot): it must return at once, so hand the data to another thread.
         self.on_chunk = on_chunk
+        # Called in the loop thread with every step's record (observation and timing row included),
+        # also for a step whose policy raised; same rule: return at once.
+        self.on_step = on_step
         self.last_chunk: Chunk | None = None
         self.timing = timing or TimingStats(config.timing_capacity)
         self._observation_features = robot.observation_features
@@ -317,11 +323,15 @@ class ChunkExecutor:
         self._step = k + 1
         n_new = min(int(row["events"]), len(self.safety.events))
         events = [self.safety.events[-i] for i in range(n_new, 0, -1)]
+        record = StepRecord(k, scheduled, sent, SOURCE_NAMES[source], new_plan and target is not None, events,
+                            observation, row)
+        if self.on_step is not None:
+            self.on_step(record)
         if policy_error is not None:
             raise InferenceError(
                 f"policy.predict_chunk raised {type(policy_error).__name__}: {policy_error} (the arm is holding)"
             ) from policy_error
-        return StepRecord(k, scheduled, sent, SOURCE_NAMES[source], new_plan and target is not None, events)
+        return record
 
     # ------------------------------------------------------------------ real time
     def run(self, max_steps: int | None = None, stop: threading.Event | Callable[[], bool] | None = None) -> RunResult:
