@@ -11,10 +11,30 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported: headless rendering
 
-import mujoco  # noqa: E402
+
+def _import_mujoco():
+    """Import mujoco; if the chosen GL backend breaks the import itself (e.g. MUJOCO_GL=osmesa
+    without libOSMesa makes PyOpenGL fail inside mujoco's import), import it again with rendering
+    disabled, so that physics and camera-less robots still work. Returns (module, GL error or None)."""
+    try:
+        import mujoco
+
+        return mujoco, None
+    except Exception as e:  # noqa: BLE001 - any backend failure; physics does not need GL
+        error = f"{type(e).__name__}: {e}"
+        for name in [m for m in sys.modules if m.split(".")[0] in ("mujoco", "OpenGL")]:
+            del sys.modules[name]
+        os.environ["MUJOCO_GL"] = "disable"
+        import mujoco
+
+        return mujoco, error
+
+
+mujoco, _GL_IMPORT_ERROR = _import_mujoco()
 import numpy as np  # noqa: E402
 
 from robot.interface import RobotError  # noqa: E402
@@ -187,9 +207,10 @@ class SimArm:
             try:
                 renderer = mujoco.Renderer(self.model, height=height, width=width)
             except Exception as e:  # no GL context of any kind on this machine
+                cause = f"{e}" if _GL_IMPORT_ERROR is None else f"{_GL_IMPORT_ERROR} (at import); {e}"
                 raise RobotError(
                     f"MuJoCo could not create an offscreen renderer (MUJOCO_GL="
-                    f"{os.environ.get('MUJOCO_GL')!r}): {e}. Install EGL (libegl1, Mesa) or OSMesa and set "
+                    f"{os.environ.get('MUJOCO_GL')!r}): {cause}. Install EGL (libegl1, Mesa) or OSMesa and set "
                     "MUJOCO_GL=egl or MUJOCO_GL=osmesa before anything imports mujoco, or run the sim "
                     "camera-less (cameras=[])."
                 ) from e

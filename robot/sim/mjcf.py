@@ -121,6 +121,7 @@ KOCH = ArmSpec(
 )
 
 ARM_SPECS: dict[str, ArmSpec] = {"so101": SO101, "koch": KOCH}
+KOCH_GRASP_ANGLE = -0.55  # gripper angle (rad) at which the Koch claw holds a 2.5 cm cube
 
 
 def _lookat_xyaxes(eye: tuple[float, float, float], target: tuple[float, float, float]) -> str:
@@ -190,11 +191,15 @@ def _so101_arm() -> str:
 def _koch_arm() -> str:
     r = KOCH.joint_ranges
     rng = [f"{lo} {hi}" for lo, hi in r]
-    # Moving jaw: its inner face sits `face` from the hinge so that the pads meet at the closed
-    # angle (0.032 rad), which puts a 2.5 cm gap at about -0.45 rad as on the real claw.
+    # Moving jaw: a claw on a hinge, so its pad is mounted turned by the grasp angle: at that angle
+    # it is parallel to the fixed pad with a cube's width between them (a tilted pad would wedge
+    # the cube out towards the tips, which a real claw's curved finger avoids).
     static_face_y = 0.0033 + CUBE_HALF
     pad_x = -0.05
-    face = (static_face_y + 0.0075 + pad_x * math.sin(KOCH.gripper_closed)) / math.cos(KOCH.gripper_closed)
+    hinge = np.array([-0.01315, -0.0075])
+    pad_at_grasp = np.array([pad_x, static_face_y - 2 * CUBE_HALF - 0.0015]) - hinge
+    c, s = math.cos(KOCH_GRASP_ANGLE), math.sin(KOCH_GRASP_ANGLE)
+    pad6 = np.array([c * pad_at_grasp[0] - s * pad_at_grasp[1], s * pad_at_grasp[0] + c * pad_at_grasp[1]])
     return f"""
     <body name="base" pos="0 0 0" quat="0 0 0 1">
       <geom class="link" type="box" pos="0.005 0 0.018" size="0.035 0.035 0.018"/>
@@ -225,9 +230,9 @@ def _koch_arm() -> str:
                 <body name="link_6" pos="-0.01315 -0.0075 0.0145">
                   {_inertial("-0.0251 0.0011 -0.0141", 0.012831, 0.02)}
                   <joint name="gripper" axis="0 0 -1" range="{rng[5]}"/>
-                  <geom class="link" type="box" pos="-0.012 {face * 0.5:.4f} -0.0135" size="0.006 {face * 0.5:.4f} 0.011"/>
-                  <geom class="link" type="box" pos="-0.0335 {face - 0.0045:.4f} -0.0135" size="0.0155 0.003 0.011"/>
-                  <geom class="pad" name="moving_pad" type="box" pos="{pad_x + 0.01315:.5f} {face - 0.0015:.4f} -0.0135" size="0.012 0.0015 0.011"/>
+                  <geom class="visual" type="capsule" fromto="0 0 -0.0135 {pad6[0]:.5f} {pad6[1]:.5f} -0.0135" size="0.005"/>
+                  <geom class="pad" name="moving_pad" type="box" pos="{pad6[0]:.5f} {pad6[1]:.5f} -0.0135"
+                        euler="0 0 {KOCH_GRASP_ANGLE}" size="0.012 0.0015 0.011"/>
                 </body>
               </body>
             </body>
@@ -302,6 +307,9 @@ def scene_xml(arm: str, timestep: float = 0.002) -> str:
     <default class="pad">
       <geom contype="2" conaffinity="1" condim="6" friction="{pad_friction}" priority="1"
             solref="0.01 1" rgba="0.15 0.15 0.15 1" density="0"/>
+    </default>
+    <default class="visual">
+      <geom contype="0" conaffinity="0" rgba="0.95 0.55 0.15 1" density="0"/>
     </default>
     <default class="world">
       <geom contype="1" conaffinity="3"/>
