@@ -9,7 +9,8 @@ Runs `ChunkExecutor.run` in real time (RealClock, inference on its own thread, r
 - `torch-mlp`: a 3x256 MLP actor in torch (CPU, 1 thread): inference well under a period;
 - `sleep-3T`: inference takes 3 control periods and releases the GIL (a GPU or a remote policy);
 - `python-3T`: inference takes 3 periods of pure-Python work, holding the GIL (the worst case
-  for a Python control loop; `ExecutionConfig.gil_switch_interval_s` bounds the damage).
+  for a Python control loop; `ExecutionConfig.gil_switch_interval_s` bounds the damage);
+- `python-3T (process)`: the same policy in a child process (`ProcessInference`): no GIL shared.
 
 Prints a markdown table: period and jitter (start minus deadline) p50/p99/max, bus read/write p50,
 inference latency p50, missed deadlines, the worst gap between two commands sent to the robot, and
@@ -19,6 +20,7 @@ steps that held because the queue ran dry.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -29,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from robot.executor import ChunkExecutor, ExecutionConfig  # noqa: E402
+from robot.inference_worker import ProcessInference  # noqa: E402
 from robot.interface import ACTION_NAMES  # noqa: E402
 from robot.safety import SafetyConfig  # noqa: E402
 from robot.timing import RealClock  # noqa: E402
@@ -96,6 +99,12 @@ class PythonBusyPolicy(_ReachBase):
         return self._chunk(observation["observation.state"])
 
 
+class ProcessPythonBusy:
+    """Marker: PythonBusyPolicy run in a child process (ProcessInference) instead of a thread."""
+
+    name = "python-3T (process)"
+
+
 def make_robot_for(kind: str, fps: int):
     if kind == "sim":
         from robot import make_robot, robot_config_for
@@ -114,15 +123,20 @@ def make_robot_for(kind: str, fps: int):
 def bench(kind: str, fps: int, policy_cls, seconds: float, rt: int | None) -> dict[str, float]:
     robot, limits = make_robot_for(kind, fps)
     state_dim = sum(1 for v in robot.observation_features.values() if v is float)
-    policy = policy_cls(fps, state_dim) if policy_cls is TorchMLPPolicy else policy_cls(fps)
+    runner = None
+    if policy_cls is ProcessPythonBusy:
+        runner = ProcessInference(functools.partial(PythonBusyPolicy, fps))
+        policy = runner.spec
+    else:
+        policy = policy_cls(fps, state_dim) if policy_cls is TorchMLPPolicy else policy_cls(fps)
     ex = ChunkExecutor(robot, policy, ExecutionConfig(mode="receding", n_receding=5, realtime_priority=rt),
-                       safety=SafetyConfig(joint_limits=limits), clock=RealClock())
+                       safety=SafetyConfig(joint_limits=limits), clock=RealClock(), inference=runner)
     with ex:
         ex.run(max_steps=10)  # warm-up (first inference, caches)
         ex.timing.clear()
         ex.run(max_steps=int(seconds * fps))
     s = ex.timing.summary()
-    s["policy"] = policy.name
+    s["policy"] = policy_cls.name
     s["fps"] = fps
     return s
 
@@ -142,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:  # pragma: no cover
         pass
     rows = [bench(args.robot, fps, cls, args.seconds, args.realtime_priority)
-            for fps in args.fps for cls in (TorchMLPPolicy, SleepPolicy, PythonBusyPolicy)]
+            for fps in args.fps for cls in (TorchMLPPolicy, SleepPolicy, PythonBusyPolicy, ProcessPythonBusy)]
     print(f"\nrobot: {args.robot}, mode: receding (h={CHUNK}, n=5), {args.seconds:g} s per row, "
           f"loop priority: {'SCHED_FIFO ' + str(args.realtime_priority) if args.realtime_priority else 'normal'}, "
           f"load average at end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")

@@ -204,11 +204,15 @@ class RecedingQueue(ActionQueue):
         return np.asarray(action, dtype=np.float32), started
 
     def wants_chunk(self, step: int, lead_steps: int) -> bool:
+        lead = max(0, lead_steps)
         if self._pending is not None:
-            return False
+            if self._active is None or step < self._switch_step() or step >= self._pending.end:
+                return False
+            # The waiting chunk takes over at this very step: plan for the one after it now.
+            return step >= min(step + self.n_execute, self._pending.end) - lead
         if self._active is None:
             return True
-        return step >= self._switch_step() - max(0, lead_steps)
+        return step >= self._switch_step() - lead
 
     def depth(self, step: int) -> int:
         ends = [p.end for p in (self._active, self._pending) if p is not None]

@@ -23,6 +23,7 @@ counter, so the chunk being computed is thrown away when it lands. `step(overrid
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -198,7 +199,7 @@ class ChunkExecutor:
         if not self.inference.wait_idle(timeout_s):
             raise TimeoutError(f"policy inference did not finish within {timeout_s} s; cannot reset the policy")
         self.inference.poll(math.inf)  # drop a finished but unread result
-        self.policy.reset()
+        self.inference.reset_policy()
         self._in_takeover = False
         self._last_fresh = None
         self._watchdog_fired = False
@@ -225,6 +226,11 @@ class ChunkExecutor:
             if result.generation != self._generation:
                 self.discarded_chunks += 1  # requested before a flush: whoever took over decides now
                 continue
+            expected = (self.queue.chunk_size, len(self.action_names))
+            if result.error is None and result.actions.shape != expected:
+                result = dataclasses.replace(result, error=ValueError(
+                    f"predict_chunk returned shape {result.actions.shape}; expected {expected} "
+                    f"(chunk_size x {len(self.action_names)} actions)"))
             if result.error is not None:
                 self.safety.record("inference_error", k, error=f"{type(result.error).__name__}: {result.error}")
                 error = result.error

@@ -7,6 +7,9 @@ ever waiting for it. Two runners share that interface:
 - `ThreadedInference`: a daemon thread calls `policy.predict_chunk`; the result's time is when
   the call returned. Torch and onnxruntime release the GIL while they compute, so the loop keeps
   its rate however slow the policy is.
+- `ProcessInference`: the policy lives in a child process (built there by a picklable factory),
+  for policies that hold the GIL while they compute (pure Python, small numpy ops): in a thread
+  those would delay the loop's wake-ups by milliseconds; in a process they cannot.
 - `InlineInference`: calls the policy at once, in the caller's thread, and releases the result
   `latency_s` after the observation time on the loop's clock. Deterministic: with a `FakeClock`
   it lets tests place a chunk's arrival exactly.
@@ -16,7 +19,9 @@ A request stays "busy" until its result has been polled, so at most one chunk is
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -55,6 +60,10 @@ class InferenceRunner(Protocol):
         ...
 
     def wait_idle(self, timeout: float) -> bool: ...
+
+    def reset_policy(self) -> None:
+        """`policy.reset()` where the policy runs (call only when idle)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -96,6 +105,9 @@ class InlineInference:
 
     def wait_idle(self, timeout: float) -> bool:
         return True  # the policy has already returned
+
+    def reset_policy(self) -> None:
+        self.policy.reset()
 
     def close(self) -> None:
         self._pending = None
@@ -160,8 +172,121 @@ class ThreadedInference:
         with self._cond:
             return self._cond.wait_for(lambda: not self._computing and self._request is None, timeout)
 
+    def reset_policy(self) -> None:
+        self.policy.reset()
+
     def close(self, timeout: float = 5.0) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout)
+
+
+@dataclass(frozen=True)
+class RemotePolicySpec:
+    """What the executor needs to know of a policy that runs in another process (its
+    `predict_chunk` is not callable here: requests go through the runner)."""
+
+    chunk_size: int
+    action_names: tuple[str, ...]
+    fps: float
+
+    def predict_chunk(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        raise RuntimeError("this policy runs in a child process: submit requests through its ProcessInference")
+
+    def reset(self) -> None:
+        raise RuntimeError("this policy runs in a child process: use ProcessInference.reset_policy()")
+
+
+def _serve(policy_factory: Callable[[], ChunkPolicy], conn) -> None:
+    """Child process: build the policy, then answer requests until told to stop."""
+    try:
+        policy = policy_factory()
+        conn.send(("ready", RemotePolicySpec(int(policy.chunk_size), tuple(policy.action_names), float(policy.fps))))
+    except Exception as e:
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+        return
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:  # the parent is gone
+            return
+        if message is None:
+            return
+        if message == "reset":
+            policy.reset()
+            conn.send("reset-done")
+            continue
+        actions, error = _predict(policy, message)
+        if error is not None:
+            error = RuntimeError(f"{type(error).__name__}: {error}")  # always picklable
+        # perf_counter is CLOCK_MONOTONIC on Linux: comparable with the parent's RealClock.
+        conn.send((actions, error, time.perf_counter()))
+
+
+class ProcessInference:
+    """`predict_chunk` in a child process, for policies that would hold the GIL in a thread.
+
+    `policy_factory` builds the policy in the child and must be picklable (a module-level
+    function or a `functools.partial` of one): the child is started with `spawn`, so nothing of
+    the parent (CUDA contexts, open ports) leaks into it. `spec` stands in for the policy when
+    building the executor: `ChunkExecutor(robot, runner.spec, inference=runner)`. Frames are
+    pickled through a pipe (about 1 ms for a 480 x 640 image). Done times come from the child's
+    `time.perf_counter`, which matches the parent's RealClock on Linux only.
+    """
+
+    def __init__(self, policy_factory: Callable[[], ChunkPolicy], startup_timeout_s: float = 120.0):
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child_conn = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(policy_factory, child_conn), daemon=True,
+                                 name="chunk-inference")
+        self._proc.start()
+        child_conn.close()
+        if not self._conn.poll(startup_timeout_s):
+            self._proc.kill()
+            raise TimeoutError(f"the policy process did not start within {startup_timeout_s} s")
+        kind, payload = self._conn.recv()
+        if kind != "ready":
+            self._proc.join(5.0)
+            raise RuntimeError(f"building the policy in the child process failed: {payload}")
+        self.spec: RemotePolicySpec = payload
+        self._request: InferenceRequest | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._request is not None
+
+    def submit(self, request: InferenceRequest) -> None:
+        if self._request is not None:
+            raise RuntimeError("a chunk is already in flight; poll it before submitting another")
+        self._request = request
+        self._conn.send(request.frame)
+
+    def poll(self, now: float) -> list[InferenceResult]:
+        if self._request is None or not self._conn.poll():
+            return []
+        actions, error, done = self._conn.recv()
+        r, self._request = self._request, None
+        return [InferenceResult(r.obs_step, r.obs_time, r.generation, done, actions, error)]
+
+    def wait_idle(self, timeout: float) -> bool:
+        return self._request is None or self._conn.poll(timeout)
+
+    def reset_policy(self) -> None:
+        if self._request is not None:
+            raise RuntimeError("cannot reset the policy while a chunk is in flight; poll it first")
+        self._conn.send("reset")
+        if not self._conn.poll(30.0) or self._conn.recv() != "reset-done":
+            raise RuntimeError("the policy process did not confirm reset()")
+
+    def close(self, timeout: float = 5.0) -> None:
+        if not self._proc.is_alive():
+            return
+        try:
+            self._conn.send(None)
+        except (BrokenPipeError, OSError):
+            pass
+        self._proc.join(timeout)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(timeout)

@@ -116,12 +116,14 @@ class ScriptedChunkPolicy:
     """
 
     def __init__(self, chunk_size: int = 8, fps: float = 50.0,
-                 chunk_fn: Callable[[int, np.ndarray], np.ndarray] | None = None, delay_s: float = 0.0):
+                 chunk_fn: Callable[[int, np.ndarray], np.ndarray] | None = None, delay_s: float = 0.0,
+                 busy_s: float = 0.0):
         self.chunk_size = chunk_size
         self.fps = fps
         self.action_names = ACTION_NAMES
         self.chunk_fn = chunk_fn or ramp_chunk(chunk_size)
-        self.delay_s = delay_s  # real seconds each prediction takes (a slow network)
+        self.delay_s = delay_s  # real seconds each prediction sleeps (a GPU or a network: GIL released)
+        self.busy_s = busy_s    # real seconds of pure-Python work per prediction (holds the GIL)
         self.calls = 0
         self.frames: list[dict[str, np.ndarray]] = []
         self.resets = 0
@@ -135,10 +137,18 @@ class ScriptedChunkPolicy:
             self.gate.wait()
         if self.delay_s:
             time.sleep(self.delay_s)
+        end = time.perf_counter() + self.busy_s
+        while time.perf_counter() < end:
+            sum(i * i for i in range(100))
         return np.asarray(self.chunk_fn(c, observation["observation.state"]), dtype=np.float32)
 
     def reset(self) -> None:
         self.resets += 1
+        self.calls = 0
+
+
+def failing_policy_factory() -> ScriptedChunkPolicy:
+    raise FileNotFoundError("checkpoint.safetensors not found")
 
 
 def ramp_chunk(chunk_size: int, n_joints: int = len(ACTION_NAMES)) -> Callable[[int, np.ndarray], np.ndarray]:

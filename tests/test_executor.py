@@ -216,3 +216,20 @@ def test_configs_parse_from_the_command_line_like_lerobot_configs():
     assert (cfg.mode, cfg.ensemble_m, cfg.blend_steps) == ("temporal_ensemble", 0.02, 3)
     safety = draccus.parse(SafetyConfig, args=['--joint_limits={"gripper.pos": [0, 100]}', "--max_delta_per_step=2"])
     assert safety.joint_limits == {"gripper.pos": (0.0, 100.0)} and safety.max_delta_per_step == 2.0
+
+
+def test_a_chunk_of_the_wrong_shape_holds_the_arm_and_is_raised_as_a_policy_error():
+    ex, arm, *_ = make("open_loop", chunk_size=4, chunk_fn=lambda c, state: np.zeros((3, 6)))
+    with pytest.raises(InferenceError, match=r"shape \(3, 6\); expected \(4, 6\)"):
+        ex.step()
+    assert received(arm) == [0.0]  # held the start pose
+
+
+def test_reset_between_episodes_empties_the_queue_drops_the_chunk_in_flight_and_resets_the_policy():
+    ex, arm, policy, inference, _ = make("receding", chunk_size=8, latency=0.05, n_receding=4)
+    ex.run(max_steps=5)
+    assert inference.busy and ex.queue.depth(5) > 0
+    ex.reset()
+    assert policy.resets == 1 and not inference.busy and ex.queue.depth(5) == 0
+    ex.run(max_steps=1)
+    assert ex.timing.rows()["source"][-1] == SOURCE_HOLD and inference.submitted[-1].obs_step == 5

@@ -131,3 +131,13 @@ def test_clear_empties_the_queue():
 def test_unknown_mode_is_a_clear_error():
     with pytest.raises(ValueError, match="open_loop, receding, temporal_ensemble"):
         make_action_queue("closed_loop", 4)
+
+
+def test_receding_plans_the_next_chunk_at_the_step_a_waiting_chunk_takes_over():
+    # Latency longer than n: the request for the chunk after next must go out at the switch itself.
+    q = RecedingQueue(chunk_size=8, n_execute=2)
+    q.add(chunk(range(8), obs_step=0))
+    q.pop(0)
+    q.add(chunk(range(10, 18), obs_step=0, arrival_step=1))  # waits for the switch at step 2
+    q.pop(1)
+    assert q.wants_chunk(2, lead_steps=4)
