@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import lerobot.cameras.opencv  # noqa: F401  (registers --robot.cameras type "opencv" with draccus)
 from lerobot.cameras import CameraConfig
@@ -44,6 +46,13 @@ from robot.config import RobotConfig, TeleoperatorConfig
 from robot.interface import Robot, RobotError, Teleoperator
 
 logger = logging.getLogger(__name__)
+
+try:  # pyserial's flush() raises termios.error (not an OSError) when the device node vanished
+    import termios
+
+    PORT_ERRORS: tuple[type[BaseException], ...] = (OSError, termios.error)
+except ImportError:  # Windows
+    PORT_ERRORS = (OSError,)
 
 BROADCAST_ID = 0xFE  # the same on Dynamixel Protocol 2.0 and Feetech protocol 0
 FIND_PORT_HINT = "Find the arm's port with `python -m tools.find_port`"
@@ -234,6 +243,9 @@ class _LeRobotDevice:
         if self.calibration_path.is_file():
             load_calibration(self.calibration_path)  # a malformed file fails here, with our message
         self.lerobot = _lerobot_device(config, self.name, directory)
+        # One transaction on the bus at a time: a watchdog thread calling hold() or torque_off()
+        # while the loop is mid-read would otherwise interleave packets and corrupt both.
+        self._bus_lock = threading.RLock()
         # Never prompt from a robot loop: replace LeRobot's interactive calibrate on this instance.
         self.lerobot.calibrate = self._write_file_calibration_to_servos
         self.lerobot._save_calibration = self._save_calibration
@@ -308,30 +320,40 @@ class _LeRobotDevice:
         return self._servo_error(f"connecting failed: {error}", silent)
 
     def disconnect(self) -> None:
-        """Disable torque (if configured) and close the port; with a dead servo, still close the port
-        (LeRobot would leave it open) and raise a RobotError naming it."""
-        try:
-            self.lerobot.disconnect()
-        except (ConnectionError, RuntimeError) as e:
-            from lerobot.utils.errors import DeviceNotConnectedError
+        """Disable torque (if configured) and close the port; with a dead servo or a vanished port,
+        still close the port (LeRobot would leave it open) and raise a RobotError saying why."""
+        from lerobot.utils.errors import DeviceNotConnectedError
 
-            if isinstance(e, DeviceNotConnectedError):
-                raise RobotError(f"{self._what()} is not connected") from e
-            failed: list[str] = []
+        with self._bus_lock:
             try:
-                self.torque_off()
-            except BusReadError as torque_error:
-                failed = torque_error.motors
-            except RobotError:
-                pass
-            self._close_port_quietly()
-            for cam in getattr(self.lerobot, "cameras", {}).values():
+                self.lerobot.disconnect()
+                return
+            except DeviceNotConnectedError as e:
+                raise RobotError(f"{self._what()} is not connected") from e
+            except (ConnectionError, RuntimeError) as e:  # a servo did not confirm torque off
+                error: Exception = e
+                failed: list[str] = []
                 try:
-                    if cam.is_connected:
-                        cam.disconnect()
-                except Exception:  # noqa: BLE001 - best effort while shutting down
-                    logger.exception("camera disconnect failed")
-            raise self._servo_error(f"disconnecting failed ({e}); port closed anyway", failed) from e
+                    self._torque_off(self.bus)
+                except BusReadError as torque_error:
+                    failed = torque_error.motors
+                except (RobotError, *PORT_ERRORS):
+                    pass
+            except PORT_ERRORS as e:  # the port itself failed (USB unplugged)
+                self._release_quietly()
+                raise self._port_failed(e) from e
+            self._release_quietly()
+            raise self._servo_error(f"disconnecting failed ({error}); port closed anyway", failed) from error
+
+    def _release_quietly(self) -> None:
+        """Close the port and the cameras after a failure, without masking it."""
+        self._close_port_quietly()
+        for cam in getattr(self.lerobot, "cameras", {}).values():
+            try:
+                if cam.is_connected:
+                    cam.disconnect()
+            except Exception:  # noqa: BLE001 - best effort while shutting down
+                logger.exception("camera disconnect failed")
 
     def calibrate(self) -> None:
         """LeRobot's interactive calibration (prompts on the terminal); the file is written atomically.
@@ -341,11 +363,31 @@ class _LeRobotDevice:
     def configure(self) -> None:
         self.lerobot.configure()
 
+    @contextmanager
+    def _bus(self) -> Iterator[Any]:
+        """Serialise bus use; a vanished port (USB unplugged) becomes a RobotError."""
+        with self._bus_lock:
+            try:
+                yield self.bus
+            except ConnectionError:  # LeRobot's bus/connection errors (also OSErrors): as they are
+                raise
+            except PORT_ERRORS as e:
+                raise self._port_failed(e) from e
+
+    def _port_failed(self, error: BaseException) -> RobotError:
+        return RobotError(
+            f"{self._what()}: the serial port failed ({error!r}). Was the USB cable unplugged or the "
+            f"controller board reset? Reconnect it and check the port ({FIND_PORT_HINT})."
+        )
+
     # -- safety helpers ---------------------------------------------------------------------------
     def torque_off(self) -> None:
         """Remove torque from every servo: one broadcast write (reaches every live servo at once), then
         a verified write per servo. Raises BusReadError naming the servos that did not confirm."""
-        bus = self.bus
+        with self._bus() as bus:
+            self._torque_off(bus)
+
+    def _torque_off(self, bus: Any) -> None:
         drain_input(bus, quiet_s=0.0005)
         addr = bus.model_ctrl_table[bus.motors[next(iter(bus.motors))].model]["Torque_Enable"][0]
         bus.packet_handler.write1ByteTxOnly(bus.port_handler, BROADCAST_ID, addr, 0)
@@ -362,13 +404,14 @@ class _LeRobotDevice:
     def hold(self) -> dict[str, int]:
         """Make each servo's present position its goal (stop where it is, torque stays on).
         Raw encoder counts, so no normalisation clipping can move a servo. Returns them."""
-        present = self.bus.sync_read("Present_Position", normalize=False)
-        self.bus.sync_write("Goal_Position", present, normalize=False)
+        with self._bus() as bus:
+            present = bus.sync_read("Present_Position", normalize=False)
+            bus.sync_write("Goal_Position", present, normalize=False)
         return present
 
     def joint_limits(self) -> dict[str, tuple[float, float]]:
         """`{"<motor>.pos": (lo, hi)}` in robot units, from the loaded calibration."""
-        if calibrate and not self.lerobot.calibration:
+        if not self.lerobot.calibration:
             raise CalibrationError(f"{self.name} {self.config.id!r} has no calibration at {self.calibration_path}")
         return joint_limits(self.name, self.lerobot.calibration, getattr(self.config, "use_degrees", False))
 
@@ -464,10 +507,12 @@ class LeRobotArm(_LeRobotDevice, Robot):
         return self.lerobot.action_features
 
     def get_observation(self) -> dict[str, Any]:
-        return self.lerobot.get_observation()
+        with self._bus():
+            return self.lerobot.get_observation()
 
     def send_action(self, action: dict[str, float]) -> dict[str, float]:
-        return self.lerobot.send_action(action)
+        with self._bus():
+            return self.lerobot.send_action(action)
 
 
 class LeRobotLeader(_LeRobotDevice, Teleoperator):
@@ -480,9 +525,11 @@ class LeRobotLeader(_LeRobotDevice, Teleoperator):
         return self.lerobot.action_features
 
     def get_action(self) -> dict[str, float]:
-        return self.lerobot.get_action()
+        with self._bus():
+            return self.lerobot.get_action()
 
     def send_feedback(self, feedback: dict[str, Any]) -> None:
         if self.name == "koch_leader":
             return  # LeRobot's Koch leader has no feedback (raises NotImplementedError)
-        self.lerobot.send_feedback(feedback)
+        with self._bus():
+            self.lerobot.send_feedback(feedback)
