@@ -35,10 +35,10 @@ from lerobot.cameras import CameraConfig
 
 from calibration.files import (
     CalibrationError,
-    calibrate_command,
     calibration_path,
     default_calibration_dir,
     load_calibration,
+    require_calibration,
     save_calibration,
 )
 from calibration.limits import joint_limits
@@ -278,39 +278,43 @@ class _LeRobotDevice:
         port that cannot be opened or servos that do not answer. `calibrate=False` connects as the
         servos are, calibration file or not (what `tools.calibrate` needs).
         """
-        if calibrate and not self.lerobot.calibration:
-            raise CalibrationError(
-                f"{self.name} {self.config.id!r} is not calibrated: no file at {self.calibration_path}. "
-                f"Run: {calibrate_command(self.name, self.config.id, self.config.port)}"
-            )
+        from lerobot.utils.errors import DeviceAlreadyConnectedError
+
+        if calibrate and not self.lerobot.calibration:  # raises, naming the calibrate command
+            require_calibration(self.name, self.config.id, self.config.calibration_dir, self.config.port)
         if not self.config.port:
             raise RobotError(f"no port given for {self.name}. {FIND_PORT_HINT} and pass --{self._category_flag}.port=...")
-        try:
-            self.lerobot.connect(calibrate=calibrate)
-        except (RobotError, KeyboardInterrupt):
-            self._close_port_quietly()
-            raise
-        except ConnectionError as e:
-            self._close_port_quietly()
-            from lerobot.utils.errors import DeviceAlreadyConnectedError
-
-            if isinstance(e, DeviceAlreadyConnectedError):
+        with self._bus_lock:
+            try:
+                self.lerobot.connect(calibrate=calibrate)
+            except DeviceAlreadyConnectedError as e:
                 raise RobotError(f"{self._what()} is already connected") from e
-            if isinstance(e.__cause__, OSError):  # serial.SerialException is an OSError
-                raise RobotError(
-                    f"could not open port {self.config.port!r} for {self.name} ({e.__cause__}). "
-                    f"{FIND_PORT_HINT} and pass --{self._category_flag}.port=..."
-                ) from e
-            raise self._connect_error(e) from e
-        except RuntimeError as e:  # LeRobot's motor check (missing servo, wrong model), servo error
-            raise self._connect_error(e) from e
+            except (RobotError, KeyboardInterrupt):
+                self._release_quietly()
+                raise
+            except ConnectionError as e:
+                if isinstance(e.__cause__, OSError):  # could not open: serial.SerialException is an OSError
+                    self._release_quietly()
+                    raise RobotError(
+                        f"could not open port {self.config.port!r} for {self.name} ({e.__cause__}). "
+                        f"{FIND_PORT_HINT} and pass --{self._category_flag}.port=..."
+                    ) from e
+                raise self._connect_error(e) from e
+            except RuntimeError as e:  # LeRobot's motor check (missing servo, wrong model), servo error
+                raise self._connect_error(e) from e
+            except PORT_ERRORS as e:
+                self._release_quietly()
+                raise self._port_failed(e) from e
         if self.config.set_latency_timer:
             set_low_latency(self.config.port)
 
     def _connect_error(self, error: Exception) -> RobotError:
         """Which servos are silent, then close the port (LeRobot leaves it open after a failed check)."""
-        silent = self._unanswering(list(self.bus.motors)) if self.bus.port_handler.is_open else []
-        self._close_port_quietly()
+        try:
+            silent = self._unanswering(list(self.bus.motors)) if self.bus.port_handler.is_open else []
+        except PORT_ERRORS:
+            silent = []
+        self._release_quietly()
         if silent and len(silent) == len(self.bus.motors):
             return RobotError(
                 f"no servo answered on {self.config.port} ({self.name}). Is it the right port? "

@@ -322,3 +322,20 @@ def test_vanished_port_is_a_robot_error_suggesting_the_cable(cal_dir):
     with pytest.raises(RobotError, match="serial port failed"):
         arm.disconnect()
     assert not arm.bus.port_handler.is_open
+
+
+def test_one_silent_servo_at_connect_is_named(cal_dir):
+    with koch_bus() as emu:
+        emu.servos[3].silent = True
+        arm = make_robot(robot_config_for("koch_follower", port=emu.port, id="koch", calibration_dir=cal_dir))
+        with pytest.raises(BusReadError, match=r"elbow_flex \(id 3\)") as err:
+            arm.connect()
+        assert err.value.motors == ["elbow_flex"]
+        assert not arm.bus.port_handler.is_open
+
+
+def test_connecting_twice_is_a_robot_error_and_keeps_the_connection(koch):
+    _, arm = koch
+    with pytest.raises(RobotError, match="already connected"):
+        arm.connect()
+    assert arm.is_connected
