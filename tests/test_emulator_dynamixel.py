@@ -122,3 +122,13 @@ def test_reply_delay_past_the_timeout_reads_as_no_status_packet(sdk):
     emu.servos[3].reply_delay_s = 0.08  # the SDK waits ~34 ms for a short reply
     _, comm, _ = ph.ping(port, 3)
     assert comm == dxl.COMM_RX_TIMEOUT
+
+
+def test_bulk_read_returns_each_servos_own_register(sdk):
+    emu, port, ph = sdk
+    emu.servos[1].set_present_position(1111)
+    reader = dxl.GroupBulkRead(port, ph)
+    assert reader.addParam(1, PRESENT, 4) and reader.addParam(2, OPERATING_MODE, 1)
+    assert reader.txRxPacket() == dxl.COMM_SUCCESS
+    assert reader.getData(1, PRESENT, 4) == 1111
+    assert reader.getData(2, OPERATING_MODE, 1) == 3
