@@ -17,6 +17,8 @@ import numpy as np
 from robot.sim.arm import SimArm
 
 BODY = slice(0, 5)  # the IK moves joints 0..4, never the gripper
+POSITION_ONLY_ITERATIONS = 3
+MAX_ROT_STEP = 0.3  # rad of orientation error pursued per iteration
 
 
 def top_down_rotation(arm: SimArm, yaw: float) -> np.ndarray:
@@ -72,19 +74,26 @@ def solve_ik(arm: SimArm, q_start: np.ndarray, target_pos: np.ndarray, target_ro
     q = np.array(q_start, dtype=float)
     target_pos = np.asarray(target_pos, float)
     low, high = arm.joint_low[BODY], arm.joint_high[BODY]
-    for _ in range(iterations):
+    for it in range(iterations):
         pos, rot, jp, jr = arm.tcp_jacobian(q)
         e_pos = target_pos - pos
         e_rot = np.zeros(3) if target_rot is None else rotation_error(rot, target_rot)
         if np.linalg.norm(e_pos) < tol_pos and (target_rot is None or np.linalg.norm(e_rot) < 1e-3):
             break
+        # The null-space orientation step is only first-order neutral for the position, and an
+        # unreachable orientation keeps pulling; the last iterations therefore refine the position
+        # alone, so the TCP lands where asked whenever that point is reachable.
+        use_rot = target_rot is not None and it < iterations - POSITION_ONLY_ITERATIONS
+        rot_norm = float(np.linalg.norm(e_rot))
+        if rot_norm > MAX_ROT_STEP:
+            e_rot = e_rot * (MAX_ROT_STEP / rot_norm)
         # A joint pinned at its limit that the step would push further out is taken out of the
         # problem (its column zeroed) and the step recomputed, so the other joints take over
         # instead of the solver stalling against the limit.
         free = np.ones(5, dtype=bool)
         for _pass in range(3):
             dq = _prioritised_step(jp[:, BODY] * free, jr[:, BODY] * free, e_pos,
-                                   None if target_rot is None else e_rot, damping)
+                                   e_rot if use_rot else None, damping)
             pinned = ((q[BODY] <= low + 1e-6) & (dq < 0)) | ((q[BODY] >= high - 1e-6) & (dq > 0))
             if not np.any(pinned & free):
                 break

@@ -82,8 +82,9 @@ class SimArmEnv(gym.Env):
         super().reset(seed=seed)
         # the episode's randomness comes from the env's seeded generator, so reset(seed=s)
         # reproduces an episode and later resets keep drawing fresh ones
-        self.robot.reset(int(self.np_random.integers(2**31 - 1)))
-        return self._observation(), {"is_success": self.robot.is_success()}
+        observation = self.robot.reset(int(self.np_random.integers(2**31 - 1)))
+        frame = to_policy_frame(observation, self.robot.observation_features)
+        return frame, {"is_success": self.robot.is_success()}
 
     def step(self, action: np.ndarray):
         action = np.asarray(action, dtype=np.float64).reshape(-1)
