@@ -51,6 +51,8 @@ class SafetyConfig:
     max_start_jump: float = 15.0
     approach_steps: int = 25
     # Bus faults: immediate retries per period, then hold; torque off after this many faulty periods in a row.
+    # (Our LeRobot adapters retry inside get_observation already: 0 here keeps a dead bus from
+    # costing several driver timeouts per period.)
     read_retries: int = 1
     write_retries: int = 1
     max_fault_periods: int = 3
@@ -267,8 +269,8 @@ class SafetyLayer:
             self.torque_disabled = True
             outcome = f"torque disabled via {how}"
         except Exception as e:
-            outcome = (f"disabling torque via {how} FAILED too ({type(e).__name__}: {e}): "
-                       f"cut the servo power by hand")
+            outcome = (f"disabling torque via {how} was not confirmed ({type(e).__name__}: {e}): "
+                       f"cut the servo power by hand if any servo still holds")
         self.record("torque_off", step, reason=reason, outcome=outcome)
         return outcome
 
