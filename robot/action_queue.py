@@ -146,7 +146,8 @@ class RecedingQueue(ActionQueue):
     def __init__(self, chunk_size: int, n_execute: int, latency_compensation: bool = True, blend_steps: int = 0):
         super().__init__(chunk_size, latency_compensation)
         if not 1 <= n_execute <= chunk_size:
-            raise ValueError(f"n_execute must be in [1, chunk_size={chunk_size}], got {n_execute}")
+            raise ValueError(f"actions played per chunk (ExecutionConfig.n_receding) must be in "
+                             f"[1, chunk_size={chunk_size}], got {n_execute}")
         if blend_steps < 0:
             raise ValueError(f"blend_steps must be >= 0, got {blend_steps}")
         self.n_execute = n_execute

@@ -19,6 +19,15 @@ catch up); the control-step index keeps following the clock, so the plan stays a
 Human takeover: `flush()` (from any thread) empties the queue at once and bumps a generation
 counter, so the chunk being computed is thrown away when it lands. `step(override=...)` or the
 `intervention` hook supplies the human's action; the policy is asked again once the override stops.
+
+    robot = make_robot(robot_config_for("so101_follower", port="/dev/ttyACM0", id="arm")); robot.connect()
+    with ChunkExecutor(robot, policy, ExecutionConfig(mode="receding", n_receding=5),
+                       SafetyConfig(max_delta_per_step=3.0)) as ex:   # limits: robot.joint_limits()
+        ex.run(max_steps=900)                                         # or ex.step() by hand
+    print(ex.timing.summary(), ex.safety.counts)
+
+For the lowest jitter give the loop real-time priority (`realtime_priority=50`, needs root or
+CAP_SYS_NICE), and run a policy that holds the GIL (pure Python) in a `ProcessInference`.
 """
 
 from __future__ import annotations
