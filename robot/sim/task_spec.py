@@ -145,11 +145,15 @@ class PickPlaceTask(SimTask):
     def dense_reward(self, arm):
         if self.is_success(arm):
             return 1.0
-        grasping = arm.is_grasping()
         cube = arm.cube_position()
+        bin_xy = np.asarray(arm.spec.bin_center_xy)
+        # A cube over the bin's footprint keeps the grasp and carry credit after it is let go,
+        # so the reward does not dip between the release and the cube settling (the success).
+        over_bin = bool(np.all(np.abs(cube[:2] - bin_xy) < arm.spec.bin_inner_half))
+        grasping = 1.0 if over_bin else float(arm.is_grasping())
         lifted = float(np.clip((cube[2] - CUBE_HALF) / LIFT_HEIGHT, 0.0, 1.0))
-        to_bin = float(np.linalg.norm(cube[:2] - np.asarray(arm.spec.bin_center_xy)))
-        carried = grasping * lifted
+        carried = 1.0 if over_bin else grasping * lifted
+        to_bin = float(np.linalg.norm(cube[:2] - bin_xy))
         return (0.15 * self._approach_score(arm) + 0.15 * grasping + 0.2 * carried
                 + 0.4 * carried * (1.0 - math.tanh(5.0 * to_bin)) + 0.05 * self.cube_in_bin(arm))
 
