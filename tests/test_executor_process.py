@@ -16,7 +16,7 @@ DT = 1.0 / FPS
 
 
 def test_a_gil_holding_policy_in_a_child_process_feeds_the_loop_without_stalling_it():
-    runner = ProcessInference(functools.partial(ScriptedChunkPolicy, 10, FPS, busy_s=3 * DT))
+    runner = ProcessInference(functools.partial(ScriptedChunkPolicy, 20, FPS, busy_s=6 * DT))
     clock = RealClock()
     arm = FirstOrderArm(clock)
     arm.connect()
@@ -26,9 +26,9 @@ def test_a_gil_holding_policy_in_a_child_process_feeds_the_loop_without_stalling
         ex.run(max_steps=30)
     rows = ex.timing.rows()
     sent = rows["sent"][np.isfinite(rows["sent"])]
-    assert len(sent) == 30 and np.diff(sent).max() < 3 * DT
+    assert len(sent) == 30 and np.diff(sent).max() < 5 * DT  # blocked: gaps of >= 6 periods
     latencies = rows["latency"][np.isfinite(rows["latency"])]
-    assert len(latencies) >= 2 and latencies.min() >= 3 * DT
+    assert len(latencies) >= 2 and latencies.min() >= 6 * DT
     assert arm.received_array()[-1, 0] >= ramp_value(1, 0)  # the arm is following a later chunk
 
 

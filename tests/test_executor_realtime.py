@@ -29,16 +29,16 @@ def make(delay_s, mode="receding", intervention=None, chunk_size=10):
     return ex, arm, policy
 
 
-def test_a_policy_slower_than_five_periods_never_blocks_the_loop():
-    ex, arm, policy = make(delay_s=5 * DT)
+def test_a_policy_slower_than_eight_periods_never_blocks_the_loop():
+    ex, arm, policy = make(delay_s=8 * DT, chunk_size=20)
     with ex:
         ex.run(max_steps=40)
     rows = ex.timing.rows()
     sent = rows["sent"][np.isfinite(rows["sent"])]
     assert len(sent) == 40  # a command every period
-    assert np.diff(sent).max() < 3 * DT  # a blocked loop would show a gap of >= 5 periods
+    assert np.diff(sent).max() < 5 * DT  # a blocked loop would show gaps of >= 8 periods
     assert policy.calls >= 3
-    assert np.nanmin(rows["latency"]) >= 5 * DT
+    assert np.nanmin(rows["latency"]) >= 8 * DT
 
 
 def test_takeover_from_another_thread_acts_within_one_period_and_drops_the_chunk_in_flight():

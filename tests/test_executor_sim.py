@@ -43,7 +43,7 @@ def test_executor_brings_the_sim_arm_to_a_goal_in_every_mode(mode):
 def test_executor_runs_the_sim_arm_in_real_time_at_50_hz():
     robot, limits = sim_arm()
     goal = robot.joint_positions() + 10.0 * np.eye(6)[0]
-    policy = ScriptedChunkPolicy(10, FPS, chunk_fn=reach_chunk(goal, 10, step=0.5), delay_s=0.03)
+    policy = ScriptedChunkPolicy(20, FPS, chunk_fn=reach_chunk(goal, 20, step=0.5), delay_s=0.15)
     ex = ChunkExecutor(robot, policy, ExecutionConfig(mode="receding"), clock=RealClock(),
                        safety=SafetyConfig(joint_limits=limits))
     with ex:
@@ -51,4 +51,4 @@ def test_executor_runs_the_sim_arm_in_real_time_at_50_hz():
     s = ex.timing.summary()
     assert result.steps == 50
     assert s["period_p50_ms"] == pytest.approx(20.0, abs=2.0)
-    assert s["command_gap_max_ms"] < 60.0  # inference (30 ms) never stalls the commands
+    assert s["command_gap_max_ms"] < 100.0  # inference (150 ms) never stalls the commands
