@@ -1,0 +1,144 @@
+"""ChunkView on its own: headless .rrd recordings read back through Rerun's reader, and the arm model."""
+
+import numpy as np
+import pytest
+
+from robot import make_robot, robot_config_for
+from robot.interface import ACTION_NAMES, MOTOR_NAMES
+from robot.viz import ChunkView, VizConfig
+from robot.viz.arm_model import ArmModel, arm_type_for
+from robot.viz.readback import read_blueprint_views, read_entity_rows, read_scalars, read_text_logs
+
+FPS = 50.0
+H = 8
+
+
+def _view(tmp_path, **overrides) -> tuple[ChunkView, object]:
+    path = tmp_path / "view.rrd"
+    return ChunkView(VizConfig(rrd=path, **overrides), fps=FPS, chunk_size=H, arm="so101"), path
+
+
+def _chunk(c: int) -> np.ndarray:
+    """A chunk whose values name it: joint i of action j of chunk c is 10 c + j + 0.1 i (degrees)."""
+    j = np.arange(H, dtype=np.float32)[:, None]
+    return (10.0 * c + j + 0.1 * np.arange(6, dtype=np.float32)[None, :]).astype(np.float32)
+
+
+def test_a_disabled_view_takes_calls_and_writes_nothing(tmp_path):
+    view = ChunkView(VizConfig(), fps=FPS, chunk_size=H, arm="so101")
+    assert not view.enabled
+    assert view.log_step(0, 0.0, np.zeros(6)) is False
+    assert view.log_chunk(_chunk(0), origin=0) is False
+    view.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_each_chunk_is_one_3d_path_and_its_plan_is_drawn_from_its_origin_on(tmp_path):
+    view, path = _view(tmp_path)
+    n_chunks = 5
+    for k in range(n_chunks * 4):
+        if k % 4 == 2:  # chunk c predicted at step k - 2, arrived at k with 2 stale actions
+            c = k // 4
+            view.log_chunk(_chunk(c), origin=k - 2, obs_step=k - 2, arrival_step=k, obs_time=(k - 2) / FPS,
+                           arrival_time=k / FPS, stale=2)
+        view.log_step(k, k / FPS, np.full(6, float(k)), np.full(6, k + 0.5), source="policy")
+    view.close()
+
+    rows = read_entity_rows(path)
+    paths_3d = sorted(p for p in rows if p.startswith("/world/chunks/"))
+    assert paths_3d == [f"/world/chunks/c{c:06d}" for c in range(n_chunks)]
+    for motor in MOTOR_NAMES:
+        assert rows[f"/joints/{motor}/measured"] == n_chunks * 4
+        assert rows[f"/joints/{motor}/sent"] == n_chunks * 4
+    # chunk 3's plan for the elbow (joint 2) covers steps 12..19 with the chunk's own values
+    steps, values = read_scalars(path, "/joints/elbow_flex/plan/c000003")
+    np.testing.assert_array_equal(steps, np.arange(12, 12 + H))
+    np.testing.assert_allclose(values, _chunk(3)[:, 2], rtol=1e-6)
+    stale = read_text_logs(path)["/events/stale_dropped"]
+    assert [s for s, _ in stale] == [4 * c + 2 for c in range(n_chunks)]
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path):
+    # Chunks do not wake the logging thread (steps do), and it sleeps flush_every_s between
+    # wake-ups, so with a 10 s flush interval nothing is drained while the loop below runs.
+    view, path = _view(tmp_path, queue_size=5, flush_every_s=10.0)
+    accepted = [view.log_chunk(_chunk(c), origin=c) for c in range(50)]
+    assert accepted == [True] * 5 + [False] * 45
+    assert view.dropped == 45
+    view.log_step(0, 0.0, np.zeros(6))  # dropped too: the queue is still full
+    view.close()
+    rows = read_entity_rows(path)
+    assert len([p for p in rows if p.startswith("/world/chunks/")]) == 5
+    assert "/joints/shoulder_pan/measured" not in rows
+
+
+def test_the_recording_carries_a_blueprint_with_the_arm_every_joint_the_loop_and_the_events(tmp_path):
+    view, path = _view(tmp_path)
+    view.log_step(0, 0.0, np.zeros(6))
+    view.close()
+    origins = {(kind, origin) for kind, _, origin in read_blueprint_views(path)}
+    assert ("3D", "/world") in origins
+    assert {("TimeSeries", f"/joints/{m}") for m in MOTOR_NAMES} <= origins
+    assert {("TimeSeries", "/timing"), ("TimeSeries", "/queue"), ("TextLog", "/events")} <= origins
+
+
+def test_events_are_logged_at_their_step_with_their_text(tmp_path):
+    view, path = _view(tmp_path)
+    for k in range(10):
+        view.log_step(k, k / FPS, np.zeros(6), source="override" if 3 <= k < 6 else "policy")
+    view.log_event("start_jump", 7, "jump refused")
+    view.close()
+    logs = read_text_logs(path)
+    assert logs["/events/takeover"][0][0] == 3
+    assert logs["/events/hand_back"][0][0] == 6
+    assert logs["/events/start_jump"] == [(7, "jump refused")]
+
+
+def test_the_arm_model_geometry_in_body_frames_lands_where_mujoco_puts_the_geoms():
+    import mujoco
+
+    model = ArmModel("koch", use_degrees=False)
+    joints = np.array([20.0, -30.0, 40.0, 10.0, -50.0, 60.0])
+    pos, quat_xyzw = model.body_poses(joints)
+    data = model.data  # posed at `joints` by body_poses
+    for b, p, q in zip(model.arm_bodies, pos, quat_xyzw):
+        g = model.geometry(b)
+        if not g.boxes:
+            continue
+        wxyz = np.array([q[3], q[0], q[1], q[2]])
+        rot = np.empty(9)
+        mujoco.mju_quat2Mat(rot, wxyz)
+        world_centres = p + g.boxes["centers"] @ rot.reshape(3, 3).T
+        box_ids = [i for i in range(model.model.ngeom)
+                   if model.model.geom_bodyid[i] == b and model.model.geom_type[i] == mujoco.mjtGeom.mjGEOM_BOX]
+        np.testing.assert_allclose(world_centres, data.geom_xpos[box_ids], atol=1e-9)
+
+
+def test_a_capsule_is_drawn_from_one_cap_centre_to_the_other():
+    import mujoco
+
+    model = ArmModel("so101")
+    m = model.model
+    g = next(i for i in range(m.ngeom) if m.geom_type[i] == mujoco.mjtGeom.mjGEOM_CAPSULE)
+    caps = model.geometry(int(m.geom_bodyid[g])).capsules
+    rot = np.empty(9)
+    mujoco.mju_quat2Mat(rot, m.geom_quat[g])
+    axis = rot.reshape(3, 3)[:, 2]
+    np.testing.assert_allclose(caps["translations"][0], m.geom_pos[g] - m.geom_size[g][1] * axis, atol=1e-12)
+    np.testing.assert_allclose(caps["translations"][0] + caps["lengths"][0] * axis,
+                               m.geom_pos[g] + m.geom_size[g][1] * axis, atol=1e-12)
+
+
+@pytest.mark.parametrize("robot_type", ["sim_so101", "sim_koch"])
+def test_the_arm_model_tcp_matches_the_sim_robot_in_robot_units(robot_type):
+    robot = make_robot(robot_config_for(robot_type, seed=0))
+    model = ArmModel(arm_type_for(robot.name), use_degrees=robot.config.use_degrees)
+    chunk = robot.joint_positions() + np.linspace(-10, 10, 5)[:, None] * np.ones(6)
+    np.testing.assert_allclose(model.tcp_path(chunk), robot.tcp_positions(chunk), atol=1e-9)
+
+
+def test_robot_names_map_to_the_arm_model_that_draws_them():
+    assert [arm_type_for(n) for n in ("sim_koch", "koch_follower", "so100_follower", "so101_follower",
+                                      "sim_so101", "first_order_arm")] == ["koch", "koch", "so101", "so101",
+                                                                           "so101", None]
+    assert len(ACTION_NAMES) == 6
