@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
-from robot import make_robot, robot_config_for
 from robot.interface import ACTION_NAMES, MOTOR_NAMES
+from robot.sim import SimKochConfig, SimSO101Config
 from robot.viz import ChunkView, VizConfig
 from robot.viz.arm_model import ArmModel, arm_type_for
 from robot.viz.readback import read_blueprint_views, read_entity_rows, read_scalars, read_text_logs
 
 FPS = 50.0
+SIM_CONFIGS = {"sim_so101": SimSO101Config, "sim_koch": SimKochConfig}
 H = 8
 
 
@@ -131,7 +132,7 @@ def test_a_capsule_is_drawn_from_one_cap_centre_to_the_other():
 
 @pytest.mark.parametrize("robot_type", ["sim_so101", "sim_koch"])
 def test_the_arm_model_tcp_matches_the_sim_robot_in_robot_units(robot_type):
-    robot = make_robot(robot_config_for(robot_type, seed=0))
+    robot = SIM_CONFIGS[robot_type](seed=0).build()
     model = ArmModel(arm_type_for(robot.name), use_degrees=robot.config.use_degrees)
     chunk = robot.joint_positions() + np.linspace(-10, 10, 5)[:, None] * np.ones(6)
     np.testing.assert_allclose(model.tcp_path(chunk), robot.tcp_positions(chunk), atol=1e-9)
