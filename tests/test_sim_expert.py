@@ -145,3 +145,18 @@ def test_dense_reward_climbs_along_an_expert_episode_without_dipping_at_release(
             break
     assert rewards[-1] == 1.0 and rewards[0] < 0.2
     assert np.diff(rewards).min() > -0.06  # small wobbles only; no credit lost when letting go
+
+
+def test_expert_actions_change_smoothly_from_one_period_to_the_next():
+    robot, expert = _robot("so101", "pick_place"), ScriptedExpert()
+    robot.reset(1)
+    previous, steps = robot.joint_positions(), []
+    for _ in range(300):
+        action = expert.act(robot)
+        steps.append(np.abs(action - previous))
+        previous = action
+        robot.send_action(dict(zip(robot.action_features, action)))
+        if robot.is_success():
+            break
+    assert robot.is_success()
+    assert np.max(np.array(steps)[:, :5]) < 10.0  # degrees per 1/30 s on the body joints

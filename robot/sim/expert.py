@@ -35,6 +35,8 @@ SLOW_STEP = 0.006     # m per control period when descending onto / lifting the 
 ALIGN_XY = 0.006      # TCP this close (horizontally) above the cube before descending
 AT_GRASP = 0.006      # TCP this close (vertically; twice that horizontally) to the grasp point before closing
 IN_HAND = 0.02        # cube centre this close to the TCP counts as between the jaws
+MAX_JOINT_STEP = 0.12     # rad: largest body-joint target change from the present joint per period
+MAX_GRIPPER_STEP = 0.3    # rad: same for the gripper
 
 
 def _wrap(angle: float) -> float:
@@ -180,7 +182,14 @@ class ScriptedExpert:
     def _ik(self, arm, q, goal, yaw, gripper) -> np.ndarray:
         q_goal, _ = solve_ik(arm, q, goal, top_down_rotation(arm, yaw), iterations=self.ik_iterations)
         q_goal[5] = gripper
-        return q_goal
+        # Bounded steps from the present joints: a large re-orientation (wrist roll to the cube's
+        # yaw) or a gripper open/close is spread over a few periods instead of one jump, which keeps
+        # demonstrations smooth and inside a runtime's per-step rate limits. A servo pressing on a
+        # held cube still sees the full squeeze (its error saturates the force long before this).
+        step = q_goal - q
+        step[:5] = np.clip(step[:5], -MAX_JOINT_STEP, MAX_JOINT_STEP)
+        step[5] = np.clip(step[5], -MAX_GRIPPER_STEP, MAX_GRIPPER_STEP)
+        return q + step
 
 
 def make_env_expert(env: Any, noise: float = 0.0, seed: int | None = 0) -> Callable[[Any], np.ndarray]:
