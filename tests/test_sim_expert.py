@@ -160,3 +160,54 @@ def test_expert_actions_change_smoothly_from_one_period_to_the_next():
             break
     assert robot.is_success()
     assert np.max(np.array(steps)[:, :5]) < 10.0  # degrees per 1/30 s on the body joints
+
+
+def test_expert_chunk_policy_plans_on_a_copy_and_leaves_the_live_robot_alone():
+    from robot.chunk_policy import ChunkPolicy
+    from robot.sim.expert import ExpertChunkPolicy
+
+    robot = _robot("koch", "lift")
+    policy = ExpertChunkPolicy(robot, chunk_size=5)
+    assert isinstance(policy, ChunkPolicy) and policy.fps == 30.0
+    before = robot.arm.data.qpos.copy()
+    chunk = policy.predict_chunk(None)
+    assert chunk.shape == (5, 6) and chunk.dtype == np.float32
+    np.testing.assert_array_equal(robot.arm.data.qpos, before)
+    assert np.abs(chunk[-1] - chunk[0]).max() > 1.0  # a plan that moves, not one action repeated
+
+
+@pytest.mark.parametrize("task", ["lift", "pick_place"])
+def test_expert_chunks_played_open_loop_succeed(task):
+    from robot.sim.expert import ExpertChunkPolicy
+
+    robot = _robot("so101", task)
+    policy = ExpertChunkPolicy(robot, chunk_size=10)
+    for seed in range(2):
+        robot.reset(seed)
+        for _ in range(30):
+            for action in policy.predict_chunk(None):
+                robot.send_action(dict(zip(robot.action_features, action.tolist())))
+            if robot.is_success():
+                break
+        assert robot.is_success(), f"{task} seed {seed}"
+
+
+def test_expert_chunk_policy_lifts_through_the_chunk_executor_and_safety_layer():
+    from robot.executor import ChunkExecutor, ExecutionConfig
+    from robot.inference_worker import InlineInference
+    from robot.interface import ACTION_NAMES
+    from robot.safety import SafetyConfig
+    from robot.sim.expert import ExpertChunkPolicy
+    from robot.timing import FakeClock
+
+    robot = _robot("so101", "lift")
+    robot.reset(3)
+    policy = ExpertChunkPolicy(robot, chunk_size=5)
+    limits = {n: (float(lo), float(hi)) for n, lo, hi in zip(ACTION_NAMES, robot.action_low, robot.action_high)}
+    executor = ChunkExecutor(robot, policy, ExecutionConfig(mode="receding"), clock=FakeClock(),
+                             safety=SafetyConfig(joint_limits=limits), inference=InlineInference(policy))
+    for _ in range(150):
+        executor.step()
+        if robot.is_success():
+            break
+    assert robot.is_success()

@@ -9,7 +9,13 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless offscreen rendering; must precede `import mujoco`
 
 from robot.sim.arm import CAMERAS, SimArm  # noqa: E402
-from robot.sim.expert import ScriptedExpert, ScriptedTeleop, ScriptedTeleopConfig  # noqa: E402
+from robot.sim.expert import (  # noqa: E402
+    ExpertChunkPolicy,
+    ScriptedExpert,
+    ScriptedTeleop,
+    ScriptedTeleopConfig,
+    make_env_expert,
+)
 from robot.sim.robot import SimKochConfig, SimRobot, SimRobotConfig, SimSO101Config  # noqa: E402
 from robot.sim.task_spec import TASKS, SimTask  # noqa: E402
 from robot.sim.tasks import ENV_IDS, SimArmEnv, register_envs  # noqa: E402
@@ -19,6 +25,7 @@ register_envs()
 __all__ = [
     "CAMERAS",
     "ENV_IDS",
+    "ExpertChunkPolicy",
     "TASKS",
     "ScriptedExpert",
     "ScriptedTeleop",
@@ -30,4 +37,5 @@ __all__ = [
     "SimRobotConfig",
     "SimSO101Config",
     "SimTask",
+    "make_env_expert",
 ]

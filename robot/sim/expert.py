@@ -10,13 +10,19 @@ a failed grasp. The phase is read off the state:
     TCP aligned above the cube                     -> descend with the jaws open, close at the bottom
     otherwise                                      -> open the jaws, rise if low, go above the cube
 
-Targets move at a bounded TCP speed, so actions stay smooth enough to learn from. Use it as a
-policy (`ScriptedExpert().act(env_or_robot)` -> joint targets in robot units) or as a
-teleoperator (`ScriptedTeleopConfig(noise=..., seed=...).build(robot=sim_robot)`).
+Targets move at a bounded TCP speed and bounded joint steps, so actions stay smooth enough to
+learn from. Use it
+- as a policy: `ScriptedExpert().act(env_or_robot)` -> joint targets (6,) in robot units;
+- for learners: `make_env_expert(env)` -> `obs -> action`;
+- as a teleoperator: `ScriptedTeleopConfig(noise=..., seed=...).build(robot=sim_robot)`
+  (`--teleop.type=scripted`);
+- as a chunk policy for the executor: `ExpertChunkPolicy(sim_robot, chunk_size=h)` plans h steps
+  ahead on a private copy of the simulation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -198,6 +204,38 @@ def make_env_expert(env: Any, noise: float = 0.0, seed: int | None = 0) -> Calla
     expert = ScriptedExpert(noise=noise, seed=seed)
     resolve_sim_robot(env)  # fail now, not at the first action, for a non-sim env
     return lambda observation=None: expert.act(env)
+
+
+class ExpertChunkPolicy:
+    """The scripted expert as a `ChunkPolicy`: each chunk is planned by running the expert for
+    `chunk_size` control periods on a private copy of the robot's present physical state, so an
+    executor can play it open loop (or receding / ensembled) like a learned chunk policy.
+
+    The plan starts from the robot's state when `predict_chunk` runs (the observation frame only
+    selects the moment), so with inference on a thread it is at most that latency fresher than
+    the frame; with inline inference the two are the same."""
+
+    def __init__(self, robot: SimRobot, chunk_size: int = 5, noise: float = 0.0, seed: int | None = 0):
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.robot = robot
+        self.chunk_size = chunk_size
+        self.action_names = ACTION_NAMES
+        self.fps = float(robot.config.fps)
+        self.expert = ScriptedExpert(noise=noise, seed=seed)
+        self._shadow = SimRobot(dataclasses.replace(robot.config, cameras=[]))
+        self._shadow.connect()
+
+    def predict_chunk(self, observation: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        self.robot.copy_state_to(self._shadow)
+        chunk = np.empty((self.chunk_size, len(ACTION_NAMES)), dtype=np.float32)
+        for i in range(self.chunk_size):
+            chunk[i] = self.expert.act(self._shadow)
+            self._shadow.send_action(dict(zip(ACTION_NAMES, chunk[i].tolist())))
+        return chunk
+
+    def reset(self) -> None:
+        pass
 
 
 # ---------------------------------------------------------------------- as a teleoperator

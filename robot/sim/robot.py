@@ -17,6 +17,7 @@ forward kinematics of joint vectors in robot units (e.g. a predicted action chun
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,9 @@ class SimRobot(Robot):
         self.home_joints = np.array([*spec.home_joints, spec.gripper_ready])
         self._rng = np.random.default_rng(config.seed)
         self._connected = False
+        # Physics and snapshots are serialised, so a planner on another thread (the expert as a
+        # chunk policy) never copies a half-stepped state.
+        self._lock = threading.RLock()
         self.episode_step = 0
         self.reset(config.seed)
 
@@ -136,9 +140,10 @@ class SimRobot(Robot):
         if bad:
             raise ValueError(f"non-finite action for {bad}: {[action[n] for n in bad]}; refusing to move")
         sent = np.clip(values, self.action_low, self.action_high)
-        self.arm.set_joint_targets(self.units.to_radians(sent))
-        self.arm.step()
-        self.episode_step += 1
+        with self._lock:
+            self.arm.set_joint_targets(self.units.to_radians(sent))
+            self.arm.step()
+            self.episode_step += 1
         return {n: float(v) for n, v in zip(ACTION_NAMES, sent)}
 
     # ------------------------------------------------------------------ simulation extras
@@ -150,9 +155,20 @@ class SimRobot(Robot):
         cube, yaw, target = self.task.sample_start(self.arm, self._rng)
         noise = self._rng.uniform(-1, 1, 6) * self.config.start_joint_noise
         noise[5] = 0.0
-        self.arm.reset(self.home_joints + noise, cube, yaw, target)
-        self.episode_step = 0
+        with self._lock:
+            self.arm.reset(self.home_joints + noise, cube, yaw, target)
+            self.episode_step = 0
         return self.get_observation() if self._connected else None
+
+    def copy_state_to(self, other: "SimRobot") -> None:
+        """Make `other` (a robot of the same arm type) an exact copy of this one's physical state."""
+        if other.arm.spec.name != self.arm.spec.name:
+            raise ValueError(f"cannot copy a {self.name} state into a {other.name}")
+        import mujoco
+
+        with self._lock:
+            mujoco.mj_copyData(other.arm.data, self.arm.model, self.arm.data)
+            other.episode_step = self.episode_step
 
     def state_dict(self) -> dict[str, float]:
         """All float features (no images), in declared order."""
