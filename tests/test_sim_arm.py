@@ -152,3 +152,27 @@ def test_commanded_gripper_and_joint_units_are_read_back_by_the_robot(config_cls
     obs = robot.get_observation()
     assert obs["shoulder_pan.pos"] == pytest.approx(command[0], abs=0.3)
     assert obs["gripper.pos"] == pytest.approx(80.0, abs=1.0)
+
+
+def _anchors(arm_name: str) -> dict[str, np.ndarray]:
+    arm = SimArm(arm_name)
+    d = arm._scratch_at(np.zeros(6))
+    return {n: d.joint(n).xanchor.copy() for n in ("shoulder_pan", "shoulder_lift", "elbow_flex",
+                                                   "wrist_flex", "wrist_roll", "gripper")}
+
+
+def test_so101_joint_axes_sit_where_the_real_arm_has_them():
+    # shared/facts/arms.md: world joint anchors of the SO-101 at q = 0
+    a = _anchors("so101")
+    np.testing.assert_allclose(a["shoulder_lift"], [0.0692, -0.0183, 0.1166], atol=2e-4)
+    np.testing.assert_allclose(a["elbow_flex"], [0.0972, -0.0183, 0.2292], atol=2e-4)
+    np.testing.assert_allclose(a["wrist_flex"], [0.2321, -0.0183, 0.2344], atol=2e-4)
+    np.testing.assert_allclose(a["wrist_roll"], [0.2932, -0.0002, 0.2344], atol=2e-4)
+
+
+def test_koch_link_lengths_match_the_real_arm():
+    # shared/facts/arms.md: lift axis 0.0563 above the table, upper arm 0.1095, forearm 0.1005
+    a = _anchors("koch")
+    assert a["shoulder_lift"][2] == pytest.approx(0.0563, abs=2e-4)
+    assert np.linalg.norm(a["elbow_flex"] - a["shoulder_lift"]) == pytest.approx(0.1095, abs=1e-3)
+    assert np.linalg.norm(a["wrist_flex"] - a["elbow_flex"]) == pytest.approx(0.1005, abs=1e-3)
