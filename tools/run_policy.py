@@ -1,0 +1,200 @@
+"""Run a chunk policy on a robot through the chunk executor and its safety layer.
+
+    python -m tools.run_policy --robot.type=sim_so101 --robot.task=lift --policy.path=actor.onnx \
+        --execution.mode=receding --episodes=5
+    python -m tools.run_policy --robot.type=so101_follower --robot.port=/dev/ttyACM0 --robot.id=arm \
+        --policy.path=actor.onnx --episodes=1 --max_steps=600
+
+`--policy.path` is an exported `.onnx` actor (run by `export.OnnxChunkPolicy` on onnxruntime: the
+process never imports torch on a simulated arm) or a torch checkpoint dir (`QChunkSACPolicy`).
+Each episode runs at the policy's fps on the real-time executor; the simulated arm advances its
+physics in `send_action`, so it runs at the control rate like a real one. `--realtime=false`
+(simulation only) replaces the wall clock by a simulated one and runs inference inline, as fast as
+the CPU allows and bit-for-bit repeatable. In simulation an episode ends on task success or after
+`--max_steps` (default: the task's limit) and success is reported per episode; a real arm runs
+`--max_steps` steps (default 30 s) per episode with `--reset_time_s` between episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import draccus
+
+from robot.config import RobotConfig
+from robot.executor import ChunkExecutor, ExecutionConfig, InferenceError
+from robot.safety import SafetyConfig
+from tools._common import fail, init_tool
+
+log = logging.getLogger("tools.run_policy")
+
+
+def _register_robot_types(argv: list[str]) -> None:
+    """Populate the --robot.type registry before parsing. A simulated arm needs only robot.sim
+    (importing the real-arm adapters would pull LeRobot, and with it torch, into an ONNX run)."""
+    robot_type = next((a.split("=", 1)[1] for a in argv if a.startswith("--robot.type=")), "sim_so101")
+    if robot_type.startswith("sim_"):
+        import robot.sim.robot  # noqa: F401  (registers sim_so101 / sim_koch)
+    else:
+        from robot.config import register_all
+
+        register_all()
+
+
+@dataclass
+class PolicyRef:
+    # An exported actor (.onnx) or a torch checkpoint (output dir, checkpoint dir or pretrained_model dir).
+    path: Path | None = None
+    # onnxruntime intra-op threads (1 leaves the other cores to the control loop).
+    intra_op_threads: int = 1
+
+
+@dataclass
+class SafetyOptions:
+    # Largest change of any joint target per control period (robot units).
+    max_delta_per_step: float = 4.0
+    # A new plan whose first target is further than this from the present position is eased in.
+    max_start_jump: float = 15.0
+    approach_steps: int = 25
+
+
+@dataclass
+class RunPolicyConfig:
+    """Run an exported .onnx actor or a torch checkpoint on a robot through the chunk executor."""
+
+    # --robot.type=sim_so101 | sim_koch | so101_follower | koch_follower | ... and that type's options
+    robot: RobotConfig = field(default_factory=lambda: RobotConfig.get_choice_class("sim_so101")())
+    policy: PolicyRef = field(default_factory=PolicyRef)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    safety: SafetyOptions = field(default_factory=SafetyOptions)
+    # Episodes to run.
+    episodes: int = 1
+    # Control steps per episode; default: the sim task's limit, or 30 s on a real arm.
+    max_steps: int | None = None
+    # Seed of the first simulated episode (episode i uses seed + i).
+    seed: int = 0
+    # Wall-clock real time (true) or a simulated clock with inline inference (false; simulation only).
+    realtime: bool = True
+    # Pause between real-arm episodes for a person to reset the scene.
+    reset_time_s: float = 5.0
+    # Run a policy exported for another robot type (e.g. a sim_so101 policy on an so101_follower).
+    allow_other_robot_type: bool = False
+    # Write the per-episode results (JSON) here as well as printing them.
+    output: Path | None = None
+
+
+def load_policy(path: Path, robot: Any, robot_type: str, cfg: RunPolicyConfig):
+    """OnnxChunkPolicy for .onnx (checked against the robot), QChunkSACPolicy for a torch checkpoint."""
+    if path.suffix == ".onnx":
+        from export.onnx_policy import OnnxChunkPolicy
+
+        policy = OnnxChunkPolicy(path, intra_op_threads=cfg.policy.intra_op_threads)
+        policy.check_robot(robot.observation_features, tuple(robot.action_features), robot_type,
+                           cfg.allow_other_robot_type)
+        return policy
+    from policy.qchunk_sac import QChunkSACPolicy  # torch: only for a torch checkpoint
+
+    return QChunkSACPolicy.from_pretrained(path)
+
+
+def _is_sim(robot: Any) -> bool:
+    return hasattr(robot, "is_success") and hasattr(robot, "reset")
+
+
+def _joint_limits(robot: Any) -> dict[str, tuple[float, float]] | None:
+    """The sim arm's joint ranges (real arms give theirs from the calibration to the safety layer)."""
+    if getattr(robot, "joint_limits", None) is None and hasattr(robot, "action_low"):
+        return {n: (float(lo), float(hi)) for n, lo, hi in zip(robot.action_features, robot.action_low,
+                                                               robot.action_high)}
+    return None
+
+
+def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
+    from robot.config import make_robot
+    from robot.inference_worker import InlineInference
+    from robot.timing import FakeClock
+
+    if cfg.policy.path is None:
+        raise ValueError("--policy.path is required (an exported .onnx actor or a torch checkpoint dir)")
+    robot = make_robot(cfg.robot)
+    sim = _is_sim(robot)
+    if not cfg.realtime and not sim:
+        raise ValueError("--realtime=false needs a simulated robot; a real arm always runs on the wall clock")
+    policy = load_policy(Path(cfg.policy.path), robot, cfg.robot.type, cfg)
+    fps = float(policy.fps)
+    sim_fps = getattr(cfg.robot, "fps", None)
+    if sim and sim_fps is not None and not math.isclose(float(sim_fps), fps):
+        raise ValueError(f"the policy runs at {fps} fps but --robot.fps={sim_fps}; set --robot.fps={fps:g}")
+    max_steps = cfg.max_steps or (robot.task.max_episode_steps if sim else int(round(30.0 * fps)))
+    safety = SafetyConfig(joint_limits=_joint_limits(robot), max_delta_per_step=cfg.safety.max_delta_per_step,
+                          max_start_jump=cfg.safety.max_start_jump, approach_steps=cfg.safety.approach_steps)
+    results: list[dict[str, Any]] = []
+    robot.connect()
+    try:
+        for episode in range(cfg.episodes):
+            if sim:
+                robot.reset(cfg.seed + episode)
+            elif episode > 0:
+                log.info("reset the scene: next episode in %.0f s", cfg.reset_time_s)
+                time.sleep(cfg.reset_time_s)
+            policy.reset()
+            # a fresh executor per episode: its queue, safety state and timing stats are the episode's own
+            clock = None if cfg.realtime else FakeClock()
+            inference = None if cfg.realtime else InlineInference(policy, latency_s=0.0)
+            executor = ChunkExecutor(robot, policy, cfg.execution, safety=safety, clock=clock, inference=inference)
+            t0 = time.perf_counter()
+            try:
+                result = executor.run(max_steps=max_steps, stop=robot.is_success if sim else None)
+            finally:
+                executor.close()
+            timing = executor.timing.summary()
+            row: dict[str, Any] = {"episode": episode, "steps": result.steps, "missed_deadlines": result.missed,
+                                   "wall_s": round(time.perf_counter() - t0, 3)}
+            if sim:
+                row["success"] = bool(robot.is_success())
+            if cfg.realtime:
+                row["inference_latency_p50_ms"] = _ms(timing.get("latency_p50_ms"))
+                row["period_p99_ms"] = _ms(timing.get("period_p99_ms"))
+            row["safety_events"] = dict(executor.safety.counts)
+            results.append(row)
+            log.info("episode %d: %s", episode, json.dumps(row))
+    finally:
+        robot.disconnect()
+    return results
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else round(value, 3)
+
+
+def main(argv: list[str] | None = None) -> None:
+    init_tool()
+    from tools.export_onnx import _normalise_option
+
+    args = [_normalise_option(a, ()) for a in (sys.argv[1:] if argv is None else argv)]
+    _register_robot_types(args)
+    cfg = draccus.parse(RunPolicyConfig, args=args)
+    try:
+        results = run(cfg)
+    except InferenceError as e:
+        fail(f"{e}")
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        fail(f"{type(e).__name__}: {e}")
+    summary: dict[str, Any] = {"policy": str(cfg.policy.path), "robot": cfg.robot.type, "episodes": results}
+    if results and "success" in results[0]:
+        summary["success_rate"] = sum(r["success"] for r in results) / len(results)
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if cfg.output is not None:
+        cfg.output.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
