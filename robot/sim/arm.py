@@ -204,6 +204,9 @@ class SimArm:
         key = (height, width)
         renderer = self._renderers.get(key)
         if renderer is None:
+            # the offscreen framebuffer must hold the largest frame asked for
+            vis = self.model.vis.global_
+            vis.offwidth, vis.offheight = max(vis.offwidth, width), max(vis.offheight, height)
             try:
                 renderer = mujoco.Renderer(self.model, height=height, width=width)
             except Exception as e:  # no GL context of any kind on this machine
