@@ -5,7 +5,7 @@ Thin adapters: LeRobot's own drivers (`lerobot.robots.koch_follower.KochFollower
 what we add is what a long-running robot loop needs and LeRobot 0.6.1 lacks:
 
 - bounded read retries with the serial input flushed between tries (a corrupted status packet
-  leaves the other servos' replies queued), then a `BusReadError` (a `RobotError`) that names the
+  leaves the other servos' replies queued), then a `ServoBusError` (a `RobotError`) that names the
   servos that no longer answer a ping and what to check;
 - a missing calibration in a non-interactive run is an error naming `python -m tools.calibrate ...`,
   never an `input()` prompt; a calibration file that differs from what the servos hold is written to
@@ -58,8 +58,9 @@ BROADCAST_ID = 0xFE  # the same on Dynamixel Protocol 2.0 and Feetech protocol 0
 FIND_PORT_HINT = "Find the arm's port with `python -m tools.find_port`"
 
 
-class BusReadError(RobotError):
-    """A bus read kept failing. `motors` are the servos that did not answer a ping afterwards."""
+class ServoBusError(RobotError):
+    """The servo bus failed (a read after its retries, the connect check, torque off).
+    `motors` are the servos that did not answer a ping afterwards (empty: all answered)."""
 
     def __init__(self, message: str, motors: list[str]):
         super().__init__(message)
@@ -77,12 +78,17 @@ class _ArmBusOptions:
     port: str
     # extra attempts after a failed bus read (each after flushing the serial input)
     read_retries: int = 2
+    # extra attempts at the whole connect sequence after a servo missed a packet (LeRobot's connect
+    # sends ~100 packets with no retry of its own, so one glitch would otherwise fail it)
+    connect_retries: int = 1
     # set the USB-serial latency timer to 1 ms when the port has one (FTDI: 16 ms by default)
     set_latency_timer: bool = True
 
     def _check(self) -> None:
-        if self.read_retries < 0:
-            raise ValueError(f"read_retries must be >= 0, got {self.read_retries}")
+        if self.read_retries < 0 or self.connect_retries < 0:
+            raise ValueError(
+                f"read_retries and connect_retries must be >= 0, got {self.read_retries}, {self.connect_retries}"
+            )
 
 
 @dataclass(kw_only=True)
@@ -285,26 +291,30 @@ class _LeRobotDevice:
         if not self.config.port:
             raise RobotError(f"no port given for {self.name}. {FIND_PORT_HINT} and pass --{self._category_flag}.port=...")
         with self._bus_lock:
-            try:
-                self.lerobot.connect(calibrate=calibrate)
-            except DeviceAlreadyConnectedError as e:
-                raise RobotError(f"{self._what()} is already connected") from e
-            except (RobotError, KeyboardInterrupt):
-                self._release_quietly()
-                raise
-            except ConnectionError as e:
-                if isinstance(e.__cause__, OSError):  # could not open: serial.SerialException is an OSError
+            for attempt in range(1 + self.config.connect_retries):
+                try:
+                    self.lerobot.connect(calibrate=calibrate)
+                    break
+                except DeviceAlreadyConnectedError as e:
+                    raise RobotError(f"{self._what()} is already connected") from e
+                except (RobotError, KeyboardInterrupt):
                     self._release_quietly()
-                    raise RobotError(
-                        f"could not open port {self.config.port!r} for {self.name} ({e.__cause__}). "
-                        f"{FIND_PORT_HINT} and pass --{self._category_flag}.port=..."
-                    ) from e
-                raise self._connect_error(e) from e
-            except RuntimeError as e:  # LeRobot's motor check (missing servo, wrong model), servo error
-                raise self._connect_error(e) from e
-            except PORT_ERRORS as e:
-                self._release_quietly()
-                raise self._port_failed(e) from e
+                    raise
+                except (ConnectionError, RuntimeError) as e:
+                    if isinstance(e, ConnectionError) and isinstance(e.__cause__, OSError):
+                        self._release_quietly()  # the port could not be opened (SerialException)
+                        raise RobotError(
+                            f"could not open port {self.config.port!r} for {self.name} ({e.__cause__}). "
+                            f"{FIND_PORT_HINT} and pass --{self._category_flag}.port=..."
+                        ) from e
+                    if attempt == self.config.connect_retries:
+                        raise self._connect_error(e) from e  # names the silent servos, closes the port
+                    logger.warning("%s: connect failed (%s); retrying", self._what(), str(e).strip().splitlines()[-1])
+                    self._release_quietly()
+                    time.sleep(0.1)
+                except PORT_ERRORS as e:
+                    self._release_quietly()
+                    raise self._port_failed(e) from e
         if self.config.set_latency_timer:
             set_low_latency(self.config.port)
 
@@ -339,7 +349,7 @@ class _LeRobotDevice:
                 failed: list[str] = []
                 try:
                     self._torque_off(self.bus)
-                except BusReadError as torque_error:
+                except ServoBusError as torque_error:
                     failed = torque_error.motors
                 except (RobotError, *PORT_ERRORS):
                     pass
@@ -387,7 +397,7 @@ class _LeRobotDevice:
     # -- safety helpers ---------------------------------------------------------------------------
     def torque_off(self) -> None:
         """Remove torque from every servo: one broadcast write (reaches every live servo at once), then
-        a verified write per servo. Raises BusReadError naming the servos that did not confirm."""
+        a verified write per servo. Raises ServoBusError naming the servos that did not confirm."""
         with self._bus() as bus:
             self._torque_off(bus)
 
@@ -469,12 +479,12 @@ class _LeRobotDevice:
         silent = []
         for motor in motors:
             drain_input(self.bus, quiet_s=0.0005)
-            if self.bus.ping(motor) is None:
+            if self.bus.ping(motor, num_retry=1) is None:  # one retry: name only servos that stay silent
                 silent.append(motor)
         drain_input(self.bus, quiet_s=0.0005)
         return silent
 
-    def _servo_error(self, what: str, silent: list[str]) -> BusReadError:
+    def _servo_error(self, what: str, silent: list[str]) -> ServoBusError:
         if silent:
             who = ", ".join(f"{m} (id {self.bus.motors[m].id})" for m in silent)
             advice = (
@@ -487,7 +497,7 @@ class _LeRobotDevice:
                 "Every servo answered a ping afterwards, so the bus is dropping or corrupting packets: "
                 "check the cables for loose contacts and the power supply (a sagging supply resets servos)."
             )
-        return BusReadError(f"{self._what()}: {what}. {advice}", silent)
+        return ServoBusError(f"{self._what()}: {what}. {advice}", silent)
 
     def _close_port_quietly(self) -> None:
         try:

@@ -11,7 +11,7 @@ from lerobot.motors import MotorCalibration
 from calibration import CalibrationError, save_calibration
 from robot.config import make_robot, make_teleoperator, robot_config_for
 from robot.interface import ACTION_NAMES, MOTOR_NAMES, RobotError
-from robot.lerobot_arms import BusReadError, KochLeaderConfig, LeRobotArm, LeRobotLeader
+from robot.lerobot_arms import ServoBusError, KochLeaderConfig, LeRobotArm, LeRobotLeader
 from tests.emulators import KOCH_LEADER_MODELS, koch_bus, so_bus
 from tests.emulators.dynamixel import SYNC_READ
 
@@ -193,7 +193,7 @@ def test_silent_servo_gives_bounded_retries_then_error_naming_it(koch):
     emu.servos[4].silent = True
     before = _sync_reads(emu)
     start = time.monotonic()
-    with pytest.raises(BusReadError) as err:
+    with pytest.raises(ServoBusError) as err:
         arm.get_observation()
     elapsed = time.monotonic() - start
     assert err.value.motors == ["wrist_flex"]
@@ -205,7 +205,7 @@ def test_silent_servo_gives_bounded_retries_then_error_naming_it(koch):
 def test_silent_feetech_servo_is_named_too(so101):
     emu, arm = so101
     emu.servos[2].silent = True
-    with pytest.raises(BusReadError, match=r"shoulder_lift \(id 2\)"):
+    with pytest.raises(ServoBusError, match=r"shoulder_lift \(id 2\)"):
         arm.get_observation()
 
 
@@ -328,7 +328,7 @@ def test_one_silent_servo_at_connect_is_named(cal_dir):
     with koch_bus() as emu:
         emu.servos[3].silent = True
         arm = make_robot(robot_config_for("koch_follower", port=emu.port, id="koch", calibration_dir=cal_dir))
-        with pytest.raises(BusReadError, match=r"elbow_flex \(id 3\)") as err:
+        with pytest.raises(ServoBusError, match=r"elbow_flex \(id 3\)") as err:
             arm.connect()
         assert err.value.motors == ["elbow_flex"]
         assert not arm.bus.port_handler.is_open
@@ -339,3 +339,14 @@ def test_connecting_twice_is_a_robot_error_and_keeps_the_connection(koch):
     with pytest.raises(RobotError, match="already connected"):
         arm.connect()
     assert arm.is_connected
+
+
+def test_a_glitch_during_connect_is_retried(cal_dir):
+    with koch_bus() as emu:
+        emu.corrupt_next_replies(1, servo_id=4)  # LeRobot's connect would fail on this ping
+        arm = make_robot(robot_config_for("koch_follower", port=emu.port, id="koch", calibration_dir=cal_dir))
+        arm.connect()
+        try:
+            assert arm.is_calibrated
+        finally:
+            arm.disconnect()
