@@ -132,3 +132,11 @@ def test_bulk_read_returns_each_servos_own_register(sdk):
     assert reader.txRxPacket() == dxl.COMM_SUCCESS
     assert reader.getData(1, PRESENT, 4) == 1111
     assert reader.getData(2, OPERATING_MODE, 1) == 3
+
+
+def test_access_past_the_control_table_is_an_access_error(sdk):
+    emu, port, ph = sdk
+    _, comm, error = ph.readTxRx(port, 1, 146, 4)  # the table ends at 146 (Present_Temperature)
+    assert (comm, error) == (dxl.COMM_SUCCESS, 7)
+    assert ph.write4ByteTxRx(port, 1, 145, 1) == (dxl.COMM_SUCCESS, 7)
+    assert emu.errors == []

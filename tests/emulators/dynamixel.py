@@ -117,6 +117,7 @@ class DynamixelXServo(Servo):
 
     fields = _X_FIELDS
     table_size = 147
+    out_of_table_error = ERR_ACCESS
 
     def __init__(self, servo_id: int, model: str = "xl330-m288", max_speed: float = 6000.0):
         super().__init__(servo_id, MODEL_NUMBERS[model], max_speed)
@@ -156,11 +157,7 @@ class DynamixelXServo(Servo):
         return float(self._direction() * (goal - self.get_signed("Homing_Offset")))
 
     def check_write(self, address: int, length: int) -> int:
-        if address < EEPROM_END and self.torque_on:
-            return ERR_ACCESS
-        if address + length > self.table_size:
-            return ERR_ACCESS
-        return 0
+        return ERR_ACCESS if address < EEPROM_END and self.torque_on else 0
 
     def write_present_state(self) -> None:
         self.set_signed("Present_Position", self.present_from_actual(self.actual))
@@ -220,6 +217,8 @@ class DynamixelBusEmulator(PtyBusEmulator):
             if servo is None or len(params) != 4:
                 return []
             address, length = params[0] | params[1] << 8, params[2] | params[3] << 8
+            if address + length > servo.table_size:
+                return [(target, status_packet(target, ERR_ACCESS))]
             return [(target, status_packet(target, 0, servo.read(address, length)))]
         if instruction == WRITE:
             address, data = params[0] | params[1] << 8, params[2:]

@@ -45,6 +45,7 @@ class PtyBusEmulator:
         self.packets_received = 0  # valid instruction packets, for tests and benchmarks
         self.instructions: list[tuple[int, int]] = []  # (instruction, target id), most recent last
         self.keep_log = True
+        self.errors: list[Exception] = []  # exceptions raised while handling packets (emulator bugs)
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def start(self) -> "PtyBusEmulator":
@@ -94,7 +95,13 @@ class PtyBusEmulator:
             except OSError:  # slave side gone: nothing to serve
                 return
             self._buffer.extend(data)
-            for servo_id, reply in self.parse(self._buffer):
+            try:
+                replies = self.parse(self._buffer)
+            except Exception as e:  # noqa: BLE001 - keep serving; tests can assert `errors` is empty
+                self.errors.append(e)
+                self._buffer.clear()
+                continue
+            for servo_id, reply in replies:
                 self._send(servo_id, reply)
 
     def _send(self, servo_id: int, reply: bytes) -> None:

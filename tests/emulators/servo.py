@@ -27,6 +27,8 @@ class Servo:
     fields: dict[str, Field] = {}
     table_size: int = 256
     resolution: int = 4096
+    #: status error code for an access past the end of the control table (write ignored)
+    out_of_table_error: int = 0
 
     def __init__(self, servo_id: int, model_number: int, max_speed: float = 6000.0):
         self.table = bytearray(self.table_size)
@@ -66,6 +68,8 @@ class Servo:
         """Store `data` at `address`; returns the protocol's error code (0 = accepted)."""
         with self.lock:
             self._refresh(time.monotonic())
+            if address + len(data) > self.table_size:
+                return self.out_of_table_error
             error = self.check_write(address, len(data))
             if error:
                 return error
