@@ -10,16 +10,31 @@ from __future__ import annotations
 
 import abc
 import importlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import draccus
 
-# Modules that register robot / teleoperator types. Imported lazily so that the deploy path
-# only pays for MuJoCo or LeRobot when it uses them; a module missing here is skipped (a later
-# issue may not have landed yet) rather than breaking the registry.
-_ROBOT_MODULES = ("robot.sim.robot", "robot.lerobot_arms")
-_TELEOP_MODULES = ("robot.sim.expert", "robot.lerobot_arms", "robot.keyboard")
+# Which module registers each device type. Tools import only the modules the command line names
+# (`register_for_cli`), so a simulated run never imports LeRobot (and with it torch) and the
+# deploy path stays light; `register_all` imports every module (for --help and for tests).
+ROBOT_MODULES: dict[str, str] = {
+    "sim_so101": "robot.sim.robot",
+    "sim_koch": "robot.sim.robot",
+    "koch_follower": "robot.lerobot_arms",
+    "so100_follower": "robot.lerobot_arms",
+    "so101_follower": "robot.lerobot_arms",
+}
+TELEOP_MODULES: dict[str, str] = {
+    "scripted": "robot.sim.expert",
+    "koch_leader": "robot.lerobot_arms",
+    "so100_leader": "robot.lerobot_arms",
+    "so101_leader": "robot.lerobot_arms",
+    "keyboard": "robot.keyboard",
+}
+# Always registered: the defaults of the tools' configs.
+_DEFAULT_MODULES = ("robot.sim.robot", "robot.sim.expert")
 
 
 @dataclass(kw_only=True)
@@ -42,13 +57,48 @@ class TeleoperatorConfig(draccus.ChoiceRegistry, abc.ABC):
         return self.get_choice_name(self.__class__)
 
 
+def _import(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:  # a real missing dependency inside the module: surface it
+            raise
+
+
 def register_all() -> None:
-    for name in _ROBOT_MODULES + _TELEOP_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:  # a real missing dependency inside the module: surface it
-                raise
+    """Register every robot and teleoperator type."""
+    for name in dict.fromkeys((*_DEFAULT_MODULES, *ROBOT_MODULES.values(), *TELEOP_MODULES.values())):
+        _import(name)
+
+
+def register_for_cli(argv: list[str] | None = None, prefixes: tuple[str, ...] = ("robot", "teleop")) -> None:
+    """Register the defaults plus the types named as `--<prefix>.type=X` on the command line.
+
+    `--help` (or an unknown type) registers everything, so the help lists every choice and draccus
+    reports an unknown type against the full list.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        register_all()
+        return
+    for name in _DEFAULT_MODULES:
+        _import(name)
+    tables = {"robot": ROBOT_MODULES, "teleop": TELEOP_MODULES}
+    for i, arg in enumerate(argv):
+        for prefix in prefixes:
+            key = f"--{prefix}.type"
+            value = None
+            if arg.startswith(key + "="):
+                value = arg.split("=", 1)[1]
+            elif arg == key and i + 1 < len(argv):
+                value = argv[i + 1]
+            if value is None:
+                continue
+            table = tables.get(prefix.split(".")[-1], {**ROBOT_MODULES, **TELEOP_MODULES})
+            if value in table:
+                _import(table[value])
+            else:
+                register_all()
 
 
 def _known(registry: type[draccus.ChoiceRegistry]) -> list[str]:
@@ -56,7 +106,10 @@ def _known(registry: type[draccus.ChoiceRegistry]) -> list[str]:
 
 
 def robot_config_for(type_name: str, **kwargs) -> RobotConfig:
-    register_all()
+    if type_name in ROBOT_MODULES:
+        _import(ROBOT_MODULES[type_name])
+    else:
+        register_all()
     try:
         cls = RobotConfig.get_choice_class(type_name)
     except KeyError:
@@ -68,7 +121,6 @@ def robot_config_for(type_name: str, **kwargs) -> RobotConfig:
 
 def make_robot(config: RobotConfig):
     """Build the robot a config describes (not yet connected)."""
-    register_all()
     builder = getattr(config, "build", None)
     if builder is None:
         raise ValueError(f"robot type {config.type!r} has no builder")
@@ -77,5 +129,4 @@ def make_robot(config: RobotConfig):
 
 def make_teleoperator(config: TeleoperatorConfig, robot=None):
     """Build a teleoperator; `robot` is handed to those that need the follower (scripted expert)."""
-    register_all()
     return config.build(robot=robot)

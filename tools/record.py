@@ -21,13 +21,13 @@ from pathlib import Path
 import draccus
 import numpy as np
 
-from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_all
+from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_for_cli
 from robot.features import to_policy_frame
 from robot.interface import ACTION_NAMES, action_dict_to_array
 from robot.recording import DatasetRecorder, terminate_as_interrupt
 from tools._common import init_tool
 
-register_all()
+register_for_cli()
 log = logging.getLogger("tools.record")
 
 
