@@ -350,3 +350,23 @@ def test_a_glitch_during_connect_is_retried(cal_dir):
             assert arm.is_calibrated
         finally:
             arm.disconnect()
+
+
+@pytest.mark.parametrize("robot_type", ["so100_follower", "so101_follower"])
+def test_a_lerobot_calibrated_arm_works_as_is_from_lerobots_default_location(monkeypatch, tmp_path, robot_type):
+    import draccus
+
+    monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(tmp_path))
+    lerobot_file = tmp_path / "robots" / "so_follower" / "blue.json"  # where lerobot-calibrate 0.6.1 writes it
+    lerobot_file.parent.mkdir(parents=True)
+    with open(lerobot_file, "w") as f, draccus.config_type("json"):
+        draccus.dump(_calibration(SO_OFFSETS), f, indent=4)
+    with so_bus() as emu:
+        arm = make_robot(robot_config_for(robot_type, port=emu.port, id="blue"))
+        assert arm.calibration_path == lerobot_file
+        arm.connect()
+        try:
+            assert arm.is_calibrated
+            assert [emu.servos[i].get_signed("Homing_Offset") for i in range(1, 7)] == SO_OFFSETS
+        finally:
+            arm.disconnect()
