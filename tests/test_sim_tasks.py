@@ -6,17 +6,18 @@ from dataclasses import dataclass
 
 import draccus
 import gymnasium as gym
-import mujoco
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import robot.sim  # noqa: F401  (registers the envs and the sim robot types)
+import robot.sim  # noqa: F401  (registers the envs and the sim robot types; sets MUJOCO_GL first)
 from robot.config import RobotConfig, make_robot, robot_config_for
 from robot.features import STATE_KEY, to_policy_frame
 from robot.interface import ACTION_NAMES, RobotError
 from robot.sim import ENV_IDS, SimRobot, SimSO101Config
 from robot.sim.robot import VELOCITY_NAMES
+
+import mujoco  # noqa: E402  (after robot.sim, which picks the headless GL backend)
 
 
 def _hold(robot: SimRobot) -> dict[str, float]:
@@ -243,3 +244,26 @@ def test_a_broken_gl_backend_leaves_camera_less_sim_working_and_cameras_fail_cle
     assert out.returncode == 0, out.stderr[-2000:]
     assert "STATE_OK" in out.stdout
     assert "CAMERA_OK" in out.stdout or "CAMERA_CLEAR_ERROR" in out.stdout
+
+
+def test_mujoco_imported_before_robot_sim_gives_a_clear_camera_error_not_a_crash():
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import mujoco\n"  # picks GLFW: no MUJOCO_GL yet
+        "from robot.interface import RobotError\n"
+        "from robot.sim import SimSO101Config\n"
+        "r = SimSO101Config().build(); r.connect(); r.send_action(dict(zip(r.action_features, r.joint_positions())))\n"
+        "try:\n"
+        "    SimSO101Config(cameras=['front']).build().connect()\n"
+        "except RobotError as e:\n"
+        "    assert 'imported before' in str(e) and 'cameras=[]' in str(e), e\n"
+        "    print('CLEAR_ERROR')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "CLEAR_ERROR" in out.stdout

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 
+# Whoever imports mujoco first fixes its GL backend: set it before that happens.
 os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported: headless rendering
 
 
@@ -41,6 +42,24 @@ from robot.interface import RobotError  # noqa: E402
 from robot.sim.mjcf import ARM_SPECS, CUBE_HALF, MOTORS, ArmSpec, scene_xml  # noqa: E402
 
 CAMERAS = ("front", "wrist")
+
+
+def _refuse_displayless_glfw() -> None:
+    """GLFW without a display does not fail cleanly inside MuJoCo (it can abort the process), so
+    refuse before trying, with what to do instead."""
+    try:
+        from mujoco.rendering.classic import gl_context
+    except Exception:  # noqa: BLE001 - no rendering module at all: Renderer() raises clearly below
+        return
+    backend = getattr(getattr(gl_context, "GLContext", None), "__module__", "")
+    if backend == "mujoco.glfw" and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        wanted = os.environ.get("MUJOCO_GL", "").lower()
+        why = (f"mujoco was imported before MUJOCO_GL={wanted} was set, so it picked GLFW; "
+               if wanted in ("egl", "osmesa") else "MUJOCO_GL selects GLFW; ")
+        raise RobotError(
+            f"cannot render sim cameras: {why}GLFW needs a display and there is none. Import robot.sim "
+            "(or set MUJOCO_GL=egl) before anything imports mujoco, or run the sim camera-less (cameras=[])."
+        )
 
 
 class SimArm:
@@ -204,6 +223,7 @@ class SimArm:
         key = (height, width)
         renderer = self._renderers.get(key)
         if renderer is None:
+            _refuse_displayless_glfw()
             # the offscreen framebuffer must hold the largest frame asked for
             vis = self.model.vis.global_
             vis.offwidth, vis.offheight = max(vis.offwidth, width), max(vis.offheight, height)
