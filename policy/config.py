@@ -225,11 +225,21 @@ class QChunkSACConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown QChunkSACConfig key(s) {unknown}; known keys: {sorted(known)}")
-        return draccus.decode(cls, data)
+        try:
+            return draccus.decode(cls, data)
+        except draccus.utils.DraccusException as e:
+            raise ValueError(explain_draccus_error(e)) from None
 
     @classmethod
     def load(cls, path: str | Path) -> "QChunkSACConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def explain_draccus_error(error: BaseException) -> str:
+    """draccus wraps our own ValueErrors ("Couldn't instantiate ..."): surface the message that says
+    what to change."""
+    cause = error.__cause__ or error.__context__
+    return str(cause) if isinstance(cause, ValueError) else str(error)
 
 
 # Presets: the paper's QC-RLPD (state obs), plain SAC out of the same code, and the seed's JSON

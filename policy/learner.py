@@ -1,0 +1,181 @@
+"""QChunkSACLearner: critics, targets, temperature and the update (DESIGN.md, "Q-chunking SAC: the math").
+
+Notation: h chunk length, A action dim, K critics, g discount, alpha temperature, f(s) encoder
+features, a in [-1, 1] (normalised, tanh-squashed) actions.
+
+    critic input   chunked:       [f(s_t), a_{t:t+h} flattened]       (the paper)
+                   first_action:  [f(s_t), a_t]                        (the seed)
+    target         y = R + d * (agg_k Qbar_k(s', a') - [backup_entropy] alpha log pi(a'_{0:h}|s')),
+                   a' ~ pi(.|s'),  R = sum_{i<n} g^i r_{t+i},  d = g^n (0 after a termination),
+                   n = h (chunked) or n_step (first_action); the replay buffer computes R, d, s'.
+    critic loss    mean_k mean_b (Q_k(s, a^data) - y)^2 over valid samples (the chunked critic
+                   drops chunks cut short by a time limit)
+    actor loss     E[alpha log pi(a_{0:h}|s) - Q_pi(s, a_{0:h})] + beta E[-log pi(a^data_{0:h}|s)]
+                   Q_pi: chunked  agg_k Q_k(s, a_{0:h})
+                         standard            agg_k Q_k(s, a_0)
+                         conservative        min_{i<H} agg_k Q_k(s, a_i)
+                         temporal_weighted   sum_{i<H} w_i agg_k Q_k(s, a_i),  w_i ~ decay^i, sum w = 1
+    temperature    min_alpha E[-alpha (log pi(a_{0:h}|s) + H_target)],  H_target = -c*h*A | -c*sqrt(h)*A | -c*A
+
+chunk_size = 1 makes both modes plain SAC (RLPD-style with the BC term and offline mixing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from policy.config import QChunkSACConfig
+from policy.critic import CriticEnsemble, polyak_update
+from policy.distributions import sample_tanh_gaussian, tanh_gaussian_log_prob
+from policy.encoder import random_shift
+from policy.qchunk_sac import QChunkSACPolicy
+from policy.replay import ChunkBatch
+
+
+def _adam(params, lr: float) -> torch.optim.Adam:
+    params = list(params)
+    try:  # the fused kernel (CPU and CUDA) updates all tensors in one call
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+class QChunkSACLearner(nn.Module):
+    def __init__(self, policy: QChunkSACPolicy, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        cfg = self.config = policy.config
+        self.policy = policy
+        self.generator = generator
+        a = cfg.action_dim
+        critic_action_dim = cfg.chunk_size * a if cfg.critic_mode == "chunked" else a
+        in_dim = policy.encoder.output_dim + critic_action_dim
+        self.critic = CriticEnsemble(in_dim, cfg.critic_hidden_dims, cfg.num_critics, cfg.activation)
+        self.critic_target = CriticEnsemble(in_dim, cfg.critic_hidden_dims, cfg.num_critics, cfg.activation)
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.critic_target.requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.temperature_init)))
+        self.target_entropy = cfg.target_entropy()
+        h_w = cfg.scored_actions
+        w = torch.tensor([cfg.q_chunking_decay ** i for i in range(h_w)])
+        self.register_buffer("strategy_weights", w / w.sum())
+        # the encoder learns through the critic loss only; the actor reads its features detached
+        self.critic_params = list(self.critic.parameters()) + list(policy.encoder.parameters())
+        self.actor_params = list(policy.actor.parameters())
+        self.optimizers = {
+            "critic": _adam(self.critic_params, cfg.critic_lr),
+            "actor": _adam(self.actor_params, cfg.actor_lr),
+            "temperature": _adam([self.log_alpha], cfg.temperature_lr),
+        }
+        self._target_params = list(self.critic_target.parameters())
+        self._online_params = list(self.critic.parameters())
+        self.step = 0
+
+    # ------------------------------------------------------------------ pieces
+    def _images(self, images: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        pad = self.config.image_encoder.random_shift_pad
+        return [random_shift(images[c], pad, self.generator) for c in self.policy.camera_names]
+
+    def _critic_input(self, features: torch.Tensor, unit_chunk: torch.Tensor) -> torch.Tensor:
+        """[f(s), a_{0:h}] (chunked) or [f(s), a_0] (first_action); unit_chunk (B, h*A)."""
+        if self.config.critic_mode == "first_action":
+            unit_chunk = unit_chunk[:, : self.config.action_dim]
+        return torch.cat([features, unit_chunk], -1)
+
+    def _aggregate(self, q: torch.Tensor) -> torch.Tensor:
+        """(K, ...) -> (...): mean (the paper) or min (the seed, clipped double-Q) over the critics."""
+        return q.mean(0) if self.config.critic_aggregation == "mean" else q.min(0).values
+
+    def _actor_q(self, features: torch.Tensor, unit_chunk: torch.Tensor) -> torch.Tensor:
+        """Q_pi of the docstring, (B,). The first-action strategies score H actions in one forward."""
+        cfg = self.config
+        if cfg.critic_mode == "chunked" or cfg.scored_actions == 1:
+            return self._aggregate(self.critic(self._critic_input(features, unit_chunk)))
+        b, hw, a = features.shape[0], cfg.scored_actions, cfg.action_dim
+        actions = unit_chunk.view(b, cfg.chunk_size, a)[:, :hw].transpose(0, 1).reshape(hw * b, a)
+        q = self._aggregate(self.critic(torch.cat([features.repeat(hw, 1), actions], -1))).view(hw, b)
+        if cfg.q_chunking_strategy == "conservative":
+            return q.min(0).values
+        return (self.strategy_weights[:, None] * q).sum(0)  # temporal_weighted
+
+    @torch.no_grad()
+    def td_target(self, batch: ChunkBatch, alpha: torch.Tensor) -> torch.Tensor:
+        """y = R + d * (agg_k Qbar_k(s', a') - [backup_entropy] alpha log pi(a'_{0:h}|s')),  a' ~ pi(.|s')."""
+        pol = self.policy
+        next_feat = pol.features(batch.next_state, self._images(batch.next_images))
+        next_a, next_logp = pol.sample(next_feat, batch.next_state, self.generator)
+        v_next = self._aggregate(self.critic_target(self._critic_input(next_feat, next_a)))
+        if self.config.backup_entropy:
+            v_next = v_next - alpha * next_logp
+        return batch.discounted_return + batch.bootstrap_discount * v_next
+
+    def _step(self, name: str, loss: torch.Tensor, params: list[torch.Tensor]) -> None:
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward(inputs=params)  # only these tensors get gradients (not the critic in the actor loss)
+        if self.config.grad_clip_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip_norm)
+        opt.step()
+
+    # ------------------------------------------------------------------ the update
+    def update(self, batches: Sequence[ChunkBatch]) -> dict[str, float]:
+        """One learner step: a critic update per batch (UTD = len(batches)), then actor and
+        temperature on the last batch. Returns the metrics of the last batch."""
+        cfg, pol = self.config, self.policy
+        alpha = self.log_alpha.exp().detach()
+        for batch in batches:
+            y = self.td_target(batch, alpha)
+            feat = pol.features(batch.state, self._images(batch.images))
+            data_a = pol.normalizer.action_to_unit(batch.actions).flatten(1)          # (B, h*A)
+            q = self.critic(self._critic_input(feat, data_a))                          # (K, B)
+            # chunked critic: a chunk cut by a time limit is not a real h-step chunk, drop it
+            valid = (~batch.truncated_early).float() if cfg.critic_mode == "chunked" else torch.ones_like(y)
+            critic_loss = ((q - y).square().mean(0) * valid).sum() / valid.sum().clamp_min(1.0)
+            self._step("critic", critic_loss, self.critic_params)
+            polyak_update(self._target_params, self._online_params, cfg.tau)
+
+        # actor: alpha log pi(a|s) - Q_pi(s, a)  +  beta * (-log pi(a_data|s))
+        feat = feat.detach()
+        mean, log_std = pol.distribution(feat, batch.state)
+        a_pi, logp = sample_tanh_gaussian(mean, log_std, self.generator)
+        q_pi = self._actor_q(feat, a_pi)
+        full_chunk = batch.action_is_real.min(1).values        # BC only on chunks that really happened
+        bc_nll = -tanh_gaussian_log_prob(data_a, mean, log_std)
+        bc_loss = (bc_nll * full_chunk).sum() / full_chunk.sum().clamp_min(1.0)
+        actor_loss = (alpha * logp - q_pi).mean() + cfg.bc_weight * bc_loss
+        self._step("actor", actor_loss, self.actor_params)
+
+        # temperature: -alpha (log pi + H_target), H_target scaled with the chunk
+        temperature_loss = -(self.log_alpha.exp() * (logp.detach() + self.target_entropy)).mean()
+        self._step("temperature", temperature_loss, [self.log_alpha])
+        self.step += 1
+
+        return {
+            "loss_critic": critic_loss.item(), "loss_actor": actor_loss.item(),
+            "loss_temperature": temperature_loss.item(), "loss_bc": bc_loss.item(),
+            "q_mean": q.mean().item(), "q_target_mean": y.mean().item(), "q_pi_mean": q_pi.mean().item(),
+            "alpha": alpha.item(), "entropy": -logp.mean().item(), "critic_valid_fraction": valid.mean().item(),
+            "q_chunking/joint_log_prob": logp.mean().item(),
+            "q_chunking/chunk_size": float(cfg.chunk_size),
+            "q_chunking/n_step_returns": batch.discounted_return.mean().item(),
+            "q_chunking/adjusted_entropy": float(self.target_entropy),
+        }
+
+    # ------------------------------------------------------------------ resume
+    def training_state(self) -> dict[str, torch.Tensor]:
+        """Learner-owned tensors (the policy's weights are saved by the policy)."""
+        out = {f"critic.{k}": v for k, v in self.critic.state_dict().items()}
+        out.update({f"critic_target.{k}": v for k, v in self.critic_target.state_dict().items()})
+        out["log_alpha"] = self.log_alpha.detach().reshape(1)
+        out["step"] = torch.tensor([self.step])
+        return out
+
+    def load_training_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.critic.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("critic.")})
+        self.critic_target.load_state_dict({k[14:]: v for k, v in state.items() if k.startswith("critic_target.")})
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"].reshape(()))
+        self.step = int(state["step"].item())

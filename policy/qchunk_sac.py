@@ -1,0 +1,178 @@
+"""QChunkSACPolicy: what gets saved, loaded and deployed (normaliser, encoder, actor).
+
+The critics, targets and temperature belong to the learner (policy/learner.py), as in LeRobot
+where the policy is the actor side and the algorithm owns the rest.
+
+Inference follows LeRobot's policy API: `predict_action_chunk(obs) -> (h, A)`,
+`select_action(obs) -> (A,)` from an internal queue refilled with a new chunk when empty,
+`reset()`. It also satisfies `robot.chunk_policy.ChunkPolicy` (`predict_chunk` on a policy
+frame, numpy out). `deterministic_chunk(state, *images)` is a plain tensor function
+(raw state history, uint8 images -> robot-unit chunk) for ONNX export.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from policy.actor import make_actor
+from policy.config import QChunkSACConfig
+from policy.distributions import sample_tanh_gaussian
+from policy.encoder import ObservationEncoder
+from policy.normalize import Normalizer
+
+STATE_KEY = "observation.state"
+IMAGE_PREFIX = "observation.images."
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class QChunkSACPolicy(nn.Module):
+    name = "qchunk_sac"
+
+    def __init__(self, config: QChunkSACConfig) -> None:
+        super().__init__()
+        if config.state_dim <= 0 or config.action_dim <= 0:
+            raise ValueError("the config has no features yet: build it with config.with_features(state_dim, "
+                             "action_names, camera_shapes, fps) from the env or the dataset")
+        self.config = config
+        self.normalizer = Normalizer(config.state_dim, config.action_dim)
+        self.encoder = ObservationEncoder(config)
+        self.actor = make_actor(config, self.encoder.output_dim, self.encoder.image_dim)
+        self._history: deque[dict[str, torch.Tensor]] = deque(maxlen=config.obs_history_length)
+        self._queue: deque[torch.Tensor] = deque()
+
+    # --- ChunkPolicy attributes ---
+    @property
+    def chunk_size(self) -> int:
+        return self.config.chunk_size
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        return tuple(self.config.action_names)
+
+    @property
+    def fps(self) -> float:
+        return self.config.fps
+
+    @property
+    def camera_names(self) -> list[str]:
+        return self.encoder.camera_names
+
+    # --- training-side pieces (used by the learner) ---
+    def features(self, state: torch.Tensor, images: list[torch.Tensor]) -> torch.Tensor:
+        """Encoder features f(s) (B, F) of a raw state history (B, L, D) and uint8 images."""
+        return self.encoder(self.normalizer.state(state), images)
+
+    def distribution(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log_std), each (B, h*A) in [-1, 1] action units; `state` is the raw history (B, L, D)."""
+        return self.actor(features, self.normalizer.state(state))
+
+    def sample(self, features: torch.Tensor, state: torch.Tensor,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """a ~ pi(.|s) as (B, h*A) unit actions and the chunk's joint log-prob (B,)."""
+        return sample_tanh_gaussian(*self.distribution(features, state), generator=generator)
+
+    # --- deployment: plain tensors in, robot-unit chunk out ---
+    def deterministic_chunk(self, state: torch.Tensor, *images: torch.Tensor) -> torch.Tensor:
+        """state (B, L, D) raw history, images (B, H, W, 3) uint8 per camera (sorted by name) ->
+        (B, h, A) joint targets in robot units (tanh of the mean)."""
+        mean, _ = self.distribution(self.features(state, list(images)), state)
+        return self.normalizer.action_from_unit(torch.tanh(mean).view(-1, self.chunk_size, self.config.action_dim))
+
+    def stochastic_chunk(self, state: torch.Tensor, *images: torch.Tensor,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+        a, _ = self.sample(self.features(state, list(images)), state, generator)
+        return self.normalizer.action_from_unit(a.view(-1, self.chunk_size, self.config.action_dim))
+
+    # --- LeRobot-style inference API on policy frames ---
+    def reset(self) -> None:
+        self._history.clear()
+        self._queue.clear()
+
+    def observe(self, observation: dict[str, Any], episode_start: bool = False) -> None:
+        """Push one frame into the observation history (every control step, so a history of L
+        frames means L consecutive steps, as in training)."""
+        if episode_start:
+            self.reset()
+        frame = {STATE_KEY: torch.as_tensor(np.asarray(observation[STATE_KEY]), dtype=torch.float32).reshape(-1)}
+        for cam in self.camera_names:
+            key = IMAGE_PREFIX + cam
+            if key not in observation:
+                raise KeyError(f"observation lacks {key!r}; the policy was trained with cameras {self.camera_names}")
+            frame[key] = torch.as_tensor(np.asarray(observation[key]), dtype=torch.uint8)
+        if frame[STATE_KEY].numel() != self.config.state_dim:
+            raise ValueError(f"observation.state has {frame[STATE_KEY].numel()} values; the policy expects "
+                             f"{self.config.state_dim}")
+        if not self._history:  # episode start: the history repeats the first frame
+            self._history.extend([frame] * self.config.obs_history_length)
+        else:
+            self._history.append(frame)
+
+    @torch.no_grad()
+    def chunk_from_history(self, deterministic: bool = True) -> torch.Tensor:
+        device = self.normalizer.state_mean.device
+        state = torch.stack([f[STATE_KEY] for f in self._history]).unsqueeze(0).to(device)
+        images = [self._history[-1][IMAGE_PREFIX + c].unsqueeze(0).to(device) for c in self.camera_names]
+        chunk = self.deterministic_chunk(state, *images) if deterministic else self.stochastic_chunk(state, *images)
+        return chunk[0]
+
+    @torch.no_grad()
+    def predict_action_chunk(self, observation: dict[str, Any], deterministic: bool = True) -> torch.Tensor:
+        """One unbatched policy frame -> (h, A) float32 joint targets in robot units."""
+        self.observe(observation)
+        return self.chunk_from_history(deterministic)
+
+    @torch.no_grad()
+    def select_action(self, observation: dict[str, Any], deterministic: bool = True) -> torch.Tensor:
+        """The next action of the current chunk; a new chunk is predicted when the queue is empty."""
+        self.observe(observation)
+        if not self._queue:
+            self._queue.extend(self.chunk_from_history(deterministic))
+        return self._queue.popleft()
+
+    def predict_chunk(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """robot.chunk_policy.ChunkPolicy: policy frame -> (h, A) float32 numpy."""
+        return self.predict_action_chunk(observation).cpu().numpy().astype(np.float32)
+
+    # --- persistence (LeRobot's pretrained_model layout) ---
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config.save(directory / CONFIG_NAME)
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
+                  str(directory / WEIGHTS_NAME))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "QChunkSACPolicy":
+        """A `pretrained_model` folder, a checkpoint folder holding one, or an output dir (its last checkpoint)."""
+        directory = Path(directory)
+        for candidate in (directory, directory / "pretrained_model", directory / "checkpoints" / "last" / "pretrained_model"):
+            if (candidate / CONFIG_NAME).is_file() and (candidate / WEIGHTS_NAME).is_file():
+                directory = candidate
+                break
+        else:
+            raise FileNotFoundError(f"no {CONFIG_NAME} + {WEIGHTS_NAME} in {directory} (nor in its "
+                                    "pretrained_model/ or checkpoints/last/pretrained_model/)")
+        config = QChunkSACConfig.from_dict(json.loads((directory / CONFIG_NAME).read_text()))
+        policy = cls(config)
+        policy.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
+        return policy.to(device).eval()
+
+
+class DeterministicChunkActor(nn.Module):
+    """`policy.deterministic_chunk` as a module's forward, for torch.onnx.export(dynamo=True)."""
+
+    def __init__(self, policy: QChunkSACPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, state: torch.Tensor, *images: torch.Tensor) -> torch.Tensor:
+        return self.policy.deterministic_chunk(state, *images)

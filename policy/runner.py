@@ -1,0 +1,91 @@
+"""A small synchronous runner: execute each chunk on a gymnasium env open-loop, as the paper
+trains and evaluates (the robot runtime does the real-time version of this on the arm).
+
+Envs have the sim arm's shape: observation a Dict of policy-frame keys (`observation.state`,
+optional `observation.images.<cam>`), action a Box of absolute joint targets,
+`info["is_success"]`, terminated = success, truncated = time limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+
+from policy.replay import ChunkReplayBuffer
+
+ChunkFn = Callable[[dict[str, np.ndarray]], np.ndarray]   # policy frame -> (h, A) robot units
+Observer = Callable[[dict[str, np.ndarray], bool], None]  # (policy frame, episode_start)
+
+
+@dataclass
+class EpisodeStats:
+    episode_return: float = 0.0
+    length: int = 0
+    success: bool = False
+
+
+@dataclass
+class ChunkRunner:
+    """Steps `env` chunk by chunk, writing every step to `buffer` (when given). `observer` sees
+    every observation (a policy with an observation history needs each step, not only chunk starts)."""
+
+    env: gym.Env
+    buffer: ChunkReplayBuffer | None = None
+    seed: int = 0
+    observer: Observer | None = None
+    finished: list[EpisodeStats] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._episodes = 0
+        self.current = EpisodeStats()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.observation, _ = self.env.reset(seed=self.seed + self._episodes)
+        if self.observer is not None:
+            self.observer(self.observation, True)
+
+    def run_chunk(self, chunk: np.ndarray) -> int:
+        """Execute the chunk's actions until it runs out or the episode ends; returns env steps taken."""
+        low, high = self.env.action_space.low, self.env.action_space.high
+        steps = 0
+        for action in np.asarray(chunk, np.float32):
+            action = np.clip(action, low, high)
+            next_obs, reward, terminated, truncated, info = self.env.step(action)
+            steps += 1
+            self.current.episode_return += float(reward)
+            self.current.length += 1
+            self.current.success |= bool(info.get("is_success", False))
+            if self.buffer is not None:
+                self.buffer.add(self.observation, action, float(reward), bool(terminated), bool(truncated),
+                                next_observation=next_obs)
+            self.observation = next_obs
+            if terminated or truncated:
+                self.finished.append(self.current)
+                self.current = EpisodeStats()
+                self._episodes += 1
+                self._reset()
+                return steps
+            if self.observer is not None:
+                self.observer(self.observation, False)
+        return steps
+
+
+def uniform_random_chunk(space: gym.spaces.Box, chunk_size: int, rng: np.random.Generator) -> np.ndarray:
+    """The official warm-up: uniform random actions over the action bounds, one per step."""
+    return rng.uniform(space.low, space.high, (chunk_size, *space.shape)).astype(np.float32)
+
+
+def evaluate(env: gym.Env, chunk_fn: ChunkFn, episodes: int, seed: int = 10_000,
+             observer: Observer | None = None) -> dict[str, float]:
+    """Success rate, mean return and length over `episodes` fresh episodes (chunks open-loop)."""
+    runner = ChunkRunner(env, None, seed, observer)
+    while len(runner.finished) < episodes:
+        runner.run_chunk(chunk_fn(runner.observation))
+    done = runner.finished[:episodes]
+    return {"success_rate": float(np.mean([e.success for e in done])),
+            "return_mean": float(np.mean([e.episode_return for e in done])),
+            "episode_length": float(np.mean([e.length for e in done]))}

@@ -1,0 +1,241 @@
+"""The training job: offline demos + online RL on a gymnasium env, chunks executed open-loop.
+
+Follows the official QC-RLPD loop: `warmup_steps` uniform-random env steps before the first
+update, then `utd_ratio` critic updates (and one actor update) per env step, each batch half
+offline / half online; evaluation every `eval_every` env steps samples from the stochastic
+policy (as the paper does; `eval_deterministic=true` uses the mean instead).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import draccus
+import gymnasium as gym
+import numpy as np
+import torch
+
+from policy.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
+from policy.config import QChunkSACConfig
+from policy.learner import QChunkSACLearner
+from policy.qchunk_sac import IMAGE_PREFIX, STATE_KEY, QChunkSACPolicy
+from policy.replay import ChunkReplayBuffer, MixedSampler, offline_buffer_from_dataset
+from policy.runner import ChunkRunner, evaluate, uniform_random_chunk
+
+log = logging.getLogger("policy.training")
+
+
+@dataclass
+class TrainConfig:
+    env_name: str = "chunkbot/SO101Lift-v0"
+    policy: QChunkSACConfig = field(default_factory=QChunkSACConfig)
+    dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
+    dataset_root: str | None = None
+    num_demos: int = 20                       # scripted demos generated when no dataset is given (0: none)
+    steps: int = 20_000                       # online env steps
+    warmup_steps: int = 1_000                 # uniform-random env steps before the first update (paper: 5000)
+    online_buffer_capacity: int = 200_000
+    eval_every: int = 2_000                   # env steps; 0 disables
+    eval_episodes: int = 10
+    eval_deterministic: bool = False          # the paper evaluates the stochastic policy
+    save_every: int = 5_000                   # env steps; a final checkpoint is always written
+    save_buffers: bool = True                 # online buffer in checkpoints (exact resume)
+    log_every: int = 100
+    output_dir: str = "outputs/train"
+    resume: bool = False
+    seed: int = 0
+    device: str = "cpu"
+    num_threads: int | None = None            # torch CPU threads (set 1-2 on a shared machine)
+    progress_bar: bool = True
+    preset: str | None = None                 # recorded for reference; tools.train applies it
+
+
+def make_env(env_name: str) -> gym.Env:
+    """Build an env by gymnasium id; chunkbot's ids register on import of their package."""
+    if env_name.startswith("chunkbot/"):
+        from policy import toy_env
+
+        toy_env.register()
+        try:
+            import robot.sim  # noqa: F401  (registers chunkbot/SO101*-v0 when the sim package provides them)
+            import robot.sim.tasks  # noqa: F401
+        except ModuleNotFoundError:
+            pass
+    try:
+        return gym.make(env_name)
+    except gym.error.Error as e:
+        raise ValueError(f"cannot make env {env_name!r} ({e}); known chunkbot envs: "
+                         f"{sorted(k for k in gym.registry if k.startswith('chunkbot/'))}") from None
+
+
+def env_features(env: gym.Env) -> tuple[int, list[str], dict[str, tuple[int, int, int]]]:
+    obs_space = env.observation_space
+    if not isinstance(obs_space, gym.spaces.Dict) or STATE_KEY not in obs_space.spaces:
+        raise ValueError(f"the env's observation must be a Dict with {STATE_KEY!r}; got {obs_space}")
+    cams = {k[len(IMAGE_PREFIX):]: tuple(v.shape) for k, v in obs_space.spaces.items() if k.startswith(IMAGE_PREFIX)}
+    names = getattr(env.unwrapped, "action_names", None) or [f"a{i}" for i in range(env.action_space.shape[0])]
+    return int(obs_space[STATE_KEY].shape[0]), list(names), cams
+
+
+def scripted_expert(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray] | None:
+    """The env's scripted demonstrator, if it has one: robot.sim.expert for the sim arm tasks, or an
+    `expert_action()` method on the env (the toy env)."""
+    if hasattr(env.unwrapped, "expert_action"):
+        return lambda obs: env.unwrapped.expert_action()
+    try:
+        from robot.sim import expert as sim_expert
+    except ModuleNotFoundError:
+        return None
+    make = getattr(sim_expert, "make_env_expert", None)
+    return make(env) if make is not None else None
+
+
+def generate_demos(env: gym.Env, episodes: int, capacity: int, seed: int) -> ChunkReplayBuffer | None:
+    """Roll the scripted expert for `episodes` episodes into an offline buffer."""
+    expert = scripted_expert(env)
+    if expert is None:
+        log.warning("the env %s has no scripted expert: training without demos", env.spec.id if env.spec else env)
+        return None
+    state_dim, _, cams = env_features(env)
+    buf = ChunkReplayBuffer(capacity, state_dim, env.action_space.shape[0], cams, seed=seed, is_offline=True)
+    runner = ChunkRunner(env, buf, seed=seed + 1_000_000)
+    while len(runner.finished) < episodes:
+        runner.run_chunk(np.asarray(expert(runner.observation), np.float32)[None])
+    successes = np.mean([e.success for e in runner.finished])
+    log.info("generated %d scripted demos (%d steps, success %.0f%%)", episodes, len(buf), 100 * successes)
+    return buf
+
+
+def _offline_data(cfg: TrainConfig, env: gym.Env, policy_cfg: QChunkSACConfig) -> ChunkReplayBuffer | None:
+    if cfg.dataset_repo_id is not None:
+        from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+        dataset = LeRobotDataset(cfg.dataset_repo_id, root=cfg.dataset_root)
+        return offline_buffer_from_dataset(dataset, sorted(policy_cfg.camera_shapes), seed=cfg.seed)
+    if cfg.num_demos > 0:
+        return generate_demos(env, cfg.num_demos, capacity=max(10_000, 2_000 * cfg.num_demos), seed=cfg.seed)
+    return None
+
+
+def _stored_states(buf: ChunkReplayBuffer) -> np.ndarray:
+    return buf.state[: buf.size]
+
+
+def train(cfg: TrainConfig) -> dict[str, float]:
+    """Run (or resume) a training job; returns the last evaluation."""
+    out = Path(cfg.output_dir)
+    torch.manual_seed(cfg.seed)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    env, eval_env = make_env(cfg.env_name), make_env(cfg.env_name)
+    state_dim, action_names, cams = env_features(env)
+    fps = float(env.metadata.get("render_fps") or cfg.policy.fps)
+    rng = np.random.default_rng(cfg.seed)
+
+    checkpoint = last_checkpoint(out)
+    if checkpoint is not None and not cfg.resume:
+        raise FileExistsError(f"{out} already holds checkpoints; pass --resume=true to continue it, or choose "
+                              "another --output_dir")
+    if cfg.resume and checkpoint is None:
+        raise FileNotFoundError(f"--resume=true but {out}/checkpoints/last does not exist")
+    if checkpoint is not None:
+        policy, learner, buffers, extra = load_checkpoint(checkpoint, cfg.device)
+        online = buffers.get("online") or ChunkReplayBuffer(cfg.online_buffer_capacity, state_dim,
+                                                            len(action_names), policy.config.camera_shapes, cfg.seed)
+        offline = buffers.get("offline")
+        env_step, normalizer_fitted = int(extra["env_step"]), bool(extra["normalizer_fitted"])
+        rng = np.random.default_rng(cfg.seed + env_step)
+        log.info("resumed from %s at env step %d", checkpoint, env_step)
+    else:
+        pcfg = cfg.policy.with_features(state_dim, action_names, cams, fps)
+        policy = QChunkSACPolicy(pcfg).to(cfg.device)
+        learner = QChunkSACLearner(policy, torch.Generator().manual_seed(cfg.seed)).to(cfg.device)
+        online = ChunkReplayBuffer(cfg.online_buffer_capacity, state_dim, len(action_names), pcfg.camera_shapes,
+                                   seed=cfg.seed)
+        offline = _offline_data(cfg, env, pcfg)
+        env_step, normalizer_fitted = 0, False
+    pcfg = policy.config
+    out.mkdir(parents=True, exist_ok=True)
+
+    def fit_normalizer(buf: ChunkReplayBuffer) -> None:
+        policy.normalizer.fit(_stored_states(buf), env.action_space.low, env.action_space.high)
+
+    if not normalizer_fitted and offline is not None:
+        fit_normalizer(offline)
+        normalizer_fitted = True
+    sampler = MixedSampler(online, offline, pcfg.offline_ratio)
+    runner = ChunkRunner(env, online, seed=cfg.seed + env_step, observer=policy.observe)
+    metrics_file = (out / "metrics.jsonl").open("a")
+    train_dict = draccus.encode(cfg)
+    last_eval: dict[str, float] = {}
+    t0 = time.time()
+
+    def chunk_fn(deterministic: bool):
+        return lambda obs: policy.chunk_from_history(deterministic).cpu().numpy()
+
+    def log_line(record: dict[str, Any]) -> None:
+        metrics_file.write(json.dumps({"env_step": env_step, "update_step": learner.step,
+                                       "time_s": round(time.time() - t0, 2), **record}) + "\n")
+        metrics_file.flush()
+
+    def checkpoint_now() -> None:
+        buffers = {"online": online} if cfg.save_buffers else {}
+        if offline is not None:
+            buffers["offline"] = offline
+        save_checkpoint(out, env_step, policy, learner, buffers,
+                        {"env_step": env_step, "normalizer_fitted": normalizer_fitted}, train_dict)
+
+    progress = None
+    if cfg.progress_bar:
+        from tqdm import tqdm
+
+        progress = tqdm(total=cfg.steps, initial=env_step, desc="env steps", unit="step", dynamic_ncols=True)
+    try:
+        while env_step < cfg.steps:
+            if env_step < cfg.warmup_steps:
+                chunk = uniform_random_chunk(env.action_space, pcfg.chunk_size, rng)
+            else:
+                if not normalizer_fitted:  # no offline data: statistics of the warm-up steps
+                    fit_normalizer(online)
+                    normalizer_fitted = True
+                chunk = chunk_fn(False)(runner.observation)
+            taken = runner.run_chunk(chunk)
+            for _ in range(taken):
+                env_step += 1
+                if env_step > cfg.warmup_steps:
+                    batches = [sampler.sample(pcfg.batch_size, pcfg.chunk_size, pcfg.td_horizon, pcfg.discount,
+                                              pcfg.obs_history_length).to(cfg.device)
+                               for _ in range(pcfg.utd_ratio)]
+                    metrics = learner.update(batches)
+                    if env_step % cfg.log_every == 0:
+                        recent = runner.finished[-10:]
+                        if recent:
+                            metrics["train/success_rate"] = float(np.mean([e.success for e in recent]))
+                            metrics["train/return"] = float(np.mean([e.episode_return for e in recent]))
+                        log_line(metrics)
+                        if progress is not None:
+                            progress.set_postfix(q=f"{metrics['q_mean']:.2f}", alpha=f"{metrics['alpha']:.3f}")
+                if cfg.eval_every and env_step % cfg.eval_every == 0 and normalizer_fitted:
+                    history = list(policy._history)  # evaluation runs its own episodes through the policy
+                    last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes,
+                                         seed=10_000, observer=policy.observe)
+                    policy.reset()
+                    policy._history.extend(history)
+                    log_line({f"eval/{k}": v for k, v in last_eval.items()})
+                    log.info("env step %d: eval %s", env_step, last_eval)
+                if cfg.save_every and env_step % cfg.save_every == 0:
+                    checkpoint_now()
+            if progress is not None:
+                progress.update(taken)
+    finally:
+        if progress is not None:
+            progress.close()
+        metrics_file.close()
+    if normalizer_fitted:
+        checkpoint_now()
+    return last_eval

@@ -1,0 +1,128 @@
+"""Actor distribution, critic ensemble and target update against independent references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.distributions import Independent, Normal, TransformedDistribution
+from torch.distributions.transforms import TanhTransform
+
+from policy.config import QChunkSACConfig
+from policy.critic import CriticEnsemble, polyak_update
+from policy.distributions import sample_tanh_gaussian, tanh_gaussian_log_prob
+from policy.encoder import random_shift
+from policy.qchunk_sac import QChunkSACPolicy
+
+
+def reference_log_prob(action, mean, log_std):
+    dist = TransformedDistribution(Independent(Normal(mean, log_std.exp()), 1), [TanhTransform()])
+    return dist.log_prob(action)
+
+
+def test_joint_log_prob_of_a_sample_matches_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    mean, log_std = torch.randn(4, 6, generator=g) * 0.5, torch.randn(4, 6, generator=g) * 0.3 - 0.5
+    action, log_prob = sample_tanh_gaussian(mean, log_std, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(log_prob, reference_log_prob(action, mean, log_std), rtol=1e-4, atol=1e-4)
+
+
+def test_log_prob_of_given_actions_matches_torch_distributions():
+    g = torch.Generator().manual_seed(2)
+    mean, log_std = torch.randn(3, 10, generator=g), torch.full((3, 10), -0.3)
+    action = torch.rand(3, 10, generator=g) * 1.8 - 0.9
+    torch.testing.assert_close(tanh_gaussian_log_prob(action, mean, log_std),
+                               reference_log_prob(action, mean, log_std), rtol=1e-4, atol=1e-4)
+
+
+def test_joint_log_prob_is_the_sum_over_the_chunks_actions():
+    """log pi(a_{0:h}) of a diagonal Gaussian chunk = sum of the per-action log-probs."""
+    g = torch.Generator().manual_seed(3)
+    mean, log_std = torch.randn(2, 5 * 3, generator=g), torch.randn(2, 5 * 3, generator=g) * 0.2
+    action = torch.tanh(torch.randn(2, 15, generator=g))
+    per_action = sum(tanh_gaussian_log_prob(action[:, 3 * i:3 * i + 3], mean[:, 3 * i:3 * i + 3],
+                                            log_std[:, 3 * i:3 * i + 3]) for i in range(5))
+    torch.testing.assert_close(tanh_gaussian_log_prob(action, mean, log_std), per_action)
+
+
+def separate_critic(ens: CriticEnsemble, k: int) -> nn.Sequential:
+    """Critic k of the ensemble rebuilt from nn.Linear / nn.LayerNorm / nn.SiLU modules."""
+    layers: list[nn.Module] = []
+    n_hidden = len(ens.ln_weights)
+    for i in range(n_hidden + 1):
+        w, b = ens.weights[i][k], ens.biases[i][k, 0]
+        lin = nn.Linear(*w.shape)
+        lin.weight.data.copy_(w.T)
+        lin.bias.data.copy_(b)
+        layers.append(lin)
+        if i < n_hidden:
+            ln = nn.LayerNorm(w.shape[1])
+            ln.weight.data.copy_(ens.ln_weights[i][k, 0])
+            ln.bias.data.copy_(ens.ln_biases[i][k, 0])
+            layers += [ln, nn.SiLU()]
+    return nn.Sequential(*layers)
+
+
+def test_batched_ensemble_equals_k_separate_critics():
+    torch.manual_seed(0)
+    ens = CriticEnsemble(in_dim=7, hidden_dims=[16, 8, 12], num_critics=4)
+    with torch.no_grad():  # distinct LayerNorm affines per critic, so a mix-up would show
+        for p in list(ens.ln_weights) + list(ens.ln_biases):
+            p.add_(torch.randn_like(p) * 0.1)
+    x = torch.randn(5, 7)
+    expected = torch.stack([separate_critic(ens, k)(x).squeeze(-1) for k in range(4)])
+    torch.testing.assert_close(ens(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_ensemble_gradients_reach_every_critic_separately():
+    torch.manual_seed(1)
+    ens = CriticEnsemble(3, [8], 3)
+    ens(torch.randn(4, 3))[1].sum().backward()  # only critic 1's output
+    grad = ens.weights[0].grad
+    assert grad[1].abs().sum() > 0 and grad[0].abs().sum() == 0 and grad[2].abs().sum() == 0
+
+
+def test_polyak_update_moves_targets_tau_of_the_way():
+    target, online = [torch.zeros(3), torch.ones(2, 2)], [torch.ones(3) * 4, torch.ones(2, 2) * 3]
+    polyak_update(target, online, 0.25)
+    torch.testing.assert_close(target[0], torch.ones(3))
+    torch.testing.assert_close(target[1], torch.ones(2, 2) * 1.5)  # 0.75 * 1 + 0.25 * 3
+
+
+def test_random_shift_keeps_dtype_and_shape_and_moves_content_by_at_most_pad():
+    img = torch.zeros(1, 9, 9, 3, dtype=torch.uint8)
+    img[0, 4, 4] = 255
+    out = random_shift(img.repeat(64, 1, 1, 1), pad=2, generator=torch.Generator().manual_seed(0))
+    assert out.dtype == torch.uint8 and out.shape == (64, 9, 9, 3)
+    ys, xs = np.nonzero(out[..., 0].numpy().max(0))
+    assert ys.min() >= 2 and ys.max() <= 6 and xs.min() >= 2 and xs.max() <= 6
+    assert len(set(zip(ys.tolist(), xs.tolist()))) > 5  # the shift varies across the batch
+
+
+@pytest.mark.parametrize("use_act_actor, use_images", [(False, False), (True, True)])
+def test_policy_predicts_a_chunk_in_robot_units_within_bounds(use_act_actor, use_images):
+    torch.manual_seed(0)
+    cfg = QChunkSACConfig(act_chunk_size=4, use_act_actor=use_act_actor, use_images=use_images, obs_history_length=2,
+                          actor_hidden_dims=[32], critic_hidden_dims=[32]).with_features(
+        3, ["j0", "j1"], {"cam": (16, 16, 3)}, 30.0)
+    pol = QChunkSACPolicy(cfg)
+    pol.normalizer.fit(np.random.default_rng(0).normal(size=(50, 3)), [0.0, -100.0], [100.0, 100.0])
+    frame = {"observation.state": np.ones(3, np.float32), "observation.images.cam": np.zeros((16, 16, 3), np.uint8)}
+    chunk = pol.predict_chunk(frame)
+    assert chunk.shape == (4, 2) and chunk.dtype == np.float32
+    assert (chunk[:, 0] >= 0).all() and (chunk[:, 0] <= 100).all() and (np.abs(chunk[:, 1]) <= 100).all()
+
+
+def test_select_action_replays_the_chunk_then_predicts_a_new_one():
+    torch.manual_seed(0)
+    cfg = QChunkSACConfig(act_chunk_size=3, actor_hidden_dims=[16], critic_hidden_dims=[16]).with_features(2, ["a"])
+    pol = QChunkSACPolicy(cfg)
+    frame = lambda v: {"observation.state": np.array([v, v], np.float32)}  # noqa: E731
+    chunk = pol.predict_action_chunk(frame(0.0))
+    pol.reset()
+    first = [pol.select_action(frame(0.0)) for _ in range(3)]
+    torch.testing.assert_close(torch.stack(first), chunk)
+    assert len(pol._queue) == 0
+    pol.select_action(frame(5.0))
+    assert len(pol._queue) == 2  # refilled from the new observation
