@@ -51,10 +51,12 @@ def test_each_chunk_is_one_3d_path_and_its_plan_is_drawn_from_its_origin_on(tmp_
     for motor in MOTOR_NAMES:
         assert rows[f"/joints/{motor}/measured"] == n_chunks * 4
         assert rows[f"/joints/{motor}/sent"] == n_chunks * 4
-    # chunk 3's plan for the elbow (joint 2) covers steps 12..19 with the chunk's own values
-    steps, values = read_scalars(path, "/joints/elbow_flex/plan/c000003")
-    np.testing.assert_array_equal(steps, np.arange(12, 12 + H))
-    np.testing.assert_allclose(values, _chunk(3)[:, 2], rtol=1e-6)
+    # odd chunks (1 and 3) share a plan series: the elbow's (joint 2) holds chunk 1 at steps 4..11
+    # and chunk 3 at steps 12..19, each at the steps it targets, with the chunk's own values
+    steps, values = read_scalars(path, "/joints/elbow_flex/plan/odd")
+    np.testing.assert_array_equal(steps, np.arange(4, 12 + H))
+    np.testing.assert_allclose(values, np.concatenate([_chunk(1)[:, 2], _chunk(3)[:, 2]]), rtol=1e-6)
+    assert rows["/joints/elbow_flex/plan/even"] == 3 * H
     stale = read_text_logs(path)["/events/stale_dropped"]
     assert [s for s, _ in stale] == [4 * c + 2 for c in range(n_chunks)]
 
@@ -143,3 +145,19 @@ def test_robot_names_map_to_the_arm_model_that_draws_them():
                                       "sim_so101", "first_order_arm")] == ["koch", "koch", "so101", "so101",
                                                                            "so101", None]
     assert len(ACTION_NAMES) == 6
+
+
+def test_each_episode_continues_the_timeline_after_the_previous_one(tmp_path):
+    view, path = _view(tmp_path)
+    for episode in range(3):
+        view.start_episode(str(episode))
+        for k in range(10):  # every episode's loop counts from step 0 and clock 0
+            if k == 2:
+                view.log_chunk(_chunk(episode), origin=k)
+            view.log_step(k, k / FPS, np.full(6, float(episode)))
+    view.close()
+    steps, values = read_scalars(path, "/joints/gripper/measured")
+    np.testing.assert_array_equal(steps, np.arange(30))
+    np.testing.assert_array_equal(values, np.repeat([0.0, 1.0, 2.0], 10))
+    assert [s for s, _ in read_text_logs(path)["/events/episode"]] == [0, 10, 20]
+    assert [s for s, _ in read_text_logs(path)["/events/new_chunk"]] == [2, 12, 22]

@@ -100,8 +100,14 @@ class ArmModel:
 
     def body_poses(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """World positions (B, 3) and xyzw quaternions (B, 4) of `arm_bodies` at `joints` (robot units)."""
+        pos, quat, _ = self.pose(joints)
+        return pos, quat
+
+    def pose(self, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`body_poses` and the TCP from one forward-kinematics pass."""
         self._pose(joints)
-        return self.data.xpos[self.arm_bodies].copy(), _xyzw(self.data.xquat[self.arm_bodies])
+        return (self.data.xpos[self.arm_bodies].copy(), _xyzw(self.data.xquat[self.arm_bodies]),
+                self.data.site_xpos[self._tcp_site].copy())
 
     def tcp(self, joints: np.ndarray) -> np.ndarray:
         """Tool centre point (3,) in metres at `joints` (robot units)."""

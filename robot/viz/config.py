@@ -29,11 +29,12 @@ class VizConfig:
     image_every: int = 3
     jpeg_quality: int | None = 80
     # Predicted chunks drawn in 3D at once: the newest bright, older ones fading; older still are cleared.
-    chunks_shown: int = 6
+    chunks_shown: int = 4
     # End-effector trail length in steps (measured and commanded paths).
     trail_steps: int = 100
-    # The logging thread sends step data in batches at most this often (seconds).
-    flush_every_s: float = 0.1
+    # The logging thread sends what it gathered (steps, plans, events) as columns this often, in
+    # seconds of loop time or of wall time, whichever comes first: one Rerun call per entity per batch.
+    flush_every_s: float = 0.25
     # Time-series window shown behind the present, in seconds (the predicted chunk ahead stays visible).
     plot_window_s: float = 6.0
 

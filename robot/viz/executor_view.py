@@ -37,9 +37,12 @@ class ExecutorView:
             self._attached = True
 
     def _on_chunk(self, chunk: Chunk, admission: Admission) -> None:
+        # A policy that scores its chunks (export.OnnxChunkPolicy exported with its critic) keeps the
+        # value of the last one; the next prediction starts only after this chunk was handed over.
+        value = getattr(self.executor.policy, "last_value", None)
         self.view.log_chunk(chunk.actions, origin=admission.origin, arrival_step=chunk.arrival_step,
                             obs_step=chunk.obs_step, obs_time=chunk.obs_time, arrival_time=chunk.arrival_time,
-                            stale=admission.stale, accepted=admission.accepted)
+                            stale=admission.stale, accepted=admission.accepted, value=value)
         if self._prev_chunk is not None:
             self._prev_chunk(chunk, admission)
 

@@ -10,7 +10,9 @@ One place names every path, so the view, the tests and anyone reading a recordin
     /world/chunks/<id>            each predicted chunk as a TCP path (FK of its joint targets), by age
     /joints/<motor>/measured      measured position        } one plot per joint, on the step and
     /joints/<motor>/sent          command actually sent    } time timelines; each chunk's plan is
-    /joints/<motor>/plan/<id>     predicted chunk          } drawn ahead of the step it arrived at
+    /joints/<motor>/plan/{even,odd}  predicted chunks      } drawn as points at the steps it targets,
+                                                              even / odd chunks in two colours so
+                                                              overlapping chunks stay apart
     /joints/<motor>/demo          demonstrator's action (offline study)
     /timing/<name>_ms             inference latency, control-period jitter, period, bus read / write
     /queue/depth, /queue/stale    planned actions left; stale actions dropped from an arriving chunk
@@ -55,6 +57,10 @@ def motor_of(action_name: str) -> str:
 
 def chunk_id(n: int) -> str:
     return f"c{n:06d}"  # sorts in prediction order in the viewer's tree
+
+
+def plan_slot(n: int) -> str:
+    return "even" if n % 2 == 0 else "odd"
 
 
 def blueprint(motors: list[str] | tuple[str, ...] = MOTOR_NAMES, cameras: list[str] | tuple[str, ...] = (),

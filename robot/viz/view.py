@@ -8,8 +8,9 @@ view. A logging thread turns the records into Rerun data:
 - it wakes when a step is queued and works through the backlog for at most half a control
   period, so its Python work falls in the loop's idle time (the loop sleeps most of each period)
   instead of competing with a deadline for the GIL;
-- step data (joints, arm pose, timing) is buffered and sent as columns (`send_columns`) at most
-  every `flush_every_s`: one Rerun call per entity per batch instead of one per value;
+- everything but a chunk's 3D path and camera frames (joints, arm pose, timing, plans, events) is
+  buffered and sent as columns (`send_columns`) every `flush_every_s`: one Rerun call per entity
+  per batch instead of one per value (a Rerun call costs ~0.1-0.5 ms of Python);
 - forward kinematics (arm pose, TCP paths of chunks) runs there, on the view's own MuJoCo data.
 
 Everything is on two timelines: `step` (control steps) and `time` (seconds since the first step,
@@ -48,9 +49,9 @@ EVENT_LEVELS = {
 SERIES_STYLE = {  # colour, width
     "measured": ((31, 119, 180), 2.0),
     "sent": ((255, 127, 14), 1.5),
-    "plan": ((44, 160, 44), 1.0),
     "demo": ((120, 120, 120), 2.0),
 }
+PLAN_STYLE = {"even": (44, 160, 44), "odd": (214, 39, 140)}  # point colours of alternate chunks
 NEW_CHUNK_RGB = np.array([40, 220, 90], dtype=np.float64)
 OLD_CHUNK_RGB = np.array([175, 175, 175], dtype=np.float64)
 
@@ -85,6 +86,11 @@ class _Chunk:
 
 
 @dataclass(slots=True)
+class _Episode:
+    label: str
+
+
+@dataclass(slots=True)
 class _Event:
     kind: str
     step: int
@@ -94,7 +100,8 @@ class _Event:
 
 
 class _Columns:
-    """Per-entity column buffers: (steps, times, values) waiting for one send_columns."""
+    """Per-entity column buffers: (steps, times, values) waiting for one send_columns. Values are
+    floats (Scalars), 3-vectors (Points3D) or (text, level) pairs (TextLog), by buffer."""
 
     def __init__(self) -> None:
         self.data: dict[str, tuple[list[int], list[float], list[Any]]] = {}
@@ -227,6 +234,11 @@ class ChunkView:
         """Something that happened at `step` (takeover, a safety event, ...), shown in the event log."""
         return self._put(_Event(kind, step, time_s, text, level), False)
 
+    def start_episode(self, label: str = "") -> bool:
+        """Steps logged after this continue the timeline after the previous episode's last step (each
+        episode's loop may count its steps, and its clock, from 0 again)."""
+        return self._put(_Episode(label), False)
+
     def close(self, timeout_s: float = 10.0) -> None:
         """Log what is queued, finish the recording (the .rrd is complete after this) and stop."""
         if self._closed:
@@ -267,7 +279,12 @@ class ChunkView:
 
     def _init_state(self) -> None:
         self._t0: float | None = None
-        self._columns = _Columns()
+        self._step_offset = 0    # added to every step after start_episode()
+        self._time_offset = 0.0
+        self._outbox: deque = deque()  # batched Rerun calls waiting for the logging thread's next time slot
+        self._columns = _Columns()   # Scalars
+        self._points = _Columns()    # Points3D, one point per row
+        self._texts = _Columns()     # TextLog
         self._transforms: dict[str, tuple[list[int], list[float], list[np.ndarray], list[np.ndarray]]] = {}
         self._executed: deque[np.ndarray] = deque(maxlen=self.config.trail_steps)
         self._commanded: deque[np.ndarray] = deque(maxlen=self.config.trail_steps)
@@ -292,6 +309,9 @@ class ChunkView:
                 color, width = SERIES_STYLE[series]
                 rec.log(f"{L.JOINTS}/{m}/{series}", rr.SeriesLines(colors=[color], widths=[width], names=[series]),
                         static=True)
+            for slot, color in PLAN_STYLE.items():
+                rec.log(f"{L.JOINTS}/{m}/plan/{slot}", rr.SeriesPoints(colors=[color], marker_sizes=[2.0],
+                                                                        names=[f"plan ({slot} chunks)"]), static=True)
         model = self.arm_model
         if model is None:
             return
@@ -329,17 +349,17 @@ class ChunkView:
 
     # ------------------------------------------------------------------ logging thread
     def _work(self) -> None:
-        budget = 0.5 / self.fps
+        # Woken by each step the loop hands over, i.e. just after the loop finished a step and went
+        # to sleep: work until half a period has passed, then wait for the next step, so the Python
+        # work of the view never runs into the loop's next deadline (where it would compete for the GIL).
+        budget = math.inf if self.lossless else 0.5 / self.fps
         while True:
             self._wake.wait(self.config.flush_every_s)
             self._wake.clear()
             stopping = self._stop.is_set()
-            start = time.perf_counter()
+            deadline = math.inf if stopping else time.perf_counter() + budget
             try:
-                while self._queue:
-                    if not stopping and time.perf_counter() - start > budget:
-                        self._wake.set()  # more next round: leave the loop its share of the period
-                        break
+                while self._queue and time.perf_counter() < deadline:
                     self._handle(self._queue.popleft())
                 # batch by loop time (steps) or by wall time, whichever comes first, so a recording
                 # made faster than real time (sim, offline) is batched the same way as a live one
@@ -347,13 +367,15 @@ class ChunkView:
                     self._flush()
                     self._steps_since_flush = 0
                     self._next_flush = time.perf_counter() + self.config.flush_every_s
+                while self._outbox and time.perf_counter() < deadline:
+                    self._outbox.popleft()()
+                if stopping and not self._queue:
+                    self._final()
+                    return
             except Exception:  # a bug in the view must not take the loop down; report it once
                 log.exception("the Rerun view failed; it stops logging (the control loop is unaffected)")
                 self.enabled = False
                 self._queue.clear()
-                return
-            if stopping and not self._queue:
-                self._final()
                 return
 
     def _handle(self, r: Any) -> None:
@@ -361,15 +383,27 @@ class ChunkView:
             self._on_step(r)
         elif isinstance(r, _Chunk):
             self._on_chunk(r)
+        elif isinstance(r, _Episode):
+            self._on_episode(r)
         else:
             self._on_event(r)
 
+    def _on_episode(self, r: _Episode) -> None:
+        if self._last_step is not None:  # continue after the last step / time seen
+            k, t = self._last_step
+            self._step_offset, self._time_offset = k + 1, t + 1.0 / self.fps
+            self._t0 = None
+        self._text_event("episode", self._step_offset, self._time_offset,
+                         f"episode {r.label} starts" if r.label else "a new episode starts")
+        self._source, self._active, self._latest = None, None, None
+
     def _t(self, clock_s: float | None) -> float:
+        """Seconds on the view's `time` timeline for a loop clock reading."""
         if clock_s is None:
-            return self._last_step[1] if self._last_step else 0.0
+            return self._last_step[1] if self._last_step else self._time_offset
         if self._t0 is None:
             self._t0 = float(clock_s)
-        return float(clock_s) - self._t0
+        return float(clock_s) - self._t0 + self._time_offset
 
     def _set_time(self, step: int, t: float) -> None:
         self._rec.set_time("step", sequence=int(step))
@@ -386,11 +420,10 @@ class ChunkView:
         return np.asarray(value, dtype=np.float64).reshape(-1)
 
     def _text_event(self, kind: str, step: int, t: float, text: str, level: str | None = None) -> None:
-        self._set_time(step, t)
-        self._rec.log(f"{L.EVENTS}/{kind}", self._rr.TextLog(text or kind, level=level or EVENT_LEVELS.get(kind, "INFO")))
+        self._texts.add(f"{L.EVENTS}/{kind}", step, t, (text or kind, level or EVENT_LEVELS.get(kind, "INFO")))
 
     def _on_step(self, r: _Step) -> None:
-        k, t = r.step, self._t(r.time_s)
+        k, t = r.step + self._step_offset, self._t(r.time_s)
         self._last_step = (k, t)
         self._steps_since_flush += 1
         cols = self._columns
@@ -409,11 +442,10 @@ class ChunkView:
         model = self.arm_model
         if model is not None:
             if q is not None and q.size >= 6:
-                pos, quat = model.body_poses(q)
+                pos, quat, tcp = model.pose(q)
                 for name, p, qu in zip(model.body_names, pos, quat):
                     self._add_transform(f"{L.ARM}/{name}", k, t, p, qu)
-                tcp = model.tcp(q)
-                cols.add(L.EE_MEASURED, k, t, tcp)
+                self._points.add(L.EE_MEASURED, k, t, tcp)
                 self._executed.append(tcp)
                 self._trail_changed = True
             if sent is not None and sent.size >= 6:
@@ -422,7 +454,7 @@ class ChunkView:
             self._scene_objects(r.measured, k, t)
         self._timing(r.timing, k, t)
         for e in r.events or ():
-            self._safety_event(e)
+            self._safety_event(e, self._step_offset)
         self._plan_bookkeeping(r, k, t)
         if r.images:
             self._set_time(k, t)
@@ -470,8 +502,8 @@ class ChunkView:
             self._text_event("missed_deadlines", k, t, f"{int(row['missed'])} control deadline(s) skipped before "
                              f"step {k} (the loop fell behind)")
 
-    def _safety_event(self, e: Any) -> None:
-        kind, step, details = e.kind, int(e.step), dict(getattr(e, "details", {}) or {})
+    def _safety_event(self, e: Any, offset: int = 0) -> None:
+        kind, step, details = e.kind, int(e.step) + offset, dict(getattr(e, "details", {}) or {})
         t = self._t(getattr(e, "time", None))
         if kind == "start_jump":
             text = (f"chunk jump refused at step {step}: {details.get('joint')} would jump "
@@ -512,6 +544,8 @@ class ChunkView:
         rr, rec = self._rr, self._rec
         cid = L.chunk_id(self._n_chunks)
         self._n_chunks += 1
+        off = self._step_offset
+        r.origin, r.obs_step, r.arrival_step = r.origin + off, r.obs_step + off, r.arrival_step + off
         actions = np.asarray(r.actions, dtype=np.float64)
         h = len(actions)
         t_arr = self._t(r.arrival_time)
@@ -529,10 +563,11 @@ class ChunkView:
         if r.stale > 0 and r.accepted:
             self._text_event("stale_dropped", r.arrival_step, t_arr,
                              f"chunk {cid}: {r.stale} stale action(s) dropped{lat_txt}")
-        self._set_time(r.arrival_step, t_arr)
+        cols = self._columns
         if latency is not None:
-            rec.log(f"{L.TIMING}/inference_latency_ms", rr.Scalars(latency * 1e3))
-        rec.log(f"{L.QUEUE}/stale", rr.Scalars(float(r.stale)))
+            cols.add(f"{L.TIMING}/inference_latency_ms", r.arrival_step, t_arr, latency * 1e3)
+        cols.add(f"{L.QUEUE}/stale", r.arrival_step, t_arr, float(r.stale))
+        self._set_time(r.arrival_step, t_arr)
         # 3D: the chunk's TCP path, newest bright, older ones faded, the oldest cleared
         if self.arm_model is not None and actions.shape[1] >= 6:
             path = self.arm_model.tcp_path(actions)
@@ -547,59 +582,80 @@ class ChunkView:
                 w = age / max(1, shown - 1)
                 color = ((1 - w) * NEW_CHUNK_RGB + w * OLD_CHUNK_RGB).astype(np.uint8)
                 rec.log(old, rr.LineStrips3D.from_fields(colors=[color], radii=[0.003 - 0.0015 * w]))
-        # time series: the plan of every joint, from its origin on
-        steps = np.arange(r.origin, r.origin + h)
-        times = t_obs + (steps - r.obs_step) / self.fps
-        color, width = SERIES_STYLE["plan"]
-        for i, m in enumerate(self.motors[: actions.shape[1]]):
-            entity = f"{L.JOINTS}/{m}/plan/{cid}"
-            rec.log(entity, rr.SeriesLines(colors=[color], widths=[width], names=["plan"]), static=True)
-            rec.send_columns(entity, [rr.TimeColumn("step", sequence=steps), rr.TimeColumn("time", duration=times)],
-                             rr.Scalars.columns(scalars=actions[:, i]))
-        self._set_time(r.origin, t_obs)
+        # time series: the plan of every joint as points at the steps it targets, from its origin on
+        slot = L.plan_slot(self._n_chunks - 1)
+        for j in range(h):
+            step_j = r.origin + j
+            t_j = t_obs + (step_j - r.obs_step) / self.fps
+            for i, m in enumerate(self.motors[: actions.shape[1]]):
+                cols.add(f"{L.JOINTS}/{m}/plan/{slot}", step_j, t_j, actions[j, i])
         if r.value is not None and math.isfinite(r.value):
-            rec.log(f"{L.CHUNKS}/value", rr.Scalars(float(r.value)))
+            cols.add(f"{L.CHUNKS}/value", r.origin, t_obs, float(r.value))
         if r.demo is not None:
             demo = np.asarray(r.demo, dtype=np.float64)
             n_common = min(len(demo), h)
             if n_common:
-                err = float(np.abs(actions[:n_common] - demo[:n_common]).mean())
-                rec.log(f"{L.CHUNKS}/demo_error", rr.Scalars(err))
+                cols.add(f"{L.CHUNKS}/demo_error", r.origin, t_obs,
+                         float(np.abs(actions[:n_common] - demo[:n_common]).mean()))
 
     def _on_event(self, r: _Event) -> None:
-        t = self._t(r.time_s) if r.time_s is not None else self._t(None)
-        self._text_event(r.kind, r.step, t, r.text, r.level)
+        self._text_event(r.kind, r.step + self._step_offset, self._t(r.time_s), r.text, r.level)
 
     def _flush(self) -> None:
-        rr, rec = self._rr, self._rec
+        """Move everything buffered into the outbox as ready-to-send calls (sent within the budget)."""
+        rr, rec, out = self._rr, self._rec, self._outbox
+        indexes: dict[tuple, list] = {}
+
+        def index(steps: list[int], times: list[float]) -> list:
+            # Entities logged every step share one index per batch; numpy arrays take Rerun's
+            # vectorised conversion (lists are converted value by value).
+            key = (len(steps), steps[0], steps[-1], times[0], times[-1])
+            cols = indexes.get(key)
+            if cols is None:
+                cols = indexes[key] = [rr.TimeColumn("step", sequence=np.asarray(steps, dtype=np.int64)),
+                                       rr.TimeColumn("time", duration=np.asarray(times, dtype=np.float64))]
+            return cols
+
+        def send(entity: str, idx: list, make_columns: Any) -> None:
+            out.append(lambda: rec.send_columns(entity, idx, make_columns()))
+
         for entity, (steps, times, values) in self._columns.take().items():
-            index = [rr.TimeColumn("step", sequence=steps), rr.TimeColumn("time", duration=times)]
-            if entity == L.EE_MEASURED:
-                rec.send_columns(entity, index, rr.Points3D.columns(positions=np.array(values)))
-            else:
-                rec.send_columns(entity, index, rr.Scalars.columns(scalars=np.array(values, dtype=np.float64)))
+            send(entity, index(steps, times), lambda v=values: rr.Scalars.columns(scalars=np.array(v, dtype=np.float64)))
+        for entity, (steps, times, values) in self._points.take().items():
+            send(entity, index(steps, times), lambda v=values: rr.Points3D.columns(positions=np.array(v)))
+        for entity, (steps, times, values) in self._texts.take().items():
+            send(entity, index(steps, times), lambda v=values: rr.TextLog.columns(text=[x[0] for x in v],
+                                                                                    level=[x[1] for x in v]))
         transforms, self._transforms = self._transforms, {}
         for entity, (steps, times, pos, quat) in transforms.items():
-            rec.send_columns(entity, [rr.TimeColumn("step", sequence=steps), rr.TimeColumn("time", duration=times)],
-                             rr.Transform3D.columns(translation=np.array(pos), quaternion=np.array(quat)))
-        if self._last_step is not None:
-            k, t = self._last_step
-            self._set_time(k, t)
-            if self._trail_changed and len(self._executed) > 1:
-                rec.log(L.EE_EXECUTED, rr.LineStrips3D([np.array(self._executed)], colors=[(31, 119, 180)],
-                                                       radii=[0.002]))
-                if len(self._commanded) > 1:
-                    rec.log(L.EE_COMMANDED, rr.LineStrips3D([np.array(self._commanded)], colors=[(255, 127, 14)],
-                                                            radii=[0.0012]))
-                self._trail_changed = False
-            dropped = self._dropped
-            if dropped != self._logged_dropped:
-                rec.log(f"{L.VIEW}/dropped", rr.Scalars(float(dropped)))
-                self._logged_dropped = dropped
+            send(entity, index(steps, times), lambda p=pos, q=quat: rr.Transform3D.columns(
+                translation=np.array(p), quaternion=np.array(q)))
+        if self._last_step is None:
+            return
+        k, t = self._last_step
+        if self._trail_changed and len(self._executed) > 1:
+            self._trail_changed = False
+            executed, commanded = np.array(self._executed), np.array(self._commanded)
+
+            def trails() -> None:
+                self._set_time(k, t)
+                rec.log(L.EE_EXECUTED, rr.LineStrips3D([executed], colors=[(31, 119, 180)], radii=[0.002]))
+                if len(commanded) > 1:
+                    rec.log(L.EE_COMMANDED, rr.LineStrips3D([commanded], colors=[(255, 127, 14)], radii=[0.0012]))
+
+            out.append(trails)
+        dropped = self._dropped
+        if dropped != self._logged_dropped:
+            self._logged_dropped = dropped
+            self._columns.add(f"{L.VIEW}/dropped", k, t, float(dropped))  # goes out with the next batch
 
     def _final(self) -> None:
         if self._dropped and self._last_step is not None:
             k, t = self._last_step
             self._text_event("view_dropped", k, t, f"the view dropped {self._dropped} record(s): its queue "
                              f"({self.config.queue_size}) was full; raise viz.queue_size or log less")
-        self._flush()
+            self._logged_dropped = -1
+        for _ in range(2):  # the second pass sends what the first one buffered (the dropped count)
+            self._flush()
+            while self._outbox:
+                self._outbox.popleft()()
