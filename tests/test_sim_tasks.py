@@ -267,3 +267,18 @@ def test_mujoco_imported_before_robot_sim_gives_a_clear_camera_error_not_a_crash
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "CLEAR_ERROR" in out.stdout
+
+
+@pytest.mark.parametrize("state_features,dim", [("privileged", 19), ("joints", 12), ("positions", 6)])
+def test_state_feature_sets_shape_the_observation(state_features, dim):
+    env = gym.make("chunkbot/SO101Lift-v0", state_features=state_features, cameras=["wrist"],
+                   image_height=32, image_width=32)
+    obs, _ = env.reset(seed=0)
+    assert obs[STATE_KEY].shape == env.observation_space[STATE_KEY].shape == (dim,)
+    assert env.unwrapped.state_names[:6] == list(ACTION_NAMES)
+    assert "observation.images.wrist" in obs
+
+
+def test_unknown_state_feature_set_raises_naming_the_known_ones():
+    with pytest.raises(ValueError, match="privileged, joints, positions"):
+        SimSO101Config(state_features="everything").build()

@@ -3,7 +3,8 @@
 Units are LeRobot's (see robot.sim.units): `<motor>.pos` body joints in degrees or [-100, 100],
 gripper in [0, 100] (0 closed). Observations: the six `<motor>.pos`, the six `<motor>.vel` (same
 units per second), the task's features (TCP, cube, target in metres; cube yaw in radians), then
-one `(H, W, 3)` uint8 frame per configured camera.
+one `(H, W, 3)` uint8 frame per configured camera. `state_features="joints"` drops the task
+features, `"positions"` keeps only the `<motor>.pos`, like a real follower arm.
 
 Time: **`send_action` sets the joint targets and advances the physics by one control period**
 (1 / fps). So a control loop that calls `get_observation()` and `send_action()` once per tick
@@ -30,6 +31,7 @@ from robot.sim.task_spec import TASKS, SimTask, make_task
 from robot.sim.units import JointUnits
 
 VELOCITY_NAMES: tuple[str, ...] = tuple(f"{m}.vel" for m in MOTOR_NAMES)
+STATE_FEATURE_SETS = ("privileged", "joints", "positions")
 
 
 @dataclass(kw_only=True)
@@ -45,6 +47,11 @@ class SimRobotConfig(RobotConfig):
     image_width: int = 96
     use_degrees: bool = True
     start_joint_noise: float = 0.02     # rad, uniform noise on the home pose at reset
+    # Which float features the robot reports: "privileged" = joint positions, velocities, TCP and
+    # task state (cube / target); "joints" = positions and velocities; "positions" = only the
+    # `<motor>.pos`, exactly what a real LeRobot follower reports (for image policies meant to
+    # transfer). Success and rewards always use the full simulator state.
+    state_features: str = "privileged"
 
     arm_name = "so101"                  # class attribute, not a setting: which MJCF
 
@@ -75,6 +82,9 @@ class SimRobot(Robot):
         unknown = [c for c in config.cameras if c not in CAMERAS]
         if unknown:
             raise ValueError(f"unknown sim camera(s) {unknown}; known cameras: {', '.join(CAMERAS)}")
+        if config.state_features not in STATE_FEATURE_SETS:
+            raise ValueError(f"unknown state_features {config.state_features!r}; "
+                             f"use one of {', '.join(STATE_FEATURE_SETS)}")
         if config.fps <= 0:
             raise ValueError(f"fps must be positive, got {config.fps}")
         self.config = config
@@ -102,8 +112,10 @@ class SimRobot(Robot):
     @property
     def observation_features(self) -> dict[str, Any]:
         feats: dict[str, Any] = {n: float for n in ACTION_NAMES}
-        feats.update({n: float for n in VELOCITY_NAMES})
-        feats.update({n: float for n in self.task.feature_names})
+        if self.config.state_features in ("joints", "privileged"):
+            feats.update({n: float for n in VELOCITY_NAMES})
+        if self.config.state_features == "privileged":
+            feats.update({n: float for n in self.task.feature_names})
         for cam in self.config.cameras:
             feats[cam] = (self.config.image_height, self.config.image_width, 3)
         return feats
@@ -173,10 +185,12 @@ class SimRobot(Robot):
     def state_dict(self) -> dict[str, float]:
         """All float features (no images), in declared order."""
         pos = self.units.to_units(self.arm.joint_positions())
-        vel = self.units.velocity_to_units(self.arm.joint_velocities())
         obs = {n: float(v) for n, v in zip(ACTION_NAMES, pos)}
-        obs.update({n: float(v) for n, v in zip(VELOCITY_NAMES, vel)})
-        obs.update({n: float(v) for n, v in zip(self.task.feature_names, self.task.features(self.arm))})
+        if self.config.state_features in ("joints", "privileged"):
+            vel = self.units.velocity_to_units(self.arm.joint_velocities())
+            obs.update({n: float(v) for n, v in zip(VELOCITY_NAMES, vel)})
+        if self.config.state_features == "privileged":
+            obs.update({n: float(v) for n, v in zip(self.task.feature_names, self.task.features(self.arm))})
         return obs
 
     def is_success(self) -> bool:
