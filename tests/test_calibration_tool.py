@@ -12,12 +12,16 @@ from lerobot.motors import MotorCalibration
 from calibration import load_calibration
 from robot.config import robot_config_for
 from robot.interface import MOTOR_NAMES
-from robot.lerobot_arms import KochFollowerConfig, SO101LeaderConfig
-from tests.emulators import koch_bus, so_bus
+from robot.lerobot_arms import KochFollowerConfig, KochLeaderConfig, SO101LeaderConfig
+from tests.emulators import KOCH_LEADER_MODELS, koch_bus, so_bus
 from tools.calibrate import CalibrateConfig, calibrate, main
 
 MIDDLE, LOW, HIGH = 2100, 1500, 2600
-FULL_TURN = {"koch_follower": ("shoulder_pan", "wrist_roll"), "so101_leader": ("wrist_roll",)}
+FULL_TURN = {
+    "koch_follower": ("shoulder_pan", "wrist_roll"),
+    "koch_leader": ("shoulder_pan", "wrist_roll"),
+    "so101_leader": ("wrist_roll",),
+}
 
 
 def _scripted_human(monkeypatch, emu):
@@ -59,6 +63,18 @@ def test_calibrate_writes_lerobots_half_turn_homing_and_ranges(monkeypatch, tmp_
         assert calibration[motor] == MotorCalibration(
             id=i + 1, drive_mode=0, homing_offset=expected_offset, range_min=lo, range_max=hi
         )
+
+
+def test_koch_leader_calibration_inverts_the_elbow_in_the_servo(monkeypatch, tmp_path):
+    with koch_bus(KOCH_LEADER_MODELS) as emu:
+        _scripted_human(monkeypatch, emu)
+        calibrate(CalibrateConfig(teleop=KochLeaderConfig(port=emu.port, id="leader", calibration_dir=tmp_path)))
+        assert emu.servos[3].get_field("Drive_Mode") == 1
+    calibration = load_calibration(tmp_path / "leader.json")
+    elbow = calibration["elbow_flex"]
+    # reversed, the elbow read -2100 at mid-range, so its half-turn offset is 2047 + 2100
+    assert (elbow.drive_mode, elbow.homing_offset, elbow.range_min, elbow.range_max) == (1, 2047 + MIDDLE, LOW, HIGH)
+    assert calibration["wrist_flex"].drive_mode == 0
 
 
 def test_calibrated_arm_then_connects_without_prompts(monkeypatch, tmp_path):
