@@ -370,3 +370,23 @@ def test_a_lerobot_calibrated_arm_works_as_is_from_lerobots_default_location(mon
             assert [emu.servos[i].get_signed("Homing_Offset") for i in range(1, 7)] == SO_OFFSETS
         finally:
             arm.disconnect()
+
+
+def test_opencv_cameras_parse_from_the_cli_into_observation_features(tmp_path):
+    import dataclasses
+
+    import draccus
+
+    from robot.config import RobotConfig
+
+    @dataclasses.dataclass
+    class Cli:
+        robot: RobotConfig | None = None
+
+    cfg = draccus.parse(config_class=Cli, args=[
+        "--robot.type=so101_follower", "--robot.port=/dev/null", f"--robot.calibration_dir={tmp_path}",
+        "--robot.cameras={front: {type: opencv, index_or_path: 0, width: 64, height: 48, fps: 30}}",
+    ])
+    arm = make_robot(cfg.robot)
+    assert arm.observation_features["front"] == (48, 64, 3)
+    assert [k for k, v in arm.observation_features.items() if v is float] == list(ACTION_NAMES)
