@@ -287,7 +287,7 @@ def scene_xml(arm: str, timestep: float = 0.002) -> str:
     px, py = spec.pan_axis_xy
     bx, by = spec.bin_center_xy
     h, t, wall = spec.bin_inner_half, 0.004, spec.bin_wall_height
-    scale = 1.0 if arm == "so101" else 0.75
+    scale = 0.85 if arm == "so101" else 0.62  # the front camera frames the arm's workspace
     eye = (px + 0.62 * scale, py + 0.05 * scale, 0.42 * scale)
     look = (px + 0.10 * scale, py - 0.06 * scale, 0.06 * scale)
     front_xyaxes = _lookat_xyaxes(eye, look)
@@ -316,6 +316,7 @@ def scene_xml(arm: str, timestep: float = 0.002) -> str:
     </default>
   </default>
   <asset>
+    <texture type="skybox" builtin="gradient" rgb1="0.55 0.62 0.7" rgb2="0.15 0.17 0.2" width="64" height="64"/>
     <texture name="grid" type="2d" builtin="checker" rgb1="0.82 0.78 0.72" rgb2="0.76 0.72 0.66" width="256" height="256"/>
     <material name="table" texture="grid" texrepeat="8 8"/>
   </asset>
