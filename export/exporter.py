@@ -303,16 +303,19 @@ def _torch_to_onnx(graph: torch.nn.Module, args: tuple[torch.Tensor, ...], input
     if dynamo:
         try:
             batch = torch.export.Dim("batch", min=1, max=1 << 16)
-            # forward(state, *rest): torch.export sees (state, rest-tuple), the shapes must nest alike
+            # forward(state, *rest): torch.export sees (state, rest-tuple) when rest is not empty,
+            # and the shapes must nest alike
+            dynamic = ({0: batch}, tuple({0: batch} for _ in args[1:])) if len(args) > 1 else ({0: batch},)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(graph, args, str(path), dynamo=True, opset_version=opset, input_names=input_names,
-                                  output_names=output_names, dynamic_shapes=({0: batch}, tuple({0: batch} for _ in args[1:])),
+                                  output_names=output_names, dynamic_shapes=dynamic,
                                   external_data=False, optimize=True, verbose=False, report=False)
             return "dynamo"
         except Exception as e:  # noqa: BLE001 - any failure of the new exporter: try the old one
+            cause = e.__cause__ or e  # the ONNX wrapper's own message is a generic header
             log.warning("torch.onnx.export(dynamo=True) failed (%s: %s); falling back to the TorchScript exporter "
-                        "(dynamo=False)", type(e).__name__, str(e).splitlines()[0][:300] if str(e) else "")
+                        "(dynamo=False)", type(cause).__name__, " ".join(str(cause).split())[:500])
     axes = {name: {0: "batch"} for name in [*input_names, *output_names]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
