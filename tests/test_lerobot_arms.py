@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import time
 
+import draccus
 import pytest
 from lerobot.motors import MotorCalibration
 
 from calibration import CalibrationError, save_calibration
-from robot.config import make_robot, make_teleoperator, robot_config_for
+from robot.config import RobotConfig, make_robot, make_teleoperator, robot_config_for
 from robot.interface import ACTION_NAMES, MOTOR_NAMES, RobotError
 from robot.lerobot_arms import ServoBusError, KochLeaderConfig, LeRobotArm, LeRobotLeader
 from tests.emulators import KOCH_LEADER_MODELS, koch_bus, so_bus
@@ -354,8 +356,6 @@ def test_a_glitch_during_connect_is_retried(cal_dir):
 
 @pytest.mark.parametrize("robot_type", ["so100_follower", "so101_follower"])
 def test_a_lerobot_calibrated_arm_works_as_is_from_lerobots_default_location(monkeypatch, tmp_path, robot_type):
-    import draccus
-
     monkeypatch.setenv("HF_LEROBOT_CALIBRATION", str(tmp_path))
     lerobot_file = tmp_path / "robots" / "so_follower" / "blue.json"  # where lerobot-calibrate 0.6.1 writes it
     lerobot_file.parent.mkdir(parents=True)
@@ -372,18 +372,13 @@ def test_a_lerobot_calibrated_arm_works_as_is_from_lerobots_default_location(mon
             arm.disconnect()
 
 
+@dataclasses.dataclass
+class _RobotCli:
+    robot: RobotConfig | None = None
+
+
 def test_opencv_cameras_parse_from_the_cli_into_observation_features(tmp_path):
-    import dataclasses
-
-    import draccus
-
-    from robot.config import RobotConfig
-
-    @dataclasses.dataclass
-    class Cli:
-        robot: RobotConfig | None = None
-
-    cfg = draccus.parse(config_class=Cli, args=[
+    cfg = draccus.parse(config_class=_RobotCli, args=[
         "--robot.type=so101_follower", "--robot.port=/dev/null", f"--robot.calibration_dir={tmp_path}",
         "--robot.cameras={front: {type: opencv, index_or_path: 0, width: 64, height: 48, fps: 30}}",
     ])
