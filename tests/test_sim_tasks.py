@@ -282,3 +282,12 @@ def test_state_feature_sets_shape_the_observation(state_features, dim):
 def test_unknown_state_feature_set_raises_naming_the_known_ones():
     with pytest.raises(ValueError, match="privileged, joints, positions"):
         SimSO101Config(state_features="everything").build()
+
+
+def test_a_cube_knocked_off_the_table_lands_on_the_floor_instead_of_falling_forever():
+    robot = SimSO101Config().build()
+    robot.connect()
+    robot.arm.set_cube_pose(np.array([0.8, 0.0, 0.05]), 0.0)  # beyond the table's edge
+    for _ in range(30):
+        robot.send_action(_hold(robot))
+    assert robot.get_observation()["cube.z"] == pytest.approx(-0.04 + 0.0125, abs=1e-3)

@@ -323,6 +323,8 @@ def scene_xml(arm: str, timestep: float = 0.002) -> str:
   <worldbody>
     <light pos="0.2 0.3 1.0" dir="-0.1 -0.3 -1" diffuse="0.8 0.8 0.8" castshadow="false"/>
     <light pos="0.6 -0.4 0.8" dir="-0.5 0.4 -0.8" diffuse="0.4 0.4 0.4" castshadow="false"/>
+    <!-- the floor under the table catches a cube knocked off it, so its position stays bounded -->
+    <geom name="floor" class="world" type="plane" pos="0 0 -0.04" size="2 2 0.1" rgba="0.3 0.32 0.35 1"/>
     <geom name="table" class="world" type="box" pos="0.15 0 -0.02" size="0.45 0.45 0.02" material="table" friction="0.6 0.005 0.0001"/>
     <camera name="front" pos="{eye[0]:.4f} {eye[1]:.4f} {eye[2]:.4f}" xyaxes="{front_xyaxes}" fovy="58"/>
     {body}
