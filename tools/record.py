@@ -22,9 +22,10 @@ import draccus
 import numpy as np
 
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_for_cli
-from robot.features import to_policy_frame
+from robot.features import IMAGE_PREFIX, to_policy_frame
 from robot.interface import ACTION_NAMES, action_dict_to_array
 from robot.recording import DatasetRecorder, terminate_as_interrupt
+from robot.viz import ChunkView, VizConfig
 from tools._common import init_tool
 
 register_for_cli()
@@ -67,6 +68,8 @@ class RecordConfig:
     realtime: bool | None = None
     # Show a progress bar.
     progress: bool = True
+    # Rerun view of the episodes (--viz.display_data=true and/or --viz.rrd=FILE).
+    viz: VizConfig = field(default_factory=VizConfig)
 
 
 def _is_sim(robot) -> bool:
@@ -94,6 +97,9 @@ def record(cfg: RecordConfig) -> Path:
         resume=cfg.dataset.resume, overwrite=cfg.dataset.overwrite,
     )
     first = recorder.num_episodes
+    # Faster than real time (sim) nothing is lost by waiting for the view; in real time it drops instead.
+    view = ChunkView.for_robot(cfg.viz, robot, fps=fps, chunk_size=1, name=f"record {root.name}",
+                               lossless=not realtime)
     successes = attempts = 0
     bar = tqdm(total=cfg.dataset.num_episodes, desc=f"recording {root}", unit="ep", disable=not cfg.progress)
     try:
@@ -107,7 +113,8 @@ def record(cfg: RecordConfig) -> Path:
                 log.info("reset the scene: next episode in %.0f s", cfg.dataset.reset_time_s)
                 time.sleep(cfg.dataset.reset_time_s)
             attempts += 1
-            success = _record_episode(robot, teleop, recorder, max_steps, fps, realtime, sim, task_name)
+            view.start_episode(str(first + recorder.episodes_saved))
+            success = _record_episode(robot, teleop, recorder, max_steps, fps, realtime, sim, task_name, view)
             successes += int(success)
             if cfg.dataset.only_successes and not success:
                 recorder.discard_episode()
@@ -120,6 +127,7 @@ def record(cfg: RecordConfig) -> Path:
                     recorder.episodes_saved)
     finally:
         bar.close()
+        view.close()
         recorder.close()
         teleop.disconnect()
         robot.disconnect()
@@ -129,17 +137,21 @@ def record(cfg: RecordConfig) -> Path:
 
 
 def _record_episode(robot, teleop, recorder: DatasetRecorder, max_steps: int, fps: int, realtime: bool,
-                    sim: bool, task_name: str) -> bool:
+                    sim: bool, task_name: str, view: ChunkView | None = None) -> bool:
     period = 1.0 / fps
     deadline = time.perf_counter()
     success = False
-    for _ in range(max_steps):
+    for k in range(max_steps):
         observation = robot.get_observation()
         frame = to_policy_frame(observation, robot.observation_features)
         sent = robot.send_action(teleop.get_action())
         action = action_dict_to_array(sent)
         success = bool(robot.is_success()) if sim else False
         recorder.add_frame(frame, action, reward=float(success), success=success, done=success, task=task_name)
+        if view is not None and view.enabled:
+            images = {c: frame[IMAGE_PREFIX + c] for c in view.cameras} if view.wants_images(k) else None
+            view.log_step(k, time.perf_counter() if realtime else k * period, observation, action,
+                          source="teleop", images=images)
         if success:
             break
         if realtime:
