@@ -1,12 +1,13 @@
-"""Port discovery (tools.find_port) and the latency-timer helper, which must never be fatal."""
+"""Port discovery (tools.find_port: unplug/replug, probing which arm answers) and the latency-timer
+helper, which must never be fatal."""
 
 from __future__ import annotations
 
 import pytest
 
 from robot.lerobot_arms import set_low_latency
-from tests.emulators import koch_bus
-from tools.find_port import SerialPort, format_ports, main, port_that_disappeared
+from tests.emulators import KOCH_LEADER_MODELS, koch_bus, so_bus
+from tools.find_port import SerialPort, format_ports, identify_arm, main, port_that_disappeared
 
 
 def _port(device: str, by_id: str | None = None) -> SerialPort:
@@ -53,3 +54,29 @@ def test_latency_timer_is_skipped_on_a_pty():
 
 def test_latency_timer_on_a_missing_port_does_not_raise():
     assert set_low_latency("/dev/ttyNOPE7") is None
+
+
+@pytest.mark.parametrize(
+    "make_bus, expected",
+    [
+        (lambda: koch_bus(), "koch_follower"),
+        (lambda: koch_bus(KOCH_LEADER_MODELS), "koch_leader"),
+        (lambda: so_bus(), "so100/so101 (leader or follower)"),
+    ],
+)
+def test_probe_names_the_arm_on_a_port(make_bus, expected):
+    with make_bus() as emu:
+        assert identify_arm(emu.port) == expected
+
+
+def test_probe_of_a_port_with_no_servos_is_none():
+    with so_bus() as emu:
+        for servo in emu.servos.values():
+            servo.silent = True
+        assert identify_arm(emu.port) is None
+
+
+def test_probe_reports_an_incomplete_arm():
+    with koch_bus() as emu:
+        emu.servos[6].silent = True
+        assert "not a complete Koch or SO arm" in identify_arm(emu.port)

@@ -2,11 +2,17 @@
 
     python -m tools.find_port             # list serial ports, then unplug-and-replug to pick the arm's
     python -m tools.find_port --list_only=true
+    python -m tools.find_port --list_only=true --probe=true   # also ask each port which arm is on it
 
 LeRobot's `lerobot-find-port` flow (list, unplug, list again, the port that vanished is the arm's),
 using pyserial's `list_ports` so only real serial devices are compared, and printing the
 `/dev/serial/by-id/...` alias, which stays the same when the USB devices are re-plugged in another
 order (`/dev/ttyUSB0` / `/dev/ttyACM0` numbering does not).
+
+`--probe=true` pings servo ids 1-6 on every listed port at 1 Mbps, in Dynamixel Protocol 2.0 and in
+Feetech protocol 0, and names the arm from the model numbers: a Koch follower (2 x XL430-W250 +
+4 x XL330-M288) and a Koch leader (6 x XL330-M077) tell apart; SO-100/SO-101 leaders and followers
+all carry STS3215s and do not. Probing writes ping packets to the ports, so it is opt-in.
 """
 
 from __future__ import annotations
@@ -26,6 +32,53 @@ BY_ID_DIR = Path("/dev/serial/by-id")
 class FindPortConfig:
     # only list the serial ports, no unplug/replug step
     list_only: bool = False
+    # ping servo ids 1-6 on each port (Dynamixel and Feetech, 1 Mbps) and name the arm found
+    probe: bool = False
+
+
+KOCH_FOLLOWER_MODELS = (1060, 1060, 1200, 1200, 1200, 1200)  # XL430-W250 x2, XL330-M288 x4
+KOCH_LEADER_MODELS = (1190,) * 6  # XL330-M077
+SO_MODELS = (777,) * 6  # STS3215
+
+
+def _ping_ids(bus_class, port: str, ids=range(1, 7)) -> dict[int, int]:
+    """Model number of each id that answers, using LeRobot's bus (no handshake, nothing written)."""
+    bus = bus_class(port, {})
+    bus._connect(handshake=False)
+    try:
+        found = {}
+        for i in ids:
+            model = bus.ping(i)
+            if model is not None:
+                found[i] = model
+        return found
+    finally:
+        bus.port_handler.closePort()
+
+
+def identify_arm(port: str) -> str | None:
+    """Which arm answers on `port`: "koch_follower", "koch_leader", "so100/so101 (leader or
+    follower)", a description of a partial/unknown set of servos, or None when nothing answers."""
+    from lerobot.motors.dynamixel import DynamixelMotorsBus
+    from lerobot.motors.feetech import FeetechMotorsBus
+
+    for bus_class in (DynamixelMotorsBus, FeetechMotorsBus):
+        try:
+            found = _ping_ids(bus_class, port)
+        except (ConnectionError, OSError):
+            return None
+        if not found:
+            continue
+        models = tuple(found.get(i) for i in range(1, 7))
+        if models == KOCH_FOLLOWER_MODELS:
+            return "koch_follower"
+        if models == KOCH_LEADER_MODELS:
+            return "koch_leader"
+        if models == SO_MODELS:
+            return "so100/so101 (leader or follower)"
+        protocol = "Dynamixel" if bus_class is DynamixelMotorsBus else "Feetech"
+        return f"{protocol} servos {found} (id: model number): not a complete Koch or SO arm"
+    return None
 
 
 @dataclass(frozen=True)
@@ -72,7 +125,7 @@ def list_serial_ports() -> list[SerialPort]:
     return ports
 
 
-def format_ports(ports: list[SerialPort]) -> str:
+def format_ports(ports: list[SerialPort], arms: dict[str, str | None] | None = None) -> str:
     if not ports:
         return "No serial ports found. Is the arm's controller board plugged in (and powered, for some boards)?"
     lines = []
@@ -80,6 +133,8 @@ def format_ports(ports: list[SerialPort]) -> str:
         line = f"  {p.device}  {p.description}  [{p.hwid}]"
         if p.latency_timer_ms is not None:
             line += f"  latency_timer={p.latency_timer_ms} ms"
+        if arms is not None:
+            line += f"  -> {arms.get(p.device) or 'no servo answered'}"
         lines.append(line)
         if p.by_id:
             lines.append(f"      stable name: {p.by_id}")
@@ -110,7 +165,8 @@ def port_that_disappeared(
 def main(args: list[str] | None = None) -> None:
     cfg = draccus.parse(config_class=FindPortConfig, args=args)
     ports = list_serial_ports()
-    print("Serial ports:\n" + format_ports(ports))
+    arms = {p.device: identify_arm(p.device) for p in ports} if cfg.probe else None
+    print("Serial ports:\n" + format_ports(ports, arms))
     if cfg.list_only:
         return
     if not ports:
