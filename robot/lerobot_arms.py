@@ -93,6 +93,8 @@ class _ArmBusOptions:
 
 @dataclass(kw_only=True)
 class _FollowerConfig(RobotConfig, _ArmBusOptions):
+    """A follower arm: LeRobot's config fields (same names and defaults) plus our bus options."""
+
     cameras: dict[str, CameraConfig] = field(default_factory=dict)
     # LeRobot's per-step cap on |goal - present| (robot units); None = no cap (our safety layer caps)
     max_relative_target: float | None = None
@@ -126,6 +128,8 @@ class SO101FollowerConfig(_FollowerConfig):
 
 @dataclass(kw_only=True)
 class _LeaderConfig(TeleoperatorConfig, _ArmBusOptions):
+    """A leader arm (teleoperator): LeRobot's config fields plus our bus options."""
+
     def __post_init__(self) -> None:
         self._check()
 
@@ -158,7 +162,7 @@ class SO101LeaderConfig(_SOLeaderConfig):
 
 
 def _lerobot_device(config: _ArmBusOptions, device_type: str, calibration_dir: Path) -> Any:
-    """Build LeRobot's own robot / teleoperator for our config (imported lazily: LeRobot is heavy)."""
+    """Build LeRobot's own robot / teleoperator for our config (each driver module imported on use)."""
     common = dict(port=config.port, id=config.id, calibration_dir=calibration_dir)
     if device_type == "koch_follower":
         from lerobot.robots.koch_follower import KochFollower, KochFollowerConfig as LRConfig
