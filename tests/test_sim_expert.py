@@ -211,3 +211,12 @@ def test_expert_chunk_policy_lifts_through_the_chunk_executor_and_safety_layer()
         if robot.is_success():
             break
     assert robot.is_success()
+
+
+def test_expert_lifts_in_a_domain_randomised_scene():
+    robot = SimKochConfig(task="lift", randomize=True).build()
+    robot.connect()
+    expert = ScriptedExpert()
+    for seed in range(3):
+        robot.reset(seed)
+        assert _run(robot, expert, 150)[0], f"seed {seed}"

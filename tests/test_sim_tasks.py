@@ -291,3 +291,34 @@ def test_a_cube_knocked_off_the_table_lands_on_the_floor_instead_of_falling_fore
     for _ in range(30):
         robot.send_action(_hold(robot))
     assert robot.get_observation()["cube.z"] == pytest.approx(-0.04 + 0.0125, abs=1e-3)
+
+
+def test_randomize_redraws_the_scene_each_reset_reproducibly_by_seed():
+    robot = SimSO101Config(randomize=True, cameras=["front"], image_height=32, image_width=32).build()
+    robot.connect()
+    cube = robot.arm.model.body("cube").id
+
+    def draw(seed):
+        frame = robot.reset(seed)["front"]
+        m = robot.arm.model
+        return frame, float(m.body_mass[cube]), m.actuator_gainprm[:6, 0].copy()
+
+    (f1, mass1, kp1), (f2, mass2, kp2), (f1b, mass1b, kp1b) = draw(1), draw(2), draw(1)
+    assert mass1 != mass2 and not np.allclose(kp1, kp2)
+    assert mass1 == mass1b and np.array_equal(kp1, kp1b) and np.array_equal(f1, f1b)
+    assert np.abs(f1.astype(int) - f2.astype(int)).mean() > 1.0  # the images change too
+
+
+def test_without_randomize_the_scene_keeps_its_nominal_values():
+    robot = SimSO101Config().build()
+    m = robot.arm.model
+    mass, kp = float(m.body_mass[m.body("cube").id]), m.actuator_gainprm[:6, 0].copy()
+    robot.reset(5)
+    assert float(m.body_mass[m.body("cube").id]) == mass and np.array_equal(m.actuator_gainprm[:6, 0], kp)
+
+
+def test_randomized_servo_gains_keep_position_servos_consistent():
+    # a MuJoCo position servo is kp * ctrl - kp * qpos: gain and bias must be scaled together
+    robot = SimSO101Config(randomize=True).build()
+    m = robot.arm.model
+    np.testing.assert_allclose(m.actuator_biasprm[:6, 1], -m.actuator_gainprm[:6, 0])

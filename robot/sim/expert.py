@@ -223,7 +223,9 @@ class ExpertChunkPolicy:
         self.action_names = ACTION_NAMES
         self.fps = float(robot.config.fps)
         self.expert = ScriptedExpert(noise=noise, seed=seed)
-        self._shadow = SimRobot(dataclasses.replace(robot.config, cameras=[]))
+        # the shadow runs the nominal scene: with domain randomisation on, plans assume nominal
+        # physics and the closed loop (a fresh plan every chunk) absorbs the difference
+        self._shadow = SimRobot(dataclasses.replace(robot.config, cameras=[], randomize=False))
         self._shadow.connect()
 
     def predict_chunk(self, observation: dict[str, np.ndarray] | None = None) -> np.ndarray:

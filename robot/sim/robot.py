@@ -27,6 +27,7 @@ import numpy as np
 from robot.config import RobotConfig
 from robot.interface import ACTION_NAMES, MOTOR_NAMES, Robot, RobotError, action_dict_to_array
 from robot.sim.arm import CAMERAS, SimArm
+from robot.sim.randomize import SceneRandomizer
 from robot.sim.task_spec import TASKS, SimTask, make_task
 from robot.sim.units import JointUnits
 
@@ -52,6 +53,9 @@ class SimRobotConfig(RobotConfig):
     # `<motor>.pos`, exactly what a real LeRobot follower reports (for image policies meant to
     # transfer). Success and rewards always use the full simulator state.
     state_features: str = "privileged"
+    # Domain randomisation (robot.sim.randomize): cube mass / friction / colour, lights, table tint,
+    # front camera pose, servo gains and damping, re-drawn at every reset.
+    randomize: bool = False
 
     arm_name = "so101"                  # class attribute, not a setting: which MJCF
 
@@ -101,6 +105,7 @@ class SimRobot(Robot):
         self.action_high = self.units.unit_high
         self.home_joints = np.array([*spec.home_joints, spec.gripper_ready])
         self._rng = np.random.default_rng(config.seed)
+        self._randomizer = SceneRandomizer(self.arm) if config.randomize else None
         self._connected = False
         # Physics and snapshots are serialised, so a planner on another thread (the expert as a
         # chunk policy) never copies a half-stepped state.
@@ -168,6 +173,8 @@ class SimRobot(Robot):
         noise = self._rng.uniform(-1, 1, 6) * self.config.start_joint_noise
         noise[5] = 0.0
         with self._lock:
+            if self._randomizer is not None:
+                self._randomizer.apply(self._rng)
             self.arm.reset(self.home_joints + noise, cube, yaw, target)
             self.episode_step = 0
         return self.get_observation() if self._connected else None

@@ -37,7 +37,7 @@ class SimArmEnv(gym.Env):
                  cameras: Sequence[str] = (), image_height: int = 96, image_width: int = 96,
                  fps: int = 30, physics_timestep: float = 0.002, use_degrees: bool | None = None,
                  start_joint_noise: float = 0.02, state_features: str = "privileged",
-                 render_mode: str | None = None):
+                 randomize: bool = False, render_mode: str | None = None):
         if arm not in _ARM_CONFIGS:
             raise ValueError(f"unknown sim arm {arm!r}; known arms: {', '.join(_ARM_CONFIGS)}")
         if reward_type not in REWARD_TYPES:
@@ -47,7 +47,8 @@ class SimArmEnv(gym.Env):
         config_cls = _ARM_CONFIGS[arm]
         kwargs: dict[str, Any] = dict(task=task, cameras=list(cameras), image_height=image_height,
                                       image_width=image_width, fps=fps, physics_timestep=physics_timestep,
-                                      start_joint_noise=start_joint_noise, state_features=state_features)
+                                      start_joint_noise=start_joint_noise, state_features=state_features,
+                                      randomize=randomize)
         if use_degrees is not None:
             kwargs["use_degrees"] = use_degrees
         self.robot: SimRobot = config_cls(**kwargs).build()
