@@ -31,7 +31,7 @@ def test_scripted_grasp_and_lift_succeeds_on_several_seeds(arm):
     robot, expert = _robot(arm, "lift"), ScriptedExpert()
     for seed in range(4):
         robot.reset(seed)
-        ok, steps = _run(robot, expert, 150)
+        ok, _ = _run(robot, expert, 150)
         assert ok, f"{arm} lift failed on seed {seed}"
         assert robot.arm.is_grasping() and robot.arm.cube_position()[2] > 0.0625
 

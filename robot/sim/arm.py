@@ -39,7 +39,7 @@ mujoco, _GL_IMPORT_ERROR = _import_mujoco()
 import numpy as np  # noqa: E402
 
 from robot.interface import RobotError  # noqa: E402
-from robot.sim.mjcf import ARM_SPECS, CUBE_HALF, MOTORS, ArmSpec, scene_xml  # noqa: E402
+from robot.sim.mjcf import ARM_SPECS, MOTORS, ArmSpec, scene_xml  # noqa: E402
 
 CAMERAS = ("front", "wrist")
 
@@ -159,7 +159,8 @@ class SimArm:
 
     def cube_yaw(self) -> float:
         """Yaw of the cube folded into [-45°, 45°) (a cube looks the same every quarter turn),
-        taken from whichever cube axis is most horizontal-aligned, so it stays defined when tipped."""
+        read from a cube axis other than the one pointing most nearly up, so it stays defined
+        when the cube lies on another face."""
         r = self.cube_rotation()
         # the cube axis closest to vertical is its "up"; either other axis gives the yaw
         up = int(np.argmax(np.abs(r[2])))

@@ -10,6 +10,11 @@ TimeLimit, set at registration). Registered ids (on `import robot.sim`):
     chunkbot/KochReach-v0   chunkbot/KochLift-v0   chunkbot/KochPickPlace-v0
 
     env = gymnasium.make("chunkbot/SO101Lift-v0", reward_type="dense", cameras=["front"])
+
+Keyword arguments (all optional): reward_type ("sparse" | "dense"), cameras, image_height,
+image_width, fps, physics_timestep, use_degrees, start_joint_noise, state_features
+("privileged" | "joints" | "positions"), randomize (domain randomisation), render_mode.
+`env.unwrapped.robot` is the SimRobot (privileged state, FK); `info["is_success"]` every step.
 """
 
 from __future__ import annotations
