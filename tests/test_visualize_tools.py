@@ -102,3 +102,21 @@ def test_visualize_chunks_refuses_a_policy_for_other_joints(recorded, tmp_path):
     with pytest.raises(ValueError, match="trained on this robot"):
         visualize_chunks(VisualizeChunksConfig(policy=PolicySource(path=tmp_path / "other"),
                                                dataset=DatasetSource(root=root), viz=VizConfig(rrd=tmp_path / "x.rrd")))
+
+
+def test_the_torch_critic_value_equals_the_value_exported_with_the_onnx_actor(recorded, tmp_path):
+    from export import export_policy
+    from tools.visualize_chunks import DatasetSource, PolicySource, VisualizeChunksConfig, visualize_chunks
+
+    root, _ = recorded
+    checkpoint = _checkpoint(tmp_path, root)
+    onnx = tmp_path / "actor.onnx"
+    export_policy(checkpoint, onnx, with_critic=True, num_random=4, num_dataset=0)
+    values = {}
+    for name, path in (("torch", checkpoint), ("onnx", onnx)):
+        rrd = tmp_path / f"{name}.rrd"
+        visualize_chunks(VisualizeChunksConfig(policy=PolicySource(path=path), dataset=DatasetSource(root=root),
+                                               viz=VizConfig(rrd=rrd)))
+        values[name] = read_scalars(rrd, "/chunks/value")
+    np.testing.assert_array_equal(values["torch"][0], values["onnx"][0])
+    np.testing.assert_allclose(values["torch"][1], values["onnx"][1], atol=1e-5)
