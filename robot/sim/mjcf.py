@@ -248,6 +248,9 @@ def _koch_arm() -> str:
 # rest; damping = stall torque / no-load speed (the motor's own back-EMF line), gains tuned here
 # so a joint settles within a 30 Hz control period or two.
 _SO101_SERVO = {m: (998.22, 2.731, 2.94, 0.60, 0.028, 0.052) for m in MOTORS}
+# LeRobot's SO follower caps the gripper servo at Max_Torque_Limit 500 (50 %) so it cannot crush
+# what it holds: half the stall torque here too.
+_SO101_SERVO["gripper"] = (998.22, 2.731, 1.47, 0.60, 0.028, 0.052)
 _KOCH_SERVO = {
     "shoulder_pan": (40.0, 0.8, 1.4, 0.23, 0.02, 0.02),
     "shoulder_lift": (40.0, 0.8, 1.4, 0.23, 0.02, 0.02),
