@@ -29,23 +29,26 @@ def _median_spread(values: list[float], fmt: str = "{:.0f}") -> str:
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
 
-def env_steps_per_second(env_id: str, cameras: list[str], size: int, steps: int, repeats: int) -> list[float]:
-    """Env steps per second under small random joint motions about the start pose."""
+def env_steps_per_second(env_id: str, cameras: list[str], size: int, steps: int,
+                         repeats: int) -> tuple[list[float], list[float]]:
+    """Env steps per wall-clock second and per CPU second (this process, all its threads: the
+    software renderer is multi-threaded) under small random joint motions about the start pose."""
     env = gym.make(env_id, cameras=cameras, image_height=size, image_width=size)
     rng = np.random.default_rng(0)
-    rates = []
+    wall, cpu = [], []
     for r in range(repeats):
         env.reset(seed=r)
         hold = env.unwrapped.robot.joint_positions().astype(np.float32)
         actions = hold + rng.normal(0, 2.0, (steps, 6)).astype(np.float32)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for a in actions:
             _, _, terminated, truncated, _ = env.step(a)
             if terminated or truncated:
                 env.reset()
-        rates.append(steps / (time.perf_counter() - t0))
+        wall.append(steps / (time.perf_counter() - t0))
+        cpu.append(steps / max(time.process_time() - c0, 1e-9))
     env.close()
-    return rates
+    return wall, cpu
 
 
 def render_ms(env_id: str, camera: str, size: int, frames: int, repeats: int) -> list[float]:
@@ -102,12 +105,16 @@ def main() -> None:
 
     print(f"## Env steps per second (median of {args.repeats}, min-max; 30 Hz control, "
           f"{args.size}x{args.size} images)\n")
+    print("wall-clock, and in brackets per CPU-second of this process (what a busy, shared machine "
+          "would give with the CPU to itself)\n")
     print("| env | no cameras | front | front + wrist |")
     print("|---|---|---|---|")
     for env_id in ("chunkbot/SO101Lift-v0", "chunkbot/KochLift-v0"):
-        cells = [_median_spread(env_steps_per_second(env_id, cams, args.size, args.steps if not cams
-                                                     else max(20, args.steps // 4), args.repeats))
-                 for cams in ([], ["front"], ["front", "wrist"])]
+        cells = []
+        for cams in ([], ["front"], ["front", "wrist"]):
+            wall, cpu = env_steps_per_second(env_id, cams, args.size,
+                                             args.steps if not cams else max(20, args.steps // 4), args.repeats)
+            cells.append(f"{_median_spread(wall)} [{statistics.median(cpu):.0f}]")
         print(f"| {env_id} | " + " | ".join(cells) + " |")
 
     print(f"\n## Render time per frame, ms (median of {args.repeats} x {args.frames} frames)\n")
