@@ -322,3 +322,18 @@ def test_randomized_servo_gains_keep_position_servos_consistent():
     robot = SimSO101Config(randomize=True).build()
     m = robot.arm.model
     np.testing.assert_allclose(m.actuator_biasprm[:6, 1], -m.actuator_gainprm[:6, 0])
+
+
+def test_an_episode_replays_exactly_from_the_same_seed_and_actions():
+    env = gym.make("chunkbot/KochPickPlace-v0")
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() for _ in range(30)]
+
+    def rollout():
+        obs, _ = env.reset(seed=11)
+        states = [obs[STATE_KEY]]
+        for a in actions:
+            states.append(env.step(a)[0][STATE_KEY])
+        return np.stack(states)
+
+    np.testing.assert_array_equal(rollout(), rollout())
