@@ -28,6 +28,9 @@ Delivery (`ActorClient` <-> `LearnerServer`, a DEALER and a ROUTER socket):
   acknowledges the highest applied number (cumulative ack): duplicates are acknowledged and
   dropped, gaps are refused until the missing batch arrives, so every transition is applied
   exactly once and in order;
+* a learner restarted from an older checkpoint expects batches the actor has already dropped
+  (they were acknowledged): the actor then says `resync` (the oldest batch it still holds) and the
+  learner continues from there, logging how many batches it lost with its crash;
 * weights: the actor asks with the version it has; the learner answers with the latest version
   (or "current"). After a dropped link the actor simply asks again, so weights resume.
 """
@@ -57,12 +60,14 @@ log = logging.getLogger(__name__)
 # actor -> learner
 MSG_TRANSITIONS = b"transitions"
 MSG_GET_WEIGHTS = b"get_weights"
+MSG_RESYNC = b"resync"          # "I no longer hold batches before `next_kept`" (the learner lost some)
 # learner -> actor
 MSG_ACK = b"ack"
 MSG_WEIGHTS = b"weights"
 MSG_WEIGHTS_CURRENT = b"weights_current"
-MESSAGE_TYPES = frozenset({MSG_TRANSITIONS, MSG_GET_WEIGHTS, MSG_ACK, MSG_WEIGHTS, MSG_WEIGHTS_CURRENT})
-TO_LEARNER = frozenset({MSG_TRANSITIONS, MSG_GET_WEIGHTS})
+MESSAGE_TYPES = frozenset({MSG_TRANSITIONS, MSG_GET_WEIGHTS, MSG_RESYNC, MSG_ACK, MSG_WEIGHTS,
+                           MSG_WEIGHTS_CURRENT})
+TO_LEARNER = frozenset({MSG_TRANSITIONS, MSG_GET_WEIGHTS, MSG_RESYNC})
 TO_ACTOR = frozenset({MSG_ACK, MSG_WEIGHTS, MSG_WEIGHTS_CURRENT})
 
 ALLOWED_DTYPES = frozenset({"bool", "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32",
@@ -212,6 +217,7 @@ class LearnerServer:
         self.next_seq: dict[str, int] = dict(initial_seq or {})
         self.refused: Counter[str] = Counter()
         self.received_batches = 0
+        self.lost_batches = 0
         self._weights: tuple[int, bytes] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -301,12 +307,22 @@ class LearnerServer:
                                    token=self.config.token)]
                 return [encode(MSG_WEIGHTS, {"version": weights[0]},
                                {"safetensors": np.frombuffer(weights[1], np.uint8)}, self.config.token)]
-            seq = header.get("seq")
+            seq = header.get("seq") if msg_type == MSG_TRANSITIONS else header.get("next_kept")
             if not isinstance(seq, int) or seq < 0:
                 raise MessageRefused("malformed", "transitions need an integer seq >= 0")
             expected = self.next_seq.get(actor, 0)
-            if seq == expected:
-                self.on_transitions(actor, header, arrays)
+            if msg_type == MSG_RESYNC:
+                if seq > expected:
+                    log.error("actor %s no longer holds batches %d..%d (this learner restarted from an older "
+                              "checkpoint): they are lost to the buffer (the actor's dataset has them)",
+                              actor, expected, seq - 1)
+                    self.lost_batches += seq - expected
+                    self.next_seq[actor] = seq
+            elif seq == expected:
+                try:
+                    self.on_transitions(actor, header, arrays)
+                except ValueError as e:  # the learner cannot use it (e.g. another robot): not acknowledged
+                    raise MessageRefused("rejected", str(e)) from None
                 self.next_seq[actor] = expected + 1
                 self.received_batches += 1
             elif seq > expected:
@@ -339,6 +355,7 @@ class ActorClient:
         self._outbox: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._weights: tuple[int, bytes] | None = None
         self._weights_taken: int | None = None
+        self._resync: int | None = None   # the learner wants batches we no longer hold: tell it
         self.refused: Counter[str] = Counter()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -369,6 +386,18 @@ class ActorClient:
     @property
     def next_seq(self) -> int:
         return self._next_seq
+
+    def pending_messages(self) -> list[tuple[int, list[bytes]]]:
+        """Unacknowledged batches (seq, frames), oldest first: save them to resend after a restart."""
+        with self._lock:
+            return [(seq, list(frames)) for seq, (frames, _) in self._pending.items()]
+
+    def restore_pending(self, messages: list[tuple[int, list[bytes]]]) -> None:
+        """Queue batches saved by `pending_messages` in an earlier run (before start())."""
+        with self._lock:
+            for seq, frames in sorted(messages):
+                self._pending[seq] = (frames, -np.inf)
+                self._next_seq = max(self._next_seq, seq + 1)
 
     def latest_weights(self) -> tuple[int, bytes] | None:
         with self._lock:
@@ -428,6 +457,10 @@ class ActorClient:
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
+                if self._resync is not None:
+                    self._try_send(sock, encode(MSG_RESYNC, {"actor_id": self.actor_id, "next_kept": self._resync},
+                                                token=self.config.token))
+                    self._resync = None
                 self._send_due(sock, now)
                 if now - last_weights_ask >= self.weights_poll_s:
                     have = None if self._weights is None else self._weights[0]
@@ -478,6 +511,8 @@ class ActorClient:
                     for seq in [s for s in self._pending if s <= acked]:
                         del self._pending[seq]
                     self._acked = max(self._acked, acked)
+                    oldest = next(iter(self._pending), self._next_seq)
+                    self._resync = oldest if acked + 1 < oldest else None
                 # a batch the learner refused (it arrived after a gap) stays pending and goes out
                 # again after resend_after_s, after the missing one
         elif msg_type == MSG_WEIGHTS:
@@ -492,3 +527,40 @@ def free_port() -> int:
     with pysocket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def write_messages(path, messages: list[tuple[int, list[bytes]]]) -> None:
+    """Save framed messages (e.g. unacknowledged batches) to one file, atomically."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(messages)))
+        for seq, frames in messages:
+            f.write(struct.pack("<QQ", seq, len(frames)))
+            for fr in frames:
+                f.write(struct.pack("<Q", len(fr)))
+                f.write(fr)
+    os.replace(tmp, path)
+
+
+def read_messages(path) -> list[tuple[int, list[bytes]]]:
+    with open(path, "rb") as f:
+        data = f.read()
+    out, pos = [], 0
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        if pos + n > len(data):
+            raise ValueError(f"{path} is truncated")
+        chunk = data[pos:pos + n]
+        pos += n
+        return chunk
+
+    (count,) = struct.unpack("<Q", take(8))
+    for _ in range(count):
+        seq, n = struct.unpack("<QQ", take(16))
+        out.append((seq, [take(struct.unpack("<Q", take(8))[0]) for _ in range(n)]))
+    return out

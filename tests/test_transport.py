@@ -202,3 +202,43 @@ def test_get_weights_before_any_are_published_answers_current():
     server = LearnerServer(_config(), _Inbox())
     reply = server.handle(encode(MSG_GET_WEIGHTS, {"actor_id": "a", "have_version": None}, token=TOKEN))
     assert decode(reply[0], TOKEN)[0] == b"weights_current"
+
+
+def test_a_learner_restarted_from_an_older_checkpoint_resyncs_to_what_the_actor_still_holds():
+    cfg = _config()
+    inbox = _Inbox()
+    server = LearnerServer(cfg, inbox).start()
+    client = ActorClient(cfg).start()
+    try:
+        for i in range(3):
+            client.send_transitions(_batch(i))
+        assert client.wait_acked(10.0)
+        server.stop()
+        restarted = LearnerServer(cfg, inbox, initial_seq={client.actor_id: 1}).start()  # lost batches 1, 2
+        try:
+            client.send_transitions(_batch(3))
+            assert client.wait_acked(15.0)
+        finally:
+            restarted.stop()
+    finally:
+        client.stop()
+        server.stop()
+    assert [b[1]["seq"] for b in inbox.batches] == [0, 1, 2, 3]   # batch 3 is applied, not stuck
+    assert restarted.lost_batches == 2
+
+
+def test_unacknowledged_batches_survive_an_actor_restart_on_disk(tmp_path):
+    from policy.transport import read_messages, write_messages
+
+    cfg = _config()
+    client = ActorClient(cfg)                       # never started: the learner is unreachable
+    for i in range(3):
+        client.send_transitions(_batch(i))
+    write_messages(tmp_path / "pending.bin", client.pending_messages())
+    inbox = _Inbox()
+    revived = ActorClient(cfg, actor_id=client.actor_id)
+    revived.restore_pending(read_messages(tmp_path / "pending.bin"))
+    assert revived.next_seq == 3
+    with LearnerServer(cfg, inbox), revived:
+        assert revived.wait_acked(10.0)
+    assert [b[1]["seq"] for b in inbox.batches] == [0, 1, 2]
