@@ -144,6 +144,7 @@ class ChunkView:
         self.lossless = lossless
         self._queue: deque = deque()
         self._dropped = 0
+        self._cpu_s = 0.0
         self._drop_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -186,6 +187,11 @@ class ChunkView:
     def dropped(self) -> int:
         """Records dropped because the queue was full."""
         return self._dropped
+
+    @property
+    def logging_cpu_s(self) -> float:
+        """CPU seconds the logging thread has spent in Python and Rerun calls (not Rerun's own threads)."""
+        return self._cpu_s
 
     def wants_images(self, step: int) -> bool:
         """Whether `log_step` at `step` would use camera frames (so the loop copies them only then)."""
@@ -358,6 +364,7 @@ class ChunkView:
             self._wake.clear()
             stopping = self._stop.is_set()
             deadline = math.inf if stopping else time.perf_counter() + budget
+            cpu0 = time.thread_time()
             try:
                 while self._queue and time.perf_counter() < deadline:
                     self._handle(self._queue.popleft())
@@ -371,7 +378,9 @@ class ChunkView:
                     self._outbox.popleft()()
                 if stopping and not self._queue:
                     self._final()
+                    self._cpu_s += time.thread_time() - cpu0
                     return
+                self._cpu_s += time.thread_time() - cpu0
             except Exception:  # a bug in the view must not take the loop down; report it once
                 log.exception("the Rerun view failed; it stops logging (the control loop is unaffected)")
                 self.enabled = False
