@@ -319,7 +319,6 @@ def scene_xml(arm: str, timestep: float = 0.002) -> str:
     </default>
   </default>
   <asset>
-    <texture type="skybox" builtin="gradient" rgb1="0.55 0.62 0.7" rgb2="0.15 0.17 0.2" width="64" height="64"/>
     <texture name="grid" type="2d" builtin="checker" rgb1="0.82 0.78 0.72" rgb2="0.76 0.72 0.66" width="256" height="256"/>
     <material name="table" texture="grid" texrepeat="8 8"/>
   </asset>
