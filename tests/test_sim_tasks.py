@@ -337,3 +337,10 @@ def test_an_episode_replays_exactly_from_the_same_seed_and_actions():
         return np.stack(states)
 
     np.testing.assert_array_equal(rollout(), rollout())
+
+
+@pytest.mark.parametrize("field,value", [("physics_timestep", 0.05), ("physics_timestep", 0.0),
+                                         ("image_height", 0), ("fps", 0)])
+def test_invalid_settings_raise_naming_the_setting(field, value):
+    with pytest.raises(ValueError, match=field.split("_")[0]):
+        SimSO101Config(**{field: value}).build()

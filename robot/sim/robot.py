@@ -33,6 +33,7 @@ from robot.sim.units import JointUnits
 
 VELOCITY_NAMES: tuple[str, ...] = tuple(f"{m}.vel" for m in MOTOR_NAMES)
 STATE_FEATURE_SETS = ("privileged", "joints", "positions")
+MAX_PHYSICS_TIMESTEP = 0.01  # s
 
 
 @dataclass(kw_only=True)
@@ -91,6 +92,11 @@ class SimRobot(Robot):
                              f"use one of {', '.join(STATE_FEATURE_SETS)}")
         if config.fps <= 0:
             raise ValueError(f"fps must be positive, got {config.fps}")
+        if not 0 < config.physics_timestep <= MAX_PHYSICS_TIMESTEP:
+            raise ValueError(f"physics_timestep must be in (0, {MAX_PHYSICS_TIMESTEP}] s, got "
+                             f"{config.physics_timestep}: contacts (grasps) go unstable with longer steps")
+        if config.image_height <= 0 or config.image_width <= 0:
+            raise ValueError(f"image size must be positive, got {config.image_height}x{config.image_width}")
         self.config = config
         self.name = f"sim_{config.arm_name}"
         self.arm = SimArm(config.arm_name, control_dt=1.0 / config.fps, timestep=config.physics_timestep)
