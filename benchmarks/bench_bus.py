@@ -9,13 +9,14 @@ For the Koch follower (Dynamixel Protocol 2.0) and the SO-101 follower (Feetech 
 - "robot": `arm.get_observation()` + `arm.send_action(...)` through our adapter (adds LeRobot's
   dict handling and our retry wrapper).
 The emulator runs in a separate process ("process", closest to real servos, which cost the host no
-CPU) or as a thread in this process ("thread", as in the tests: it shares our GIL).
+CPU), as a thread in this process ("thread", as in the tests: it shares our GIL), or in a separate
+process that also spends each packet's wire time before acting on it / answering ("wire").
 
 The wire-time limit is what the bytes alone take on a real bus: instruction + 6 status packets +
-sync write, 10 bits per byte (8N1) at the baud rate, return delay 0 (LeRobot sets it). The emulator
-does not model wire time, so the measured time is host software (SDK, LeRobot, pty, emulator);
-on a real bus add the wire time, plus USB latency (FTDI latency timer: 16 ms by default, 1 ms set).
-Prints a markdown table.
+sync write, 10 bits per byte (8N1) at the baud rate, return delay 0 (LeRobot sets it). In the
+"process" and "thread" modes the emulator answers at once, so the time measured is host software
+(SDK, LeRobot, pty, emulator); "wire" adds the byte times, which is what a real bus costs before USB
+latency (FTDI latency timer: 16 ms by default, 1 ms once set). Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ def wire_ms(n_bytes: int, baud: int = BAUD) -> float:
 
 @contextmanager
 def _emulated(factory: str, mode: str):
-    if mode == "process":
-        with bus_in_subprocess(factory) as port:
+    if mode in ("process", "wire"):
+        with bus_in_subprocess(factory, wire_baudrate=BAUD if mode == "wire" else None) as port:
             yield port
     else:
         with (koch_bus() if factory == "koch" else so_bus()) as emu:
@@ -106,7 +107,9 @@ def _pct(samples: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=2000)
-    parser.add_argument("--modes", default="process,thread", help="comma-separated: process, thread")
+    # "wire" sleeps for each transaction's byte time in the emulator; on a loaded machine the
+    # scheduler's wake-up latency (ms) dominates it, so it is not in the default set
+    parser.add_argument("--modes", default="process,thread", help="comma-separated: process, thread, wire")
     args = parser.parse_args()
 
     cal_dir = Path(tempfile.mkdtemp(prefix="bench_bus_"))

@@ -16,3 +16,20 @@ def test_bus_in_subprocess_answers_pings():
         finally:
             port.closePort()
     assert (model, comm) == (777, scs.COMM_SUCCESS)
+
+
+def test_wire_time_makes_a_reply_take_at_least_its_byte_time():
+    import time
+
+    with bus_in_subprocess("so", wire_baudrate=9_600) as port_path:  # 10 bits/byte: ~1 ms per byte
+        port = scs.PortHandler(port_path)
+        assert port.openPort()
+        try:
+            ph = scs.PacketHandler(0)
+            start = time.perf_counter()
+            _, comm, _ = ph.read2ByteTxRx(port, 3, 56)  # 8-byte request + 8-byte reply
+            elapsed = time.perf_counter() - start
+        finally:
+            port.closePort()
+    assert comm == scs.COMM_SUCCESS
+    assert elapsed >= 16 * 10 / 9_600

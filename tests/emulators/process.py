@@ -12,22 +12,24 @@ from contextlib import contextmanager
 from typing import Iterator
 
 
-def _child(factory: str, max_speed: float, conn) -> None:
+def _child(factory: str, max_speed: float, wire_baudrate: int | None, conn) -> None:
     from tests.emulators import koch_bus, so_bus
 
     make = {"koch": koch_bus, "so": so_bus}[factory]
     with make(max_speed=max_speed) as emu:
         emu.keep_log = False
+        emu.wire_baudrate = wire_baudrate
         conn.send(emu.port)
         conn.recv()  # block until the parent says stop
 
 
 @contextmanager
-def bus_in_subprocess(factory: str, max_speed: float = 6000.0) -> Iterator[str]:
-    """`factory` is "koch" (Dynamixel follower) or "so" (Feetech); yields the port path."""
+def bus_in_subprocess(factory: str, max_speed: float = 6000.0, wire_baudrate: int | None = None) -> Iterator[str]:
+    """`factory` is "koch" (Dynamixel follower) or "so" (Feetech); yields the port path.
+    `wire_baudrate` (e.g. 1_000_000) makes every packet take its real-bus byte time."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_child, args=(factory, max_speed, child), daemon=True)
+    proc = ctx.Process(target=_child, args=(factory, max_speed, wire_baudrate, child), daemon=True)
     proc.start()
     try:
         if not parent.poll(60):

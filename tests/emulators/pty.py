@@ -11,6 +11,10 @@ Fault injection common to both protocols:
 - `corrupt_next_replies(n, servo_id)`: the next n status packets (from that servo) go out with a
   broken checksum, like line noise;
 - `servo.reply_delay_s` / `reply_delay_s`: a late answer (per servo / every reply).
+
+Wire time is not modelled unless `wire_baudrate` is set: then the replies to each instruction leave
+no earlier than the instruction's and the replies' bytes take at 10 bits / byte (8N1), as on a real
+bus (all at once at the end rather than streamed, which a host reading whole packets cannot tell).
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ import time
 import tty
 
 from tests.emulators.servo import Servo
+
+
+def _sleep_precise(seconds: float) -> None:
+    """At least `seconds`. A plain sleep (overshoots by ~0.05-0.1 ms) rather than a spin: spinning
+    would steal the CPU the host side of the bus needs on a small machine."""
+    end = time.perf_counter() + seconds
+    while (left := end - time.perf_counter()) > 0:
+        time.sleep(left)
 
 
 class PtyBusEmulator:
@@ -42,6 +54,7 @@ class PtyBusEmulator:
         self._lock = threading.Lock()
         self._corrupt: list[int | None] = []  # one entry per reply to corrupt; None = any servo
         self.reply_delay_s = 0.0
+        self.wire_baudrate: int | None = None  # e.g. 1_000_000 to add real-bus byte times
         self.packets_received = 0  # valid instruction packets, for tests and benchmarks
         self.instructions: list[tuple[int, int]] = []  # (instruction, target id), most recent last
         self.keep_log = True
@@ -101,13 +114,18 @@ class PtyBusEmulator:
                 self.errors.append(e)
                 self._buffer.clear()
                 continue
+            if self.wire_baudrate:
+                # One sleep for the instruction's and the replies' bytes together: a sleep per packet
+                # would add a scheduler wake-up (~0.1 ms, far more on a loaded machine) to each.
+                wire_bytes = len(data) + sum(len(reply) for _, reply in replies)
+                _sleep_precise(wire_bytes * 10 / self.wire_baudrate)
             for servo_id, reply in replies:
                 self._send(servo_id, reply)
 
     def _send(self, servo_id: int, reply: bytes) -> None:
         delay = self.reply_delay_s + self.servos[servo_id].reply_delay_s
         if delay > 0:
-            time.sleep(delay)
+            _sleep_precise(delay)
         with self._lock:
             for i, target in enumerate(self._corrupt):
                 if target is None or target == servo_id:
