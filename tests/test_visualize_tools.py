@@ -49,6 +49,18 @@ def _checkpoint(tmp: Path, dataset_root: Path) -> Path:
     return save_checkpoint(tmp / "train", 1, policy, QChunkSACLearner(policy))
 
 
+@pytest.fixture(scope="module")
+def exported(recorded, tmp_path_factory) -> tuple[Path, Path]:
+    """(training checkpoint, the ONNX actor exported from it with its critic)."""
+    from export import export_policy
+
+    tmp = tmp_path_factory.mktemp("viz_policy")
+    checkpoint = _checkpoint(tmp, recorded[0])
+    onnx = tmp / "actor.onnx"
+    export_policy(checkpoint, onnx, with_critic=True, num_random=4, num_dataset=0)
+    return checkpoint, onnx
+
+
 def test_record_with_viz_logs_every_step_of_every_episode_on_one_timeline(recorded):
     root, rrd = recorded
     from robot.recording import open_dataset
@@ -104,14 +116,11 @@ def test_visualize_chunks_refuses_a_policy_for_other_joints(recorded, tmp_path):
                                                dataset=DatasetSource(root=root), viz=VizConfig(rrd=tmp_path / "x.rrd")))
 
 
-def test_the_torch_critic_value_equals_the_value_exported_with_the_onnx_actor(recorded, tmp_path):
-    from export import export_policy
+def test_the_torch_critic_value_equals_the_value_exported_with_the_onnx_actor(recorded, exported, tmp_path):
     from tools.visualize_chunks import DatasetSource, PolicySource, VisualizeChunksConfig, visualize_chunks
 
     root, _ = recorded
-    checkpoint = _checkpoint(tmp_path, root)
-    onnx = tmp_path / "actor.onnx"
-    export_policy(checkpoint, onnx, with_critic=True, num_random=4, num_dataset=0)
+    checkpoint, onnx = exported
     values = {}
     for name, path in (("torch", checkpoint), ("onnx", onnx)):
         rrd = tmp_path / f"{name}.rrd"
@@ -120,3 +129,21 @@ def test_the_torch_critic_value_equals_the_value_exported_with_the_onnx_actor(re
         values[name] = read_scalars(rrd, "/chunks/value")
     np.testing.assert_array_equal(values["torch"][0], values["onnx"][0])
     np.testing.assert_allclose(values["torch"][1], values["onnx"][1], atol=1e-5)
+
+
+def test_run_policy_with_viz_shows_every_chunk_the_executor_played_with_its_value(exported, tmp_path):
+    from tools.run_policy import PolicyRef, RunPolicyConfig, run
+
+    _, onnx = exported
+    rrd = tmp_path / "run.rrd"
+    cfg = RunPolicyConfig(robot=RobotConfig.get_choice_class("sim_so101")(task="lift", fps=30),
+                          policy=PolicyRef(path=onnx), episodes=2, max_steps=20, realtime=False,
+                          viz=VizConfig(rrd=rrd))
+    results = run(cfg)
+    rows = read_entity_rows(rrd)
+    logs = read_text_logs(rrd)
+    n_chunks = len([p for p in rows if p.startswith("/world/chunks/")])
+    assert n_chunks == len(logs["/events/new_chunk"]) >= 2 * 20 // H
+    assert rows["/chunks/value"] == n_chunks  # the exported critic scored each chunk
+    assert rows["/joints/gripper/measured"] == sum(r["steps"] for r in results) == 40
+    assert [s for s, _ in logs["/events/episode"]] == [0, 20]

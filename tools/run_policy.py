@@ -31,6 +31,7 @@ import draccus
 from robot.config import RobotConfig
 from robot.executor import ChunkExecutor, ExecutionConfig, InferenceError
 from robot.safety import SafetyConfig
+from robot.viz import VizConfig
 from tools._common import fail, init_tool
 
 log = logging.getLogger("tools.run_policy")
@@ -88,6 +89,8 @@ class RunPolicyConfig:
     allow_other_robot_type: bool = False
     # Write the per-episode results (JSON) here as well as printing them.
     output: Path | None = None
+    # Rerun view of the chunks, predicted vs executed (--viz.display_data=true and/or --viz.rrd=FILE).
+    viz: VizConfig = field(default_factory=VizConfig)
 
 
 def load_policy(path: Path, robot: Any, robot_type: str, cfg: RunPolicyConfig):
@@ -120,6 +123,7 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
     from robot.config import make_robot
     from robot.inference_worker import InlineInference
     from robot.timing import FakeClock
+    from robot.viz import ChunkView, attach_view
 
     if cfg.policy.path is None:
         raise ValueError("--policy.path is required (an exported .onnx actor or a torch checkpoint dir)")
@@ -137,6 +141,8 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
                           max_start_jump=cfg.safety.max_start_jump, approach_steps=cfg.safety.approach_steps)
     results: list[dict[str, Any]] = []
     robot.connect()
+    view = ChunkView.for_robot(cfg.viz, robot, fps=fps, chunk_size=int(policy.chunk_size),
+                               name=f"{Path(cfg.policy.path).name} on {cfg.robot.type}", lossless=not cfg.realtime)
     try:
         for episode in range(cfg.episodes):
             if sim:
@@ -150,8 +156,10 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
             inference = None if cfg.realtime else InlineInference(policy, latency_s=0.0)
             executor = ChunkExecutor(robot, policy, cfg.execution, safety=safety, clock=clock, inference=inference)
             t0 = time.perf_counter()
+            view.start_episode(str(episode))
             try:
-                result = executor.run(max_steps=max_steps, stop=robot.is_success if sim else None)
+                with attach_view(view, executor):
+                    result = executor.run(max_steps=max_steps, stop=robot.is_success if sim else None)
             finally:
                 executor.close()
             timing = executor.timing.summary()
@@ -166,6 +174,7 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
             results.append(row)
             log.info("episode %d: %s", episode, json.dumps(row))
     finally:
+        view.close()
         robot.disconnect()
     return results
 
