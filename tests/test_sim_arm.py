@@ -176,3 +176,22 @@ def test_koch_link_lengths_match_the_real_arm():
     assert a["shoulder_lift"][2] == pytest.approx(0.0563, abs=2e-4)
     assert np.linalg.norm(a["elbow_flex"] - a["shoulder_lift"]) == pytest.approx(0.1095, abs=1e-3)
     assert np.linalg.norm(a["wrist_flex"] - a["elbow_flex"]) == pytest.approx(0.1005, abs=1e-3)
+
+
+def test_the_arm_collides_with_itself_not_only_with_the_world():
+    import mujoco
+
+    arm = SimArm("so101")
+    folded = np.array([1.2012, 0.5637, 1.4917, 0.3377, -2.4948, 0.6109])  # gripper folded into the base
+    d = arm._scratch_at(folded)
+    mujoco.mj_collision(arm.model, d)
+    bodies = {frozenset((arm.model.body(arm.model.geom_bodyid[c.geom1]).name,
+                         arm.model.body(arm.model.geom_bodyid[c.geom2]).name)) for c in d.contact[:d.ncon]}
+    assert frozenset(("base", "gripper")) in bodies
+    # ... while the resting pose has no arm-arm contact
+    d = arm._scratch_at(np.array([*arm.spec.home_joints, arm.spec.gripper_ready]))
+    mujoco.mj_collision(arm.model, d)
+    arm_bodies = {arm.model.body(b).name for b in range(arm.model.nbody)} - {"world", "cube", "bin", "target"}
+    for c in d.contact[:d.ncon]:
+        pair = {arm.model.body(arm.model.geom_bodyid[g]).name for g in (c.geom1, c.geom2)}
+        assert not pair <= arm_bodies, f"unexpected self-contact {pair} at home"

@@ -11,9 +11,10 @@ The scene around the arm is the same for every task: a table (top at z = 0), a f
 an open-top bin (box walls) to one side, a mocap reach target (visual only), a fixed "front"
 camera and a "wrist" camera riding on the gripper.
 
-Collision filtering: arm geoms have contype 2 / conaffinity 1 and the world's objects
-contype 1 / conaffinity 3, so the arm touches the table, cube and bin but never itself
-(self-collision would only make the coarse link shapes fight each other).
+Collision filtering: arm geoms have contype 2 / conaffinity 3 and the world's objects
+contype 1 / conaffinity 3, so the arm touches the table, cube and bin and also itself (a gripper
+folded into the base stops there, as on the real arm); MuJoCo already skips parent-child pairs,
+so neighbouring links never rub at their joints.
 """
 
 from __future__ import annotations
@@ -305,10 +306,10 @@ def scene_xml(arm: str, timestep: float = 0.002) -> str:
     <joint axis="0 0 1"/>
     <geom solref="0.01 1"/>
     <default class="link">
-      <geom contype="2" conaffinity="1" rgba="0.95 0.55 0.15 1" density="0"/>
+      <geom contype="2" conaffinity="3" rgba="0.95 0.55 0.15 1" density="0"/>
     </default>
     <default class="pad">
-      <geom contype="2" conaffinity="1" condim="6" friction="{pad_friction}" priority="1"
+      <geom contype="2" conaffinity="3" condim="6" friction="{pad_friction}" priority="1"
             solref="0.01 1" rgba="0.15 0.15 0.15 1" density="0"/>
     </default>
     <default class="visual">
