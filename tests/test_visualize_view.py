@@ -161,3 +161,22 @@ def test_each_episode_continues_the_timeline_after_the_previous_one(tmp_path):
     np.testing.assert_array_equal(values, np.repeat([0.0, 1.0, 2.0], 10))
     assert [s for s, _ in read_text_logs(path)["/events/episode"]] == [0, 10, 20]
     assert [s for s, _ in read_text_logs(path)["/events/new_chunk"]] == [2, 12, 22]
+
+
+def test_streaming_to_a_viewer_and_saving_a_file_at_once_keeps_everything_in_the_file(tmp_path):
+    import socket
+
+    import rerun as rr
+
+    with socket.socket() as sock:  # a free port for a stand-in viewer (Rerun's gRPC server)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = rr.RecordingStream("stand_in_viewer")
+    url = server.serve_grpc(grpc_port=port)
+    path = tmp_path / "both.rrd"
+    view = ChunkView(VizConfig(display_data=True, viewer_url=url, rrd=path), fps=FPS, chunk_size=H, arm="so101")
+    for k in range(12):
+        view.log_step(k, k / FPS, np.zeros(6))
+    view.close()
+    server.disconnect()
+    assert read_entity_rows(path)["/joints/wrist_roll/measured"] == 12

@@ -273,9 +273,18 @@ class ChunkView:
         rr, rec, cfg = self._rr, self._rec, self.config
         sinks = []
         if cfg.display_data:
-            if cfg.viewer_url is None:
-                rec.spawn(connect=False)  # a local viewer on the default port
-            sinks.append(rr.GrpcSink(cfg.viewer_url) if cfg.viewer_url else rr.GrpcSink())
+            try:
+                if cfg.viewer_url is None:
+                    rec.spawn(connect=False)  # a local viewer on the default port
+                sinks.append(rr.GrpcSink(cfg.viewer_url) if cfg.viewer_url else rr.GrpcSink())
+            except Exception as e:  # no viewer binary, no display: the loop must run anyway
+                where = cfg.viewer_url or "a local viewer"
+                if cfg.rrd is None:
+                    raise RuntimeError(f"could not show the data in {where} ({type(e).__name__}: {e}); install the "
+                                       "viewer (`pip install rerun-sdk` ships it), pass --viz.viewer_url of a "
+                                       "running one, or record headless with --viz.rrd=FILE") from e
+                log.warning("could not show the data in %s (%s: %s); recording to %s only", where,
+                            type(e).__name__, e, cfg.rrd)
         if cfg.rrd is not None:
             from pathlib import Path
 
