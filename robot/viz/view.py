@@ -127,8 +127,8 @@ class ChunkView:
                  action_names: Iterable[str] = ACTION_NAMES, arm: str | None = None,
                  use_degrees: bool | None = None, cameras: Iterable[str] = (), name: str | None = None,
                  lossless: bool = False):
-        """`arm`: "so101" | "koch" to draw the arm from its sim model (None: no arm, paths only
-        when no model). `use_degrees`: the robot's joint units (None: the arm's LeRobot default).
+        """`arm`: "so101" | "koch" to draw the arm from its sim model (None: no 3D view; chunk paths
+        need the arm's kinematics). `use_degrees`: the robot's joint units (None: the arm's LeRobot default).
         `lossless`: block instead of dropping when the queue is full (offline tools only, never in
         a servo loop)."""
         self.config = config = config or VizConfig()
@@ -277,7 +277,7 @@ class ChunkView:
                 if cfg.viewer_url is None:
                     rec.spawn(connect=False)  # a local viewer on the default port
                 sinks.append(rr.GrpcSink(cfg.viewer_url) if cfg.viewer_url else rr.GrpcSink())
-            except Exception as e:  # no viewer binary, no display: the loop must run anyway
+            except Exception as e:  # no viewer binary, no display: say what to do, or go on with the file
                 where = cfg.viewer_url or "a local viewer"
                 if cfg.rrd is None:
                     raise RuntimeError(f"could not show the data in {where} ({type(e).__name__}: {e}); install the "
