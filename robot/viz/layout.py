@@ -63,8 +63,12 @@ def plan_slot(n: int) -> str:
     return "even" if n % 2 == 0 else "odd"
 
 
+# Where the 3D view's eye starts: in front of and above the arm's workspace (Koch is ~3/4 the size).
+_EYE = {"so101": ((0.60, -0.45, 0.42), (0.16, 0.0, 0.06)), "koch": ((0.45, -0.34, 0.32), (0.10, 0.0, 0.05))}
+
+
 def blueprint(motors: list[str] | tuple[str, ...] = MOTOR_NAMES, cameras: list[str] | tuple[str, ...] = (),
-              fps: float = 30.0, chunk_size: int = 10, window_s: float = 6.0) -> rrb.Blueprint:
+              fps: float = 30.0, chunk_size: int = 10, window_s: float = 6.0, arm: str | None = None) -> rrb.Blueprint:
     """First screen: the arm and its chunks in 3D (cameras below it), a plot per joint with the plan
     drawn ahead of the present, loop timing and queue depth, and the event log."""
     import rerun.blueprint as rrb
@@ -76,7 +80,11 @@ def blueprint(motors: list[str] | tuple[str, ...] = MOTOR_NAMES, cameras: list[s
         rrb.VisibleTimeRange("time", start=rrb.TimeRangeBoundary.cursor_relative(seconds=-window_s),
                              end=rrb.TimeRangeBoundary.cursor_relative(seconds=ahead_steps / fps)),
     ]
-    left: list = [rrb.Spatial3DView(origin=f"/{WORLD}", name="arm, predicted chunks, executed path")]
+    eye = _EYE.get(arm or "", _EYE["so101"])
+    left: list = [rrb.Spatial3DView(
+        origin=f"/{WORLD}", name="arm, predicted chunks, executed path",
+        eye_controls=rrb.EyeControls3D(position=eye[0], look_target=eye[1], eye_up=(0.0, 0.0, 1.0)),
+        line_grid=rrb.LineGrid3D(visible=True, spacing=0.05))]
     if cameras:
         left.append(rrb.Horizontal(*[rrb.Spatial2DView(origin=f"/{CAMERA}/{c}", name=c) for c in cameras]))
     joints = rrb.Grid(*[rrb.TimeSeriesView(origin=f"/{JOINTS}/{m}", name=m, time_ranges=joint_window)

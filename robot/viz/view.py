@@ -163,7 +163,7 @@ class ChunkView:
         self._rec = rec = rr.RecordingStream(config.app_id, recording_id=str(uuid.uuid4()))
         if name:
             rec.send_recording_name(name)
-        bp = L.blueprint(self.motors, self.cameras, self.fps, self.chunk_size, config.plot_window_s)
+        bp = L.blueprint(self.motors, self.cameras, self.fps, self.chunk_size, config.plot_window_s, arm)
         self._connect(bp)
         self._init_state()
         self._log_static()
