@@ -49,8 +49,10 @@ def sim_features(arm: str = "so101", task: str = "lift") -> tuple[list[str], lis
 
 def make_policy(kind: str, overrides: dict[str, Any] | None = None, *, image_shape: tuple[int, int, int] = (24, 24, 3),
                 camera: str = "front", chunk_size: int = 5, seed: int = 0, arm: str = "so101", task: str = "lift",
-                sizes: dict[str, dict[str, Any]] | None = None):
-    """A QChunkSACPolicy of `kind` ("mlp", "act", "image") for the simulated arm's features."""
+                sizes: dict[str, dict[str, Any]] | None = None,
+                features: tuple[list[str], list[str], np.ndarray, np.ndarray] | None = None):
+    """A QChunkSACPolicy of `kind` ("mlp", "act", "image") for the simulated arm's features
+    (or for `features` = (state names, action names, action low, action high) where MuJoCo is absent)."""
     import torch
 
     from policy.config import QChunkSACConfig
@@ -58,7 +60,7 @@ def make_policy(kind: str, overrides: dict[str, Any] | None = None, *, image_sha
 
     if kind not in KINDS:
         raise ValueError(f"unknown actor kind {kind!r}; choose one of {KINDS}")
-    names, actions, low, high = sim_features(arm, task)
+    names, actions, low, high = features if features is not None else sim_features(arm, task)
     base = {"act_chunk_size": chunk_size, "critic_hidden_dims": [32], "num_critics": 2,
             **(sizes or TINY)[kind], **(overrides or {})}
     cameras = {camera: list(image_shape)} if base.get("use_images") else {}
