@@ -1,0 +1,81 @@
+"""Configuration of a human-in-the-loop session (draccus, as LeRobot's configs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from policy.config import QChunkSACConfig
+from policy.hil.learner import HILLearnerConfig
+from policy.hil.scripted_person import ScriptedPersonConfig
+from policy.transport import TransportConfig
+from robot.config import RobotConfig, TeleoperatorConfig
+from robot.executor import ExecutionConfig
+from robot.takeover import SessionKeys, TakeoverConfig
+
+
+def _sim_robot() -> RobotConfig:
+    return RobotConfig.get_choice_class("sim_so101")()
+
+
+def _scripted_teleop() -> TeleoperatorConfig:
+    return TeleoperatorConfig.get_choice_class("scripted")()
+
+
+def _small_policy() -> QChunkSACConfig:
+    # QC-RLPD's structure (chunked critic, h=5, mean over critics, BC term) at a size a CPU trains
+    # during a session; pass --config-path (or --policy.*) for the paper's 10 x 4x512 critics.
+    return QChunkSACConfig(num_critics=2, critic_hidden_dims=[256, 256], actor_hidden_dims=[256, 256],
+                           batch_size=128)
+
+
+@dataclass
+class SafetyOptions:
+    max_delta_per_step: float = 4.0     # robot units per control period (degrees on SO arms)
+    max_start_jump: float = 15.0
+    approach_steps: int = 25
+
+
+@dataclass
+class ExecutionOptions:
+    mode: str = "open_loop"             # the paper trains and acts with whole chunks open loop
+    n_receding: int | None = None
+
+    def to_config(self) -> ExecutionConfig:
+        return ExecutionConfig(mode=self.mode, n_receding=self.n_receding)
+
+
+@dataclass
+class HILConfig:
+    robot: RobotConfig = field(default_factory=_sim_robot)
+    teleop: TeleoperatorConfig = field(default_factory=_scripted_teleop)
+    policy: QChunkSACConfig = field(default_factory=_small_policy)
+    learner: HILLearnerConfig = field(default_factory=HILLearnerConfig)
+    takeover: TakeoverConfig = field(default_factory=TakeoverConfig)
+    keys: SessionKeys = field(default_factory=SessionKeys)
+    person: ScriptedPersonConfig = field(default_factory=ScriptedPersonConfig)  # sim + scripted teleop only
+    safety: SafetyOptions = field(default_factory=SafetyOptions)
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
+    transport: TransportConfig = field(default_factory=TransportConfig)
+    output_dir: Path = Path("outputs/hil")
+    episodes: int = 50                  # episodes in this run (a resumed run adds this many more)
+    episode_time_s: float = 30.0        # real arms (the sim uses its task's time limit)
+    reset_time_s: float = 10.0          # real arms: time for the person to reset the scene (a key skips it)
+    realtime: bool | None = None        # pace at the robot's fps; default: real arms yes, sim no
+    reward: str = "success"             # success | dense (sim: the task's shaped reward each step)
+    eval_every: int = 0                 # every n-th episode runs without the person (0: never)
+    checkpoint_every: int = 10          # episodes between learner checkpoints (and at the end, always)
+    # In-process learner: update in a background thread (default for real time) or between episodes.
+    learner_thread: bool | None = None
+    task: str | None = None             # stored with every frame (default: the sim task, or "hil")
+    use_videos: bool = False
+    resume: bool = False
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.reward not in ("success", "dense"):
+            raise ValueError(f"--reward={self.reward!r}; choose success or dense")
+        if self.episodes < 0:
+            raise ValueError(f"--episodes must be >= 0, got {self.episodes}")
+        self.takeover.validate()

@@ -1,0 +1,224 @@
+"""The learner side of a human-in-the-loop session: episodes in, QC-SAC updates, weights out.
+
+Each finished (or interrupted) episode arrives as one batch of arrays (`EPISODE_ARRAYS`, the
+transport's framed format, so the in-process and the networked learner run the same code):
+
+* every step goes to the online buffer (policy and human steps alike: they all happened);
+* every run of human steps (a takeover) also goes to the demo buffer as its own short episode,
+  ending where the person handed back (a time-limit style end: the critic bootstraps from the
+  observation after the takeover), so each batch is half demos, half online (RLPD, the learner's
+  `offline_ratio`) and takeovers weigh as much as the whole online stream.
+
+The normaliser is fitted once, on the first `learning_starts` steps (the first episodes, driven by
+the person while the actor has no weights yet), and fixed afterwards: moving it later would shift
+every input under the critic. Weights are published (version 1, 2, ...) only after that, so an
+actor never runs an unnormalised network.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from policy.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
+from policy.config import QChunkSACConfig
+from policy.hil.weights import policy_to_bytes
+from policy.learner import QChunkSACLearner
+from policy.qchunk_sac import QChunkSACPolicy
+from policy.replay import ChunkReplayBuffer, MixedSampler
+
+log = logging.getLogger(__name__)
+
+# array names of an episode batch (images: "image.<cam>" (T, H, W, 3), "final_image.<cam>" (1, H, W, 3))
+EPISODE_ARRAYS = ("state", "action", "reward", "intervention", "final_state")
+
+
+@dataclass
+class HILLearnerConfig:
+    online_capacity: int = 200_000
+    demo_capacity: int = 100_000
+    learning_starts: int = 300          # env steps received before the normaliser is fitted and updates start
+    updates_per_step: float = 1.0       # learner updates per env step received (each = utd_ratio critic steps)
+    publish_every: int = 100            # updates between weight versions
+    seed: int = 0
+    device: str = "cpu"
+
+
+def robot_features(state_dim: int, action_names: list[str], camera_shapes: dict[str, tuple[int, int, int]],
+                   fps: float, action_low: np.ndarray, action_high: np.ndarray) -> dict[str, Any]:
+    """What the learner needs to know about the robot (sent in each episode batch's header)."""
+    return {"state_dim": int(state_dim), "action_names": list(action_names),
+            "camera_shapes": {k: list(v) for k, v in camera_shapes.items()}, "fps": float(fps),
+            "action_low": [float(x) for x in action_low], "action_high": [float(x) for x in action_high]}
+
+
+def intervention_runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index ranges of consecutive True values."""
+    f = np.concatenate([[False], np.asarray(flags, bool), [False]]).astype(np.int8)
+    d = np.diff(f)
+    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
+
+
+class HILLearner:
+    def __init__(self, policy_config: QChunkSACConfig, config: HILLearnerConfig | None = None) -> None:
+        self.policy_config = policy_config
+        self.config = config or HILLearnerConfig()
+        self.policy: QChunkSACPolicy | None = None
+        self.learner: QChunkSACLearner | None = None
+        self.online: ChunkReplayBuffer | None = None
+        self.demos: ChunkReplayBuffer | None = None
+        self.features: dict[str, Any] | None = None
+        self.env_steps = 0
+        self.episodes = 0
+        self.intervention_steps = 0
+        self.normalizer_fitted = False
+        self.version = 0
+        self.extra_state: dict[str, Any] = {}      # e.g. the transport's per-actor sequence numbers
+        self._blob: bytes | None = None
+        self._lock = threading.Lock()              # buffers: written by the receiver, read by updates
+        self._updates_since_publish = 0
+        self.last_metrics: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ building
+    def _build(self, features: dict[str, Any]) -> None:
+        cams = {k: tuple(v) for k, v in features["camera_shapes"].items()}
+        pcfg = self.policy_config.with_features(features["state_dim"], features["action_names"], cams, features["fps"])
+        torch.manual_seed(self.config.seed)
+        self.policy = QChunkSACPolicy(pcfg).to(self.config.device)
+        self.learner = QChunkSACLearner(self.policy, torch.Generator().manual_seed(self.config.seed)).to(self.config.device)
+        a = len(features["action_names"])
+        self.online = ChunkReplayBuffer(self.config.online_capacity, features["state_dim"], a, pcfg.camera_shapes,
+                                        seed=self.config.seed)
+        self.demos = ChunkReplayBuffer(self.config.demo_capacity, features["state_dim"], a, pcfg.camera_shapes,
+                                       seed=self.config.seed + 1, is_offline=True)
+        self.features = features
+
+    def _check_features(self, features: dict[str, Any]) -> None:
+        if self.features is None:
+            self._build(features)
+            return
+        mine = {k: self.features[k] for k in ("state_dim", "action_names", "camera_shapes")}
+        theirs = {k: features.get(k) for k in mine}
+        if mine != theirs:
+            raise ValueError(f"this learner trains a policy for {mine}; the actor's robot gives {theirs}. "
+                             "Start a learner with a new --output_dir for this robot.")
+
+    # ------------------------------------------------------------------ data in
+    def add_episode(self, header: dict[str, Any], arrays: dict[str, np.ndarray],
+                    stream: tuple[str, int] | None = None) -> None:
+        """One episode (or the interrupted part of one) from the actor. `stream` = (actor id, batch
+        number) is recorded with the data, atomically, so a checkpoint's buffers and its transport
+        positions agree (nothing applied twice after a restart)."""
+        self._check_features(header["features"])
+        cams = list(self.features["camera_shapes"])
+        states = np.asarray(arrays["state"], np.float32)
+        actions = np.asarray(arrays["action"], np.float32)
+        rewards = np.asarray(arrays["reward"], np.float32).reshape(-1)
+        human = np.asarray(arrays["intervention"], bool).reshape(-1)
+        final_state = np.asarray(arrays["final_state"], np.float32).reshape(-1)
+        images = {c: np.asarray(arrays[f"image.{c}"], np.uint8) for c in cams}
+        final_images = {c: np.asarray(arrays[f"final_image.{c}"], np.uint8)[0] for c in cams}
+        t = len(actions)
+        if not (len(states) == len(rewards) == len(human) == t) or t == 0:
+            raise ValueError(f"episode batch arrays disagree in length (state {len(states)}, action {t}, "
+                             f"reward {len(rewards)}, intervention {len(human)}) or are empty")
+        terminated = bool(header.get("terminated", False))
+        with self._lock:
+            self.online.add_episode(states, actions, rewards, terminated, final_state, images, final_images)
+            for start, end in intervention_runs(human):
+                last = end == t
+                nxt_state = final_state if last else states[end]
+                nxt_images = final_images if last else {c: images[c][end] for c in cams}
+                self.demos.add_episode(states[start:end], actions[start:end], rewards[start:end],
+                                       terminated and last, nxt_state,
+                                       {c: images[c][start:end] for c in cams}, nxt_images)
+            self.env_steps += t
+            self.episodes += 1
+            if stream is not None:
+                self.extra_state.setdefault("transport_seq", {})[stream[0]] = int(stream[1]) + 1
+            self.intervention_steps += int(human.sum())
+
+    # ------------------------------------------------------------------ learning
+    def updates_due(self) -> int:
+        """Updates owed to the data received so far (0 before learning_starts)."""
+        if self.learner is None or self.env_steps < self.config.learning_starts:
+            return 0
+        owed = int((self.env_steps - self.config.learning_starts) * self.config.updates_per_step) + 1
+        return max(0, owed - self.learner.step)
+
+    def _fit_normalizer(self) -> None:
+        with self._lock:
+            states = np.concatenate([self.online.state[: self.online.size], self.demos.state[: self.demos.size]])
+        self.policy.normalizer.fit(states, self.features["action_low"], self.features["action_high"])
+        self.normalizer_fitted = True
+        log.info("normaliser fitted on %d observations", len(states))
+
+    def update(self) -> dict[str, float]:
+        """One learner step (utd_ratio critic updates + one actor/temperature update)."""
+        if not self.normalizer_fitted:
+            self._fit_normalizer()
+        pcfg = self.policy.config
+        sampler = MixedSampler(self.online, self.demos if len(self.demos) else None, pcfg.offline_ratio)
+        with self._lock:
+            batches = [sampler.sample(pcfg.batch_size, pcfg.chunk_size, pcfg.td_horizon, pcfg.discount,
+                                      pcfg.obs_history_length).to(self.config.device)
+                       for _ in range(pcfg.utd_ratio)]
+        self.last_metrics = self.learner.update(batches)
+        self._updates_since_publish += 1
+        if self._blob is None or self._updates_since_publish >= self.config.publish_every:
+            self.publish()
+        return self.last_metrics
+
+    def run_due_updates(self, limit: int | None = None) -> int:
+        n = self.updates_due() if limit is None else min(limit, self.updates_due())
+        for _ in range(n):
+            self.update()
+        return n
+
+    def publish(self) -> None:
+        self.version += 1
+        self._blob = policy_to_bytes(self.policy, self.version)
+        self._updates_since_publish = 0
+
+    def weights(self) -> tuple[int, bytes] | None:
+        """(version, safetensors bytes) of the latest published weights; None before the first."""
+        blob = self._blob
+        return None if blob is None else (self.version, blob)
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, output_dir: str | Path, extra: dict[str, Any] | None = None) -> Path | None:
+        if self.policy is None:
+            return None
+        with self._lock:
+            state = {"env_steps": self.env_steps, "episodes": self.episodes, "version": self.version,
+                     "intervention_steps": self.intervention_steps, "normalizer_fitted": self.normalizer_fitted,
+                     "features": self.features, "extra_state": self.extra_state, **(extra or {})}
+            return save_checkpoint(output_dir, self.env_steps, self.policy, self.learner,
+                                   {"online": self.online, "demos": self.demos}, state,
+                                   {"policy": self.policy.config.to_dict()})
+
+    @classmethod
+    def resume(cls, output_dir: str | Path, config: HILLearnerConfig | None = None) -> tuple["HILLearner", dict[str, Any]]:
+        """The learner of the last checkpoint in `output_dir` and that checkpoint's extra state."""
+        ckpt = last_checkpoint(output_dir)
+        if ckpt is None:
+            raise FileNotFoundError(f"--resume=true but {output_dir}/checkpoints/last does not exist")
+        policy, learner, buffers, extra = load_checkpoint(ckpt, (config or HILLearnerConfig()).device)
+        self = cls(policy.config, config)
+        self.policy, self.learner = policy, learner
+        self.online, self.demos = buffers["online"], buffers["demos"]
+        self.features = extra["features"]
+        self.env_steps, self.episodes = int(extra["env_steps"]), int(extra["episodes"])
+        self.version, self.intervention_steps = int(extra["version"]), int(extra["intervention_steps"])
+        self.normalizer_fitted = bool(extra["normalizer_fitted"])
+        self.extra_state = dict(extra.get("extra_state") or {})
+        if self.normalizer_fitted:
+            self.publish()
+        log.info("resumed the learner from %s: %d env steps, %d updates", ckpt, self.env_steps, learner.step)
+        return self, extra

@@ -1,0 +1,70 @@
+"""Wiring a session together: robot, teleoperator, keys, learner (here or remote), resume."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from policy.checkpoint import last_checkpoint
+from policy.hil.config import HILConfig
+from policy.hil.learner import HILLearner
+from policy.hil.session import EpisodeResult, HILSession, LocalLink
+from robot.config import make_robot, make_teleoperator
+from robot.keyboard import KeyHub, TerminalKeyReader
+from robot.recording import terminate_as_interrupt
+
+log = logging.getLogger(__name__)
+
+
+def open_learner(cfg: HILConfig) -> tuple[HILLearner, dict[str, Any]]:
+    """A new learner, or the one checkpointed in cfg.output_dir when cfg.resume."""
+    out = Path(cfg.output_dir)
+    if last_checkpoint(out) is not None and not cfg.resume:
+        raise FileExistsError(f"{out} already holds a session; pass --resume=true to continue it, or choose "
+                              "another --output_dir")
+    if cfg.resume and last_checkpoint(out) is not None:
+        learner, extra = HILLearner.resume(out, cfg.learner)
+        return learner, dict(extra.get("session") or {})
+    return HILLearner(cfg.policy, cfg.learner), {}
+
+
+def build_devices(cfg: HILConfig, hub: KeyHub) -> tuple[Any, Any]:
+    robot = make_robot(cfg.robot)
+    if getattr(cfg.teleop, "type", None) == "keyboard":
+        teleop = cfg.teleop.build(robot=robot, hub=hub)
+    else:
+        teleop = make_teleoperator(cfg.teleop, robot=robot)
+    return robot, teleop
+
+
+def run_session(cfg: HILConfig, link, start: dict[str, Any]) -> list[EpisodeResult]:
+    """Connect the devices, run the session over `link`, always disconnect."""
+    terminate_as_interrupt()
+    hub = KeyHub()
+    robot, teleop = build_devices(cfg, hub)
+    reader = None
+    robot.connect()
+    try:
+        teleop.connect()
+        try:
+            session = HILSession(cfg, robot, teleop, link, hub, start_episode=int(start.get("episode", 0)),
+                                 env_steps=int(start.get("env_steps", 0)))
+            if not session.sim:
+                reader = TerminalKeyReader(hub).start()
+            return session.run()
+        finally:
+            if reader is not None:
+                reader.stop()
+            teleop.disconnect()
+    finally:
+        link.close()
+        robot.disconnect()
+
+
+def run_local_session(cfg: HILConfig) -> list[EpisodeResult]:
+    learner, start = open_learner(cfg)
+    is_sim = cfg.robot.type.startswith("sim_")
+    background = (not is_sim if cfg.realtime is None else cfg.realtime) if cfg.learner_thread is None \
+        else cfg.learner_thread
+    return run_session(cfg, LocalLink(learner, background), start)

@@ -1,0 +1,161 @@
+"""Human-in-the-loop sessions on the sim arm: stored flags, resume, Ctrl-C, the remote learner."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from policy.config import QChunkSACConfig
+from policy.hil.config import HILConfig
+from policy.hil.learner import HILLearnerConfig
+from policy.hil.remote import LearnerServiceConfig, RemoteLink, serve_learner
+from policy.hil.runner import open_learner, run_session
+from policy.hil.scripted_person import ScriptedPersonConfig
+from policy.hil.session import EPISODES_LOG, LocalLink
+from policy.transport import TransportConfig, free_port
+from robot.config import robot_config_for
+from robot.recording import open_dataset
+from robot.sim.expert import ScriptedTeleopConfig
+from robot.sim.robot import SimRobot, SimSO101Config
+
+torch.set_num_threads(1)
+H = 5
+
+
+def tiny_policy() -> QChunkSACConfig:
+    return QChunkSACConfig(num_critics=2, critic_hidden_dims=[32, 32], actor_hidden_dims=[32, 32], batch_size=16,
+                           act_chunk_size=H)
+
+
+def session_config(out: Path, episodes: int, **kw) -> HILConfig:
+    cfg = HILConfig(robot=robot_config_for("sim_so101", task="lift", seed=0), teleop=ScriptedTeleopConfig(),
+                    policy=tiny_policy(),
+                    learner=HILLearnerConfig(learning_starts=30, updates_per_step=0.1, publish_every=5),
+                    person=ScriptedPersonConfig(patience_steps=4, takeover_steps=6),
+                    output_dir=out, episodes=episodes, progress=False, checkpoint_every=0)
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def run_local(cfg: HILConfig):
+    learner, start = open_learner(cfg)
+    results = run_session(cfg, LocalLink(learner, background=False), start)
+    return results, learner
+
+
+def read_frames(out: Path) -> dict[str, np.ndarray]:
+    ds = open_dataset("local/hil_lift", out / "dataset")
+    cols = ["episode_index", "complementary_info.is_intervention", "complementary_info.chunk_index",
+            "complementary_info.chunk_step", "complementary_info.chunk_interrupted", "next.done"]
+    table = ds.hf_dataset.select_columns(cols).with_format("numpy")[:]
+    return {k: np.asarray(table[k]).reshape(len(ds), -1)[:, 0] for k in cols}
+
+
+def episodes_log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / EPISODES_LOG).read_text().splitlines()]
+
+
+def test_intervention_flags_and_interrupted_chunks_are_stored(tmp_path):
+    results, learner = run_local(session_config(tmp_path, episodes=3))
+    assert results[0].intervention_steps == results[0].steps             # no weights yet: a demo
+    assert results[1].weights_version >= 1 and results[1].takeovers >= 1  # the policy drove, the person cut in
+    f = read_frames(tmp_path)
+    human = f["complementary_info.is_intervention"].astype(bool)
+    chunk = f["complementary_info.chunk_index"]
+    assert human.sum() == sum(r.intervention_steps for r in results)
+    assert (chunk[human] == -1).all() and (chunk[~human] >= 0).all()
+    assert (f["complementary_info.chunk_step"][~human] < H).all()
+    cut = f["complementary_info.chunk_interrupted"].astype(bool)
+    assert cut.any()
+    ep = f["episode_index"]
+    for e in np.unique(ep[cut]):
+        for c in np.unique(chunk[cut & (ep == e)]):
+            rows = np.flatnonzero((ep == e) & (chunk == c))
+            assert len(rows) < H and human[rows[-1] + 1]                  # cut short, by the person
+    assert sum(r.interrupted_chunks for r in results) == sum(
+        len(np.unique(chunk[cut & (ep == e)])) for e in np.unique(ep))
+    assert len(learner.demos) == human.sum()                              # every takeover step is a demo too
+
+
+def test_resume_continues_the_step_count_the_buffer_and_the_dataset(tmp_path):
+    first, _ = run_local(session_config(tmp_path, episodes=2))
+    steps_before = sum(r.steps for r in first)
+    with pytest.raises(FileExistsError, match="resume"):
+        open_learner(session_config(tmp_path, episodes=1))
+    second, learner = run_local(session_config(tmp_path, episodes=1, resume=True))
+    log = episodes_log(tmp_path)
+    assert [row["episode"] for row in log] == [0, 1, 2]
+    assert log[-1]["env_steps"] == steps_before + second[0].steps
+    assert learner.env_steps == steps_before + second[0].steps
+    assert len(learner.online) == learner.env_steps
+    assert open_dataset("local/hil_lift", tmp_path / "dataset").meta.total_episodes == 3
+
+
+class CtrlCArm(SimRobot):
+    """The sim arm; Ctrl-C arrives during the `interrupt_at`-th command of the run."""
+
+    interrupt_at = 0
+
+    def send_action(self, action):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        return super().send_action(action)
+
+
+def test_ctrl_c_mid_episode_keeps_the_partial_episode_and_checkpoints(tmp_path, monkeypatch):
+    from policy.hil import runner
+
+    cfg = session_config(tmp_path, episodes=3)
+    robot = CtrlCArm(SimSO101Config(task="lift", seed=0))
+    robot.interrupt_at = 50                                  # early in the second episode
+    monkeypatch.setattr(runner, "build_devices", lambda c, hub: (robot, c.teleop.build(robot=robot)))
+    results, learner = run_local(cfg)
+    assert results[-1].end == "interrupted"
+    kept = sum(r.steps for r in results)
+    assert kept == 49                                        # every executed step, the cut episode included
+    assert learner.env_steps == kept
+    resumed, learner2 = run_local(session_config(tmp_path, episodes=1, resume=True))
+    assert learner2.env_steps == kept + resumed[0].steps
+    assert open_dataset("local/hil_lift", tmp_path / "dataset").meta.total_episodes == len(results) + 1
+
+
+def test_an_actor_and_a_remote_learner_lose_no_step(tmp_path):
+    transport = TransportConfig(port=free_port(), token="t0k", resend_after_s=0.2)
+    service = LearnerServiceConfig(policy=tiny_policy(), learner=HILLearnerConfig(learning_starts=30,
+                                   updates_per_step=0.1, publish_every=5), transport=transport,
+                                   output_dir=tmp_path / "learner", checkpoint_every_s=1e9)
+    stop, ready, box = threading.Event(), threading.Event(), {}
+    thread = threading.Thread(target=lambda: box.update(learner=serve_learner(service, stop, ready)))
+    thread.start()
+    try:
+        assert ready.wait(30)
+        cfg = session_config(tmp_path / "actor", episodes=3, transport=transport)
+        link = RemoteLink(transport, cfg.output_dir, weights_poll_s=0.05)
+        results = run_session(cfg, link, {})
+    finally:
+        stop.set()
+        thread.join(60)
+    learner = box["learner"]
+    assert learner.env_steps == sum(r.steps for r in results)
+    assert learner.intervention_steps == sum(r.intervention_steps for r in results)
+    assert not (tmp_path / "actor" / "pending_batches.bin").exists()
+    assert (tmp_path / "learner" / "checkpoints" / "last").exists()
+
+
+@pytest.mark.slow
+def test_the_sim_session_command_runs_end_to_end(tmp_path, capsys):
+    from tools.hil_session import main
+
+    main(["--robot.type=sim_so101", "--robot.task=lift", "--teleop.type=scripted", f"--output_dir={tmp_path}",
+          "--episodes=3", "--policy.critic_hidden_dims=[32,32]", "--policy.actor_hidden_dims=[32,32]",
+          "--policy.batch_size=16", "--learner.learning_starts=30", "--learner.updates_per_step=0.1"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["episodes"] == 3 and 0.0 < summary["intervention_fraction"] <= 1.0
+    assert (tmp_path / "checkpoints" / "last" / "pretrained_model" / "model.safetensors").exists()

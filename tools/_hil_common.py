@@ -1,0 +1,65 @@
+"""Command-line parsing shared by tools.hil_session, tools.actor and tools.learner.
+
+`--config-path=FILE.json`: a file holding only policy keys (the seed's JSON block, a saved
+config.json) sets the policy; any other file is a whole session config. `--preset=qc|sac|seed`
+starts the policy from a preset. Precedence: defaults < preset < config file < command line.
+Dashes in option names are accepted (--output-dir = --output_dir).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+from typing import TypeVar
+
+import draccus
+
+from policy.config import QChunkSACConfig, preset_dict
+
+T = TypeVar("T")
+POLICY_KEYS = {f.name for f in fields(QChunkSACConfig)}
+
+
+def _normalise(arg: str) -> str:
+    if not arg.startswith("--"):
+        return arg
+    key, eq, value = arg[2:].partition("=")
+    return "--" + key.replace("-", "_") + eq + value
+
+
+def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "policy") -> T:
+    args, preset, path = [], None, None
+    argv = [_normalise(a) for a in argv]
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        for flag in ("--preset", "--config_path"):
+            if a == flag and i + 1 < len(argv):
+                a = f"{flag}={argv[i + 1]}"
+                i += 1
+        if a.startswith("--preset="):
+            preset = a.split("=", 1)[1]
+        elif a.startswith("--config_path="):
+            path = a.split("=", 1)[1]
+        else:
+            args.append(a)
+        i += 1
+    merged: dict = {}
+    if preset is not None:
+        merged = {policy_field: preset_dict(preset)}
+    if path is not None:
+        data = json.loads(Path(path).read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a JSON object")
+        if set(data) <= POLICY_KEYS:
+            data = {policy_field: data}
+        for k, v in data.items():
+            merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+    if not merged:
+        return draccus.parse(cls, args=args)
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "config.json"
+        file.write_text(json.dumps(merged))
+        return draccus.parse(cls, config_path=str(file), args=args)

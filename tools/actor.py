@@ -1,0 +1,54 @@
+"""The robot side of a human-in-the-loop session whose learner runs elsewhere (tools.learner).
+
+    python -m tools.actor --robot.type=so101_follower --robot.port=/dev/ttyACM0 --robot.id=arm \
+        --teleop.type=so101_leader --teleop.port=/dev/ttyACM1 --teleop.id=leader \
+        --config-path=policy.json --transport.host=10.0.0.5 --transport.token=SECRET \
+        --output_dir=outputs/hil/actor --episodes=40
+
+Same options as tools.hil_session (robot, teleop, takeover, keys, rewards, dataset); the policy
+config must match the learner's (chunk size). Episodes the learner has not acknowledged when the
+actor stops are saved and resent by --resume=true.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import draccus
+
+from robot.config import register_for_cli
+from tools._common import fail, init_tool
+
+register_for_cli()
+
+
+def main(argv: list[str] | None = None) -> None:
+    init_tool()
+    import torch
+
+    from policy.config import explain_draccus_error
+    from policy.hil.config import HILConfig
+    from policy.hil.remote import RemoteLink
+    from policy.hil.runner import run_session
+    from tools._hil_common import parse_with_policy_file
+    from tools.hil_session import summary
+
+    torch.set_num_threads(1)
+    try:
+        cfg = parse_with_policy_file(HILConfig, sys.argv[1:] if argv is None else argv)
+    except draccus.utils.DraccusException as e:
+        fail(explain_draccus_error(e))
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    try:
+        link = RemoteLink(cfg.transport, cfg.output_dir, resume=cfg.resume)
+        start = link.saved_state().get("session", {}) if cfg.resume else {}
+        results = run_session(cfg, link, start)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    print(json.dumps(summary(results)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Human-in-the-loop RL session: the chunk policy practises on the arm, the person takes over when
+it goes wrong, every takeover becomes training data; actor and QC-SAC learner in one process.
+
+    # a real SO-101 with its leader arm (takeover: move the leader; keys: space toggles,
+    # o = success, l = failure, p = pause, Esc = end)
+    python -m tools.hil_session --robot.type=so101_follower --robot.port=/dev/ttyACM0 --robot.id=arm \
+        --teleop.type=so101_leader --teleop.port=/dev/ttyACM1 --teleop.id=leader \
+        --config-path=policy.json --output_dir=outputs/hil/so101 --episodes=40
+
+    # simulation, anywhere: a scripted person takes over when the policy stalls or drops the cube
+    python -m tools.hil_session --robot.type=sim_so101 --robot.task=lift --teleop.type=scripted \
+        --output_dir=outputs/hil/sim --episodes=60
+
+`--resume=true` continues a session (step count, buffers, dataset). For a learner on another
+machine use `python -m tools.learner` there and `python -m tools.actor` here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import draccus
+
+from robot.config import register_for_cli
+from tools._common import fail, init_tool
+
+register_for_cli()
+
+
+def main(argv: list[str] | None = None) -> None:
+    init_tool()
+    import torch
+
+    from policy.config import explain_draccus_error
+    from policy.hil.config import HILConfig
+    from policy.hil.runner import run_local_session
+    from tools._hil_common import parse_with_policy_file
+
+    torch.set_num_threads(1)
+    try:
+        cfg = parse_with_policy_file(HILConfig, sys.argv[1:] if argv is None else argv)
+    except draccus.utils.DraccusException as e:
+        fail(explain_draccus_error(e))
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    try:
+        results = run_local_session(cfg)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    print(json.dumps(summary(results)))
+
+
+def summary(results) -> dict:
+    n = len(results)
+    if n == 0:
+        return {"episodes": 0}
+    return {"episodes": n, "success_rate": sum(r.success for r in results) / n,
+            "policy_success_rate": sum(r.policy_success for r in results) / n,
+            "intervention_fraction": sum(r.intervention_steps for r in results) / max(1, sum(r.steps for r in results))}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The QC-SAC learner of a human-in-the-loop session, for a separate (GPU) machine.
+
+    python -m tools.learner --output_dir=outputs/hil/learner --config-path=policy.json \
+        [--transport.host=0.0.0.0 --transport.token=SECRET] [--transport.port=5555] [--learner.device=cuda]
+
+Listens on 127.0.0.1 unless told otherwise; any other address needs --transport.token (the same
+on the actor). Ctrl-C checkpoints; --resume=true continues from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import draccus
+
+from tools._common import fail, init_tool
+
+
+def main(argv: list[str] | None = None) -> None:
+    init_tool()
+    import torch
+
+    from policy.config import explain_draccus_error
+    from policy.hil.remote import LearnerServiceConfig, serve_learner
+    from policy.transport import TransportError
+    from tools._hil_common import parse_with_policy_file
+
+    torch.set_num_threads(1)
+    try:
+        cfg = parse_with_policy_file(LearnerServiceConfig, sys.argv[1:] if argv is None else argv)
+    except draccus.utils.DraccusException as e:
+        fail(explain_draccus_error(e))
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    try:
+        serve_learner(cfg)
+    except (FileExistsError, FileNotFoundError, ValueError, TransportError) as e:
+        fail(str(e))
+
+
+if __name__ == "__main__":
+    main()
