@@ -45,7 +45,7 @@ class BodyGeometry:
 
     body: str
     boxes: dict[str, np.ndarray]      # centers (n,3), half_sizes (n,3), quaternions (n,4) xyzw, colors (n,4) uint8
-    capsules: dict[str, np.ndarray]   # translations (n,3) (one cap centre), lengths (n,), radii (n,), quaternions, colors
+    capsules: dict[str, np.ndarray]   # translations (n,3) (a cap centre), lengths, radii (n,), quaternions, colors
     cylinders: dict[str, np.ndarray]  # centers, lengths, radii, quaternions, colors
     spheres: dict[str, np.ndarray]    # centers, radii, colors
 
@@ -135,7 +135,8 @@ class ArmModel:
             color = np.round(np.clip(m.geom_rgba[g], 0, 1) * 255).astype(np.uint8)
             t = m.geom_type[g]
             if t == mj.mjtGeom.mjGEOM_BOX:
-                shapes["box"].append(dict(centers=pos, half_sizes=size[:3].copy(), quaternions=_xyzw(quat), colors=color))
+                shapes["box"].append(dict(centers=pos, half_sizes=size[:3].copy(), quaternions=_xyzw(quat),
+                                          colors=color))
             elif t == mj.mjtGeom.mjGEOM_CAPSULE:
                 # MuJoCo: centred on pos, half-length size[1] along the geom's z; Rerun: from the
                 # origin along +z for `length`, so start at the lower cap's centre.

@@ -638,7 +638,8 @@ class ChunkView:
             out.append(lambda: rec.send_columns(entity, idx, make_columns()))
 
         for entity, (steps, times, values) in self._columns.take().items():
-            send(entity, index(steps, times), lambda v=values: rr.Scalars.columns(scalars=np.array(v, dtype=np.float64)))
+            send(entity, index(steps, times),
+                 lambda v=values: rr.Scalars.columns(scalars=np.array(v, dtype=np.float64)))
         for entity, (steps, times, values) in self._points.take().items():
             send(entity, index(steps, times), lambda v=values: rr.Points3D.columns(positions=np.array(v)))
         for entity, (steps, times, values) in self._texts.take().items():
