@@ -180,3 +180,14 @@ def test_streaming_to_a_viewer_and_saving_a_file_at_once_keeps_everything_in_the
     view.close()
     server.disconnect()
     assert read_entity_rows(path)["/joints/wrist_roll/measured"] == 12
+
+
+def test_a_malformed_chunk_is_skipped_and_the_view_keeps_logging(tmp_path):
+    view, path = _view(tmp_path)
+    view.log_chunk(np.zeros(6), origin=0)  # (A,) instead of (h, A)
+    view.log_chunk(_chunk(1), origin=1)
+    view.log_step(1, 1 / FPS, np.zeros(6))
+    view.close()
+    rows = read_entity_rows(path)
+    assert [p for p in rows if p.startswith("/world/chunks/")] == ["/world/chunks/c000000"]
+    assert rows["/joints/gripper/measured"] == 1

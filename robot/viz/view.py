@@ -315,6 +315,7 @@ class ChunkView:
         self._source: str | None = None
         self._target: tuple[float, ...] | None = None
         self._logged_dropped = 0
+        self._bad_records = 0
 
     def _log_static(self) -> None:
         rr, rec = self._rr, self._rec
@@ -376,7 +377,7 @@ class ChunkView:
             cpu0 = time.thread_time()
             try:
                 while self._queue and time.perf_counter() < deadline:
-                    self._handle(self._queue.popleft())
+                    self._handle_safely(self._queue.popleft())
                 # batch by loop time (steps) or by wall time, whichever comes first, so a recording
                 # made faster than real time (sim, offline) is batched the same way as a live one
                 if stopping or self._steps_since_flush >= self._flush_steps or time.perf_counter() >= self._next_flush:
@@ -395,6 +396,17 @@ class ChunkView:
                 self.enabled = False
                 self._queue.clear()
                 return
+
+    def _handle_safely(self, r: Any) -> None:
+        """A record the view cannot draw (a malformed chunk, say) is skipped and reported, not fatal."""
+        try:
+            self._handle(r)
+        except Exception as e:
+            self._bad_records += 1
+            if self._bad_records == 1:
+                log.exception("the Rerun view skipped a %s it could not log", type(r).__name__.strip("_").lower())
+            if self._bad_records >= 100:
+                raise RuntimeError(f"{self._bad_records} records could not be logged; last: {e}") from e
 
     def _handle(self, r: Any) -> None:
         if isinstance(r, _Step):
@@ -560,11 +572,13 @@ class ChunkView:
 
     def _on_chunk(self, r: _Chunk) -> None:
         rr, rec = self._rr, self._rec
+        actions = np.asarray(r.actions, dtype=np.float64)
+        if actions.ndim != 2 or len(actions) == 0:
+            raise ValueError(f"a chunk must be (h, A) joint targets, got shape {actions.shape}")
         cid = L.chunk_id(self._n_chunks)
         self._n_chunks += 1
         off = self._step_offset
         r.origin, r.obs_step, r.arrival_step = r.origin + off, r.obs_step + off, r.arrival_step + off
-        actions = np.asarray(r.actions, dtype=np.float64)
         h = len(actions)
         t_arr = self._t(r.arrival_time)
         t_obs = self._t(r.obs_time) if r.obs_time is not None else t_arr - (r.arrival_step - r.obs_step) / self.fps
