@@ -195,3 +195,15 @@ def test_the_arm_collides_with_itself_not_only_with_the_world():
     for c in d.contact[:d.ncon]:
         pair = {arm.model.body(arm.model.geom_bodyid[g]).name for g in (c.geom1, c.geom2)}
         assert not pair <= arm_bodies, f"unexpected self-contact {pair} at home"
+
+
+def test_sim_robot_declares_joint_limits_in_robot_units_for_the_safety_layer():
+    from robot.config import make_robot, robot_config_for
+
+    robot = make_robot(robot_config_for("sim_so101"))
+    limits = robot.joint_limits()
+    assert list(limits) == [f"{m}.pos" for m in ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex",
+                                                  "wrist_roll", "gripper")]
+    assert limits["gripper.pos"] == (0.0, 100.0)
+    lo, hi = limits["shoulder_pan.pos"]
+    assert lo == pytest.approx(-110.0, abs=0.5) and hi == pytest.approx(110.0, abs=0.5)  # SO-101 pan +-110 deg

@@ -212,6 +212,11 @@ class SimRobot(Robot):
     def dense_reward(self) -> float:
         return self.task.dense_reward(self.arm)
 
+    def joint_limits(self) -> dict[str, tuple[float, float]]:
+        """`{"<motor>.pos": (lo, hi)}` in robot units: the model's joint ranges, as the safety layer reads
+        them from a real arm's calibration."""
+        return {n: (float(lo), float(hi)) for n, lo, hi in zip(ACTION_NAMES, self.action_low, self.action_high)}
+
     def joint_positions(self) -> np.ndarray:
         """Present joint positions in robot units (6,)."""
         return self.units.to_units(self.arm.joint_positions())
