@@ -1,4 +1,5 @@
-"""K critics in one batched forward: stacked weights (K, in, out), torch.baddbmm per layer.
+"""K critics in one batched forward: stacked weights, one matmul for the first layer and torch.baddbmm
+for the others.
 
 Each critic is Linear -> LayerNorm -> activation per hidden layer, then Linear -> 1 (the same
 function as K separate MLPs; `tests/test_policy_critic.py` checks it against nn.Linear/LayerNorm
@@ -28,26 +29,40 @@ class CriticEnsemble(nn.Module):
         self.ln_biases = nn.ParameterList()
         for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
             bound = 1.0 / math.sqrt(d_in)  # nn.Linear's default init, per critic
-            self.weights.append(nn.Parameter(torch.empty(k, d_in, d_out).uniform_(-bound, bound)))
+            # layer 0 is stored (in, K, out) so that x @ W0.view(in, K*out) runs all critics in one
+            # matmul with no weight copy; deeper layers are (K, in, out) for baddbmm
+            shape = (d_in, k, d_out) if i == 0 else (k, d_in, d_out)
+            self.weights.append(nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
             self.biases.append(nn.Parameter(torch.empty(k, 1, d_out).uniform_(-bound, bound)))
             if i < len(hidden_dims):
                 self.ln_weights.append(nn.Parameter(torch.ones(k, 1, d_out)))
                 self.ln_biases.append(nn.Parameter(torch.zeros(k, 1, d_out)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, in) shared by all critics -> Q (K, B)."""
-        w0, b0 = self.weights[0], self.biases[0]
-        # first layer: one matmul for all critics, x @ [W_1 | ... | W_K]
-        h = (x @ w0.permute(1, 0, 2).reshape(w0.shape[1], -1)).view(x.shape[0], self.num_critics, -1)
-        h = h.transpose(0, 1) + b0
+    def forward(self, x: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
+        """Q (K, B) of the input x (B, in), shared by all critics, or of [x, actions] given apart:
+        the first layer then runs as x @ W_x + actions @ W_a, so a detached x costs no gradient work
+        (the actor loss only needs d Q / d actions)."""
+        w0 = self.weights[0]
+        k, out0 = w0.shape[1], w0.shape[2]
+        b0 = self.biases[0].view(1, k * out0)
+        if actions is None:
+            h = torch.addmm(b0, x, w0.view(w0.shape[0], k * out0))
+        else:
+            f = x.shape[-1]
+            h = torch.addmm(torch.addmm(b0, x, w0[:f].view(f, k * out0)), actions, w0[f:].view(-1, k * out0))
+        h = h.view(-1, k, out0)                                                   # (B, K, out)
         n_hidden = len(self.ln_weights)
-        for i in range(n_hidden):
-            if i > 0:
-                h = torch.baddbmm(self.biases[i], h, self.weights[i])
-            h = self.act(F.layer_norm(h, h.shape[-1:]) * self.ln_weights[i] + self.ln_biases[i])
         if n_hidden == 0:
-            return h.squeeze(-1)
+            return h.squeeze(-1).transpose(0, 1)
+        h = self._norm_act(h, self.ln_weights[0].squeeze(1), self.ln_biases[0].squeeze(1)).transpose(0, 1)
+        for i in range(1, n_hidden):                                              # (K, B, out)
+            h = self._norm_act(torch.baddbmm(self.biases[i], h, self.weights[i]), self.ln_weights[i],
+                               self.ln_biases[i])
         return torch.baddbmm(self.biases[-1], h, self.weights[-1]).squeeze(-1)
+
+    def _norm_act(self, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Per-critic LayerNorm (affine fused in one addcmul) and activation."""
+        return self.act(torch.addcmul(bias, F.layer_norm(h, h.shape[-1:]), weight))
 
 
 @torch.no_grad()

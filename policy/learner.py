@@ -79,11 +79,11 @@ class QChunkSACLearner(nn.Module):
         pad = self.config.image_encoder.random_shift_pad
         return [random_shift(images[c], pad, self.generator) for c in self.policy.camera_names]
 
-    def _critic_input(self, features: torch.Tensor, unit_chunk: torch.Tensor) -> torch.Tensor:
-        """[f(s), a_{0:h}] (chunked) or [f(s), a_0] (first_action); unit_chunk (B, h*A)."""
+    def _critic_input(self, features: torch.Tensor, unit_chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(f(s), a_{0:h}) (chunked) or (f(s), a_0) (first_action); unit_chunk (B, h*A)."""
         if self.config.critic_mode == "first_action":
             unit_chunk = unit_chunk[:, : self.config.action_dim]
-        return torch.cat([features, unit_chunk], -1)
+        return features, unit_chunk
 
     def _aggregate(self, q: torch.Tensor) -> torch.Tensor:
         """(K, ...) -> (...): mean (the paper) or min (the seed, clipped double-Q) over the critics."""
@@ -93,10 +93,10 @@ class QChunkSACLearner(nn.Module):
         """Q_pi of the docstring, (B,). The first-action strategies score H actions in one forward."""
         cfg = self.config
         if cfg.critic_mode == "chunked" or cfg.scored_actions == 1:
-            return self._aggregate(self.critic(self._critic_input(features, unit_chunk)))
+            return self._aggregate(self.critic(*self._critic_input(features, unit_chunk)))
         b, hw, a = features.shape[0], cfg.scored_actions, cfg.action_dim
         actions = unit_chunk.view(b, cfg.chunk_size, a)[:, :hw].transpose(0, 1).reshape(hw * b, a)
-        q = self._aggregate(self.critic(torch.cat([features.repeat(hw, 1), actions], -1))).view(hw, b)
+        q = self._aggregate(self.critic(features.repeat(hw, 1), actions)).view(hw, b)
         if cfg.q_chunking_strategy == "conservative":
             return q.min(0).values
         return (self.strategy_weights[:, None] * q).sum(0)  # temporal_weighted
@@ -107,7 +107,7 @@ class QChunkSACLearner(nn.Module):
         pol = self.policy
         next_feat = pol.features(batch.next_state, self._images(batch.next_images))
         next_a, next_logp = pol.sample(next_feat, batch.next_state, self.generator)
-        v_next = self._aggregate(self.critic_target(self._critic_input(next_feat, next_a)))
+        v_next = self._aggregate(self.critic_target(*self._critic_input(next_feat, next_a)))
         if self.config.backup_entropy:
             v_next = v_next - alpha * next_logp
         return batch.discounted_return + batch.bootstrap_discount * v_next
@@ -130,7 +130,7 @@ class QChunkSACLearner(nn.Module):
             y = self.td_target(batch, alpha)
             feat = pol.features(batch.state, self._images(batch.images))
             data_a = pol.normalizer.action_to_unit(batch.actions).flatten(1)          # (B, h*A)
-            q = self.critic(self._critic_input(feat, data_a))                          # (K, B)
+            q = self.critic(*self._critic_input(feat, data_a))                          # (K, B)
             # chunked critic: a chunk cut by a time limit is not a real h-step chunk, drop it
             valid = (~batch.truncated_early).float() if cfg.critic_mode == "chunked" else torch.ones_like(y)
             critic_loss = ((q - y).square().mean(0) * valid).sum() / valid.sum().clamp_min(1.0)

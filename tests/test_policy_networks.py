@@ -51,7 +51,7 @@ def separate_critic(ens: CriticEnsemble, k: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     n_hidden = len(ens.ln_weights)
     for i in range(n_hidden + 1):
-        w, b = ens.weights[i][k], ens.biases[i][k, 0]
+        w, b = (ens.weights[i][:, k] if i == 0 else ens.weights[i][k]), ens.biases[i][k, 0]
         lin = nn.Linear(*w.shape)
         lin.weight.data.copy_(w.T)
         lin.bias.data.copy_(b)
@@ -73,13 +73,14 @@ def test_batched_ensemble_equals_k_separate_critics():
     x = torch.randn(5, 7)
     expected = torch.stack([separate_critic(ens, k)(x).squeeze(-1) for k in range(4)])
     torch.testing.assert_close(ens(x), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ens(x[:, :5], x[:, 5:]), expected, rtol=1e-5, atol=1e-5)  # [features, actions] apart
 
 
 def test_ensemble_gradients_reach_every_critic_separately():
     torch.manual_seed(1)
-    ens = CriticEnsemble(3, [8], 3)
+    ens = CriticEnsemble(3, [8, 8], 3)
     ens(torch.randn(4, 3))[1].sum().backward()  # only critic 1's output
-    grad = ens.weights[0].grad
+    grad = ens.weights[1].grad
     assert grad[1].abs().sum() > 0 and grad[0].abs().sum() == 0 and grad[2].abs().sum() == 0
 
 

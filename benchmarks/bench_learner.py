@@ -1,0 +1,136 @@
+"""Learner updates per second: chunkbot's QC-SAC learner vs LeRobot 0.6.1's own SAC, side by side.
+
+    python -m benchmarks.bench_learner [--threads 1] [--rounds 5] [--updates 20] [--device cpu]
+
+LeRobot's side is built the way its learner builds it (`lerobot/rl/learner.py`): a
+`GaussianActorPolicy` from a `GaussianActorConfig`, `make_algorithm(SACAlgorithmConfig)`,
+`make_optimizers_and_scheduler()`, and its training step `algorithm.update(batch_iterator)`
+timed on a pre-built batch. Ours: `QChunkSACLearner.update([batch])` on a pre-sampled chunk batch.
+Equal sizes: state 18, action 6, batch 256, LeRobot's state encoder (Linear 256 + LayerNorm +
+tanh) on both sides, SiLU MLPs with LayerNorm, min over critics, entropy in the backup, gradient
+clipping at 40 (LeRobot's default), fp32. Sampling is not timed on either side.
+
+Rounds interleave the contenders (a shared machine's load hits all of them alike); the table
+reports the median over rounds of updates/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+STATE_DIM, ACTION_DIM, BATCH = 18, 6, 256
+
+
+@dataclass
+class Size:
+    name: str
+    critics: int
+    critic_hidden: list[int]
+    actor_hidden: list[int]
+
+
+SIZES = [Size("(a) 2 critics 256x2, actor 256x2", 2, [256, 256], [256, 256]),
+         Size("(b) 10 critics 512x4, actor 256x3", 10, [512] * 4, [256] * 3)]
+
+
+def lerobot_sac(size: Size, device: str):
+    """LeRobot's SAC as lerobot/rl/learner.py assembles it; returns a zero-arg training step."""
+    from lerobot.configs.types import FeatureType, PolicyFeature
+    from lerobot.policies.gaussian_actor.configuration_gaussian_actor import (
+        ActorNetworkConfig, CriticNetworkConfig, GaussianActorConfig)
+    from lerobot.policies.gaussian_actor.modeling_gaussian_actor import GaussianActorPolicy
+    from lerobot.rl.algorithms.factory import make_algorithm
+    from lerobot.rl.algorithms.sac import SACAlgorithmConfig
+
+    policy_cfg = GaussianActorConfig(
+        input_features={"observation.state": PolicyFeature(FeatureType.STATE, (STATE_DIM,))},
+        output_features={"action": PolicyFeature(FeatureType.ACTION, (ACTION_DIM,))},
+        actor_network_kwargs=ActorNetworkConfig(hidden_dims=list(size.actor_hidden)), device=device)
+    policy = GaussianActorPolicy(policy_cfg)
+    policy.train()
+    algo_cfg = SACAlgorithmConfig.from_policy_config(policy_cfg)
+    algo_cfg.num_critics = size.critics
+    algo_cfg.critic_network_kwargs = CriticNetworkConfig(hidden_dims=list(size.critic_hidden))
+    algorithm = make_algorithm(algo_cfg, policy)
+    algorithm.make_optimizers_and_scheduler()
+    g = torch.Generator().manual_seed(0)
+    obs = lambda: {"observation.state": torch.randn(BATCH, STATE_DIM, generator=g).to(device)}  # noqa: E731
+    batch = {"state": obs(), "next_state": obs(), "action": (torch.rand(BATCH, ACTION_DIM, generator=g) * 2 - 1).to(device),
+             "reward": torch.randn(BATCH, generator=g).to(device), "done": torch.zeros(BATCH, device=device)}
+    return lambda: algorithm.update(iter([batch]))
+
+
+def chunkbot_learner(size: Size, chunk: int, device: str):
+    from policy.config import QChunkSACConfig
+    from policy.learner import QChunkSACLearner
+    from policy.qchunk_sac import QChunkSACPolicy
+    from policy.replay import ChunkReplayBuffer
+
+    cfg = QChunkSACConfig(act_chunk_size=chunk, num_critics=size.critics, critic_hidden_dims=list(size.critic_hidden),
+                          actor_hidden_dims=list(size.actor_hidden), state_encoder_dim=256, critic_aggregation="min",
+                          backup_entropy=True, grad_clip_norm=40.0, batch_size=BATCH,
+                          ).with_features(STATE_DIM, [f"j{i}" for i in range(ACTION_DIM)])
+    policy = QChunkSACPolicy(cfg)
+    rng = np.random.default_rng(0)
+    policy.normalizer.fit(rng.normal(size=(100, STATE_DIM)), -np.ones(ACTION_DIM), np.ones(ACTION_DIM))
+    learner = QChunkSACLearner(policy.to(device)).to(device)
+    buf = ChunkReplayBuffer(4096, STATE_DIM, ACTION_DIM)
+    for t in range(3000):
+        buf.add({"observation.state": rng.normal(size=STATE_DIM)}, rng.uniform(-1, 1, ACTION_DIM), rng.normal(),
+                False, t % 100 == 99, next_observation={"observation.state": rng.normal(size=STATE_DIM)})
+    batch = buf.sample(BATCH, cfg.chunk_size, cfg.td_horizon, cfg.discount).to(device)
+    return lambda: learner.update([batch])
+
+
+def rate(step, updates: int, device: str) -> float:
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(updates):
+        step()
+    sync()
+    return updates / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--updates", type=int, default=20, help="timed updates per contender per round")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sizes", default="a,b", help="which sizes: a, b or a,b")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rows = []
+    for size in [s for s in SIZES if s.name[1] in args.sizes.split(",")]:
+        contenders = {"LeRobot SAC": lerobot_sac(size, args.device),
+                      "chunkbot h=1": chunkbot_learner(size, 1, args.device),
+                      "chunkbot h=5": chunkbot_learner(size, 5, args.device)}
+        for step in contenders.values():
+            for _ in range(args.warmup):
+                step()
+        rates: dict[str, list[float]] = {k: [] for k in contenders}
+        for _ in range(args.rounds):
+            for name, step in contenders.items():
+                rates[name].append(rate(step, args.updates, args.device))
+        med = {k: statistics.median(v) for k, v in rates.items()}
+        rows.append((size.name, med))
+    print(f"\nfp32, batch {BATCH}, state {STATE_DIM}, action {ACTION_DIM}, device {args.device}, "
+          f"torch threads {args.threads}, median of {args.rounds} rounds x {args.updates} updates\n")
+    print("| size | LeRobot SAC (upd/s) | chunkbot h=1 (upd/s) | speed-up | chunkbot h=5 (upd/s) | h=5 cost vs h=1 |")
+    print("|---|---|---|---|---|---|")
+    for name, m in rows:
+        lr, h1, h5 = m["LeRobot SAC"], m["chunkbot h=1"], m["chunkbot h=5"]
+        print(f"| {name} | {lr:.1f} | {h1:.1f} | {h1 / lr:.2f}x | {h5:.1f} | {h1 / h5:.2f}x time |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The training job end to end on the toy env: it learns, checkpoints atomically, resumes, and
+the seed's command line works."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from policy.checkpoint import last_checkpoint, load_checkpoint
+from policy.config import preset
+from policy.qchunk_sac import QChunkSACPolicy
+from policy.runner import evaluate, uniform_random_chunk
+from policy.toy_env import PointReachEnv
+from policy.training import TrainConfig, train
+from robot.chunk_policy import ChunkPolicy
+from tools.train import build_config
+
+ENV = "chunkbot/PointReach-v0"
+SMALL = dict(num_critics=2, critic_hidden_dims=[64, 64], actor_hidden_dims=[64, 64], batch_size=64)
+
+
+def tiny_job(out, steps=120, **kw) -> TrainConfig:
+    policy = preset("qc", **{**SMALL, "critic_hidden_dims": [16], "actor_hidden_dims": [16], "batch_size": 16})
+    base = dict(env_name=ENV, policy=policy, num_demos=2, steps=steps, warmup_steps=40, eval_every=60,
+                eval_episodes=2, save_every=60, output_dir=str(out), progress_bar=False, num_threads=1)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.slow
+def test_qc_learns_point_reach_well_above_random(tmp_path):
+    """Online only (no demos): chunked QC-SAC must beat the random policy clearly in ~1k env steps."""
+    env = PointReachEnv()
+    rng = np.random.default_rng(0)
+    random = evaluate(env, lambda o: uniform_random_chunk(env.action_space, 5, rng), 50)
+    # a low initial temperature and faster learning rates: with alpha = 1 the entropy bonus outweighs
+    # this env's rewards for longer than such a short run lasts
+    fast = dict(temperature_init=0.05, actor_lr=1e-3, critic_lr=1e-3)
+    result = train(TrainConfig(env_name=ENV, policy=preset("qc", **fast, **SMALL), num_demos=0,
+                               steps=1200, warmup_steps=200, eval_every=1200, eval_episodes=20,
+                               eval_deterministic=True, save_every=0, output_dir=str(tmp_path), progress_bar=False,
+                               num_threads=1, seed=0))
+    assert random["success_rate"] < 0.2
+    assert result["return_mean"] >= random["return_mean"] + 10.0, (result, random)
+    assert result["success_rate"] > random["success_rate"], (result, random)
+
+
+def test_training_writes_metrics_and_a_loadable_checkpoint(tmp_path):
+    train(tiny_job(tmp_path))
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any("loss_critic" in r for r in records) and any("eval/success_rate" in r for r in records)
+    last = tmp_path / "checkpoints" / "last"
+    assert last.is_symlink() and os.readlink(last) == f"{120:09d}"
+    assert (last / "pretrained_model" / "config.json").is_file()
+    assert (last / "pretrained_model" / "model.safetensors").is_file()
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".tmp")]
+    policy = QChunkSACPolicy.from_pretrained(tmp_path)
+    assert isinstance(policy, ChunkPolicy)
+    assert policy.predict_chunk({"observation.state": np.zeros(4, np.float32)}).shape == (5, 2)
+
+
+def test_pretrained_policy_reproduces_the_trained_policys_chunks(tmp_path):
+    train(tiny_job(tmp_path, steps=60, eval_every=0))
+    policy, learner, buffers, extra = load_checkpoint(last_checkpoint(tmp_path))
+    again = QChunkSACPolicy.from_pretrained(last_checkpoint(tmp_path) / "pretrained_model")
+    state = torch.randn(3, 1, 4)
+    torch.testing.assert_close(policy.deterministic_chunk(state), again.deterministic_chunk(state))
+    assert extra["env_step"] == 60 and learner.step == 60 - 40
+    assert set(buffers) == {"online", "offline"} and len(buffers["online"]) == 60
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path):
+    train(tiny_job(tmp_path, steps=60, eval_every=0))
+    train(tiny_job(tmp_path, steps=100, eval_every=0, resume=True))
+    policy, learner, buffers, extra = load_checkpoint(last_checkpoint(tmp_path))
+    assert extra["env_step"] == 100 and learner.step == 100 - 40
+    assert len(buffers["online"]) == 100
+
+
+def test_existing_output_without_resume_is_a_clear_error(tmp_path):
+    train(tiny_job(tmp_path, steps=60, eval_every=0))
+    with pytest.raises(FileExistsError, match="--resume=true"):
+        train(tiny_job(tmp_path, steps=60, eval_every=0))
+
+
+def test_seed_command_line_parses_with_the_seeds_json(tmp_path):
+    path = tmp_path / "sac_q_chunking.json"
+    path.write_text(json.dumps({"use_act_actor": True, "use_sequence_act_actor": True, "enable_q_chunking": True,
+                                "q_chunking_strategy": "standard", "act_chunk_size": 8, "obs_history_length": 5,
+                                "q_chunking_horizon": 3, "q_chunking_decay": 0.9,
+                                "q_chunking_entropy_scaling": "linear"}))
+    cfg = build_config([f"--config-path={path}", "--env-name=chunkbot/SO101Lift-v0", "--steps=50",
+                        f"--output_dir={tmp_path / 'out'}"])
+    assert cfg.env_name == "chunkbot/SO101Lift-v0" and cfg.steps == 50
+    assert cfg.policy.critic_mode == "first_action" and cfg.policy.chunk_size == 8 and cfg.policy.use_act_actor
+
+
+def test_command_line_overrides_the_preset_and_the_config_file(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"act_chunk_size": 4}))
+    cfg = build_config(["--preset=sac", f"--config-path={path}", "--policy.num_critics=2"])
+    assert cfg.policy.act_chunk_size == 4 and cfg.policy.chunk_size == 1 and cfg.policy.num_critics == 2
+
+
+def test_unknown_key_in_the_config_file_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"enable_q_chunking": True, "q_chunking_horizont": 3}))
+    with pytest.raises(Exception, match="q_chunking_horizont"):
+        build_config([f"--config-path={path}"])
