@@ -127,7 +127,7 @@ def test_fresh_process_without_torch_reproduces_the_torch_policy_and_critic(expo
                 images = [torch.from_numpy(frame[f"observation.images.{c}"])[None] for c in torch_policy.camera_names]
                 features = torch_policy.features(state, images)
                 unit = torch.tanh(torch_policy.distribution(features, state)[0])
-                values.append(learner._aggregate(learner.critic(learner._critic_input(features, unit))).item())
+                values.append(learner._aggregate(learner.critic(*learner._critic_input(features, unit))).item())
     span = (policy.normalizer.action_high - policy.normalizer.action_low).numpy()
     assert np.abs((got - np.stack(want)) / span).max() < 1e-5
     np.testing.assert_allclose(report["values"], values, atol=1e-4)
@@ -153,3 +153,14 @@ def test_parity_check_uses_dataset_observations(exports, tmp_path):
                           num_random=8)
     assert report.samples == {"random": 8, "dataset": 2 * STEPS}
     assert report.max_abs_diff["dataset"] <= 1e-4
+
+
+def test_run_policy_reports_the_critic_value_of_the_chunks(exports, capsys):
+    from tools.run_policy import main
+
+    _, _, result = exports["mlp"]
+    main(["--robot.type=sim_so101", "--robot.task=lift", f"--policy.path={result.path}", "--episodes=1",
+          "--max_steps=10", "--realtime=false", "--execution.mode=open_loop"])
+    episode = json.loads(capsys.readouterr().out)["episodes"][0]
+    assert episode["steps"] == 10
+    assert np.isfinite(episode["chunk_value_mean"])

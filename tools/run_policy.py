@@ -107,6 +107,25 @@ def load_policy(path: Path, robot: Any, robot_type: str, cfg: RunPolicyConfig):
     return QChunkSACPolicy.from_pretrained(path)
 
 
+class ChunkValueRecorder:
+    """A ChunkPolicy that passes through to an ONNX actor exported with its critic and keeps the
+    critic's value of every chunk it predicted (what a Rerun view or a log shows beside the chunk)."""
+
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
+        self.chunk_size, self.action_names, self.fps = policy.chunk_size, policy.action_names, policy.fps
+        self.values: list[float] = []
+
+    def predict_chunk(self, observation: dict[str, Any]) -> Any:
+        chunk = self.policy.predict_chunk(observation)
+        self.values.append(self.policy.last_value)
+        return chunk
+
+    def reset(self) -> None:
+        self.policy.reset()
+        self.values.clear()
+
+
 def _is_sim(robot: Any) -> bool:
     return hasattr(robot, "is_success") and hasattr(robot, "reset")
 
@@ -132,6 +151,8 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
     if not cfg.realtime and not sim:
         raise ValueError("--realtime=false needs a simulated robot; a real arm always runs on the wall clock")
     policy = load_policy(Path(cfg.policy.path), robot, cfg.robot.type, cfg)
+    if getattr(policy, "has_critic", False):
+        policy = ChunkValueRecorder(policy)
     fps = float(policy.fps)
     sim_fps = getattr(cfg.robot, "fps", None)
     if sim and sim_fps is not None and not math.isclose(float(sim_fps), fps):
@@ -170,6 +191,8 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
             if cfg.realtime:
                 row["inference_latency_p50_ms"] = _ms(timing.get("latency_p50_ms"))
                 row["period_p99_ms"] = _ms(timing.get("period_p99_ms"))
+            if isinstance(policy, ChunkValueRecorder) and policy.values:
+                row["chunk_value_mean"] = round(float(sum(policy.values) / len(policy.values)), 4)
             row["safety_events"] = dict(executor.safety.counts)
             results.append(row)
             log.info("episode %d: %s", episode, json.dumps(row))
