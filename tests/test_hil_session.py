@@ -35,7 +35,8 @@ def tiny_policy() -> QChunkSACConfig:
 def session_config(out: Path, episodes: int, **kw) -> HILConfig:
     cfg = HILConfig(robot=robot_config_for("sim_so101", task="lift", seed=0), teleop=ScriptedTeleopConfig(),
                     policy=tiny_policy(),
-                    learner=HILLearnerConfig(learning_starts=30, updates_per_step=0.1, publish_every=5),
+                    learner=HILLearnerConfig(learning_starts=30, updates_per_step=0.1, publish_every=5,
+                                             initial_updates=5),
                     person=ScriptedPersonConfig(patience_steps=4, takeover_steps=6),
                     output_dir=out, episodes=episodes, progress=False, checkpoint_every=0)
     for k, v in kw.items():
@@ -129,7 +130,7 @@ def test_ctrl_c_mid_episode_keeps_the_partial_episode_and_checkpoints(tmp_path, 
 def test_an_actor_and_a_remote_learner_lose_no_step(tmp_path):
     transport = TransportConfig(port=free_port(), token="t0k", resend_after_s=0.2)
     service = LearnerServiceConfig(policy=tiny_policy(), learner=HILLearnerConfig(learning_starts=30,
-                                   updates_per_step=0.1, publish_every=5), transport=transport,
+                                   updates_per_step=0.1, publish_every=5, initial_updates=5), transport=transport,
                                    output_dir=tmp_path / "learner", checkpoint_every_s=1e9)
     stop, ready, box = threading.Event(), threading.Event(), {}
     thread = threading.Thread(target=lambda: box.update(learner=serve_learner(service, stop, ready)))
@@ -155,7 +156,8 @@ def test_the_sim_session_command_runs_end_to_end(tmp_path, capsys):
 
     main(["--robot.type=sim_so101", "--robot.task=lift", "--teleop.type=scripted", f"--output_dir={tmp_path}",
           "--episodes=3", "--policy.critic_hidden_dims=[32,32]", "--policy.actor_hidden_dims=[32,32]",
-          "--policy.batch_size=16", "--learner.learning_starts=30", "--learner.updates_per_step=0.1"])
+          "--policy.batch_size=16", "--learner.learning_starts=30", "--learner.updates_per_step=0.1",
+          "--learner.initial_updates=5"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["episodes"] == 3 and 0.0 < summary["intervention_fraction"] <= 1.0
     assert (tmp_path / "checkpoints" / "last" / "pretrained_model" / "model.safetensors").exists()

@@ -17,6 +17,7 @@ actor never runs an unnormalised network.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -44,8 +45,12 @@ class HILLearnerConfig:
     online_capacity: int = 200_000
     demo_capacity: int = 100_000
     learning_starts: int = 300          # env steps received before the normaliser is fitted and updates start
+    # Updates on the first data (the person's demonstrations) before the first weights go out, so
+    # the policy's first episodes start from a fitted policy instead of a random network.
+    initial_updates: int = 500
     updates_per_step: float = 1.0       # learner updates per env step received (each = utd_ratio critic steps)
     publish_every: int = 100            # updates between weight versions
+    log_every: int = 100                # updates between lines of metrics.jsonl (0: none)
     seed: int = 0
     device: str = "cpu"
 
@@ -84,6 +89,7 @@ class HILLearner:
         self._lock = threading.Lock()              # buffers: written by the receiver, read by updates
         self._updates_since_publish = 0
         self.last_metrics: dict[str, float] = {}
+        self.metrics_path: Path | None = None      # where update metrics go (metrics.jsonl)
 
     # ------------------------------------------------------------------ building
     def _build(self, features: dict[str, Any]) -> None:
@@ -149,7 +155,8 @@ class HILLearner:
         """Updates owed to the data received so far (0 before learning_starts)."""
         if self.learner is None or self.env_steps < self.config.learning_starts:
             return 0
-        owed = int((self.env_steps - self.config.learning_starts) * self.config.updates_per_step) + 1
+        owed = self.config.initial_updates + int((self.env_steps - self.config.learning_starts)
+                                                 * self.config.updates_per_step) + 1
         return max(0, owed - self.learner.step)
 
     def _fit_normalizer(self) -> None:
@@ -171,7 +178,13 @@ class HILLearner:
                        for _ in range(pcfg.utd_ratio)]
         self.last_metrics = self.learner.update(batches)
         self._updates_since_publish += 1
-        if self._blob is None or self._updates_since_publish >= self.config.publish_every:
+        if self.metrics_path is not None and self.config.log_every and self.learner.step % self.config.log_every == 0:
+            line = {"update": self.learner.step, "env_steps": self.env_steps, "episodes": self.episodes,
+                    "demo_steps": len(self.demos), **{k: round(v, 5) for k, v in self.last_metrics.items()}}
+            with self.metrics_path.open("a") as f:
+                f.write(json.dumps(line) + "\n")
+        warm = self.learner.step >= self.config.initial_updates
+        if warm and (self._blob is None or self._updates_since_publish >= self.config.publish_every):
             self.publish()
         return self.last_metrics
 

@@ -114,6 +114,8 @@ def serve_learner(cfg: LearnerServiceConfig, stop: threading.Event | None = None
     """Receive episodes, train, publish weights until `stop` (or Ctrl-C); checkpoint on the way out."""
     stop = stop or threading.Event()
     learner = open_service_learner(cfg)
+    Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+    learner.metrics_path = Path(cfg.output_dir) / "metrics.jsonl"
 
     def on_transitions(actor: str, header: dict, arrays: dict) -> None:
         try:

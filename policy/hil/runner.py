@@ -64,6 +64,8 @@ def run_session(cfg: HILConfig, link, start: dict[str, Any]) -> list[EpisodeResu
 
 def run_local_session(cfg: HILConfig) -> list[EpisodeResult]:
     learner, start = open_learner(cfg)
+    Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
+    learner.metrics_path = Path(cfg.output_dir) / "metrics.jsonl"
     is_sim = cfg.robot.type.startswith("sim_")
     background = (not is_sim if cfg.realtime is None else cfg.realtime) if cfg.learner_thread is None \
         else cfg.learner_thread

@@ -100,6 +100,7 @@ class LocalLink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._updating = threading.Lock()
         if background:
             self._thread = threading.Thread(target=self._train, name="hil-learner", daemon=True)
             self._thread.start()
@@ -108,7 +109,8 @@ class LocalLink:
         try:
             while not self._stop.is_set():
                 if self.learner.updates_due() > 0:
-                    self.learner.update()
+                    with self._updating:  # a checkpoint waits for the update in progress
+                        self.learner.update()
                 else:
                     time.sleep(0.01)
         except BaseException as e:  # surfaced to the session at the next episode boundary
@@ -131,7 +133,8 @@ class LocalLink:
             self.learner.run_due_updates()
 
     def checkpoint(self, output_dir: Path, session_state: dict[str, Any]) -> None:
-        self.learner.save(output_dir, {"session": session_state})
+        with self._updating:
+            self.learner.save(output_dir, {"session": session_state})
 
     def close(self) -> None:
         self._stop.set()
@@ -313,6 +316,9 @@ class HILSession:
         self.actor.deterministic = evaluation
         self.controller.reset()
         self.controller.force(self.actor.policy is None)  # no weights yet: the person demonstrates
+        if self.actor.policy is None and not self.sim:
+            log.info("episode %d: no policy weights yet, drive the arm with the leader for this episode",
+                     self.episode_index)
         if self.person is not None:
             self.person.reset()
             self.person.enabled = not evaluation
@@ -386,7 +392,16 @@ class HILSession:
         self._ep = None
         if ep is None or len(ep) == 0:
             return
-        final = to_policy_frame(self.robot.get_observation(), self.features)
+        try:
+            final = to_policy_frame(self.robot.get_observation(), self.features)
+        except Exception as e:  # e.g. the bus went away with the Ctrl-C: the last step's frame ends it
+            log.warning("could not read the observation after the episode (%s); its last step is dropped", e)
+            final = ep.frames[-1]
+            for column in (ep.frames, ep.actions, ep.rewards, ep.human, ep.chunk_index, ep.chunk_step):
+                column.pop()
+            ep.terminated = ep.success = False
+            if len(ep) == 0:
+                return
         cams = list(camera_shapes(self.features))
         arrays: dict[str, np.ndarray] = {
             "state": np.stack([f[STATE_KEY] for f in ep.frames]).astype(np.float32),
