@@ -204,3 +204,18 @@ def test_check_only_cli_exits_nonzero_on_a_mismatched_file(exported, tmp_path, c
     with pytest.raises(SystemExit) as exit_info:
         main([f"--policy.path={exported['act'][1]}", f"--output={path}", "--check-only=true"])
     assert exit_info.value.code != 0
+
+
+def test_dynamo_failure_falls_back_to_torchscript_and_says_so(exported, tmp_path, monkeypatch, caplog):
+    real_export = torch.onnx.export
+
+    def export_without_dynamo(*args, dynamo=True, **kwargs):
+        if dynamo:
+            raise RuntimeError("unsupported op in torch.export")
+        return real_export(*args, dynamo=False, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", export_without_dynamo)
+    result = export_policy(exported["mlp"][1], tmp_path / "actor.onnx")
+    assert result.method == "torchscript" and result.parity.passed
+    assert "falling back to the TorchScript exporter" in caplog.text and "unsupported op" in caplog.text
+    assert read_metadata(result.path).exporter["method"] == "torchscript"

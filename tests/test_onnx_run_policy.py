@@ -74,3 +74,30 @@ def test_actor_for_another_robot_type_is_refused_with_a_hint(actor, capsys):
         main(["--robot.type=sim_koch", "--robot.task=lift", f"--policy.path={onnx_path}", "--realtime=false"])
     assert exit_info.value.code == 2
     assert "--allow_other_robot_type=true" in capsys.readouterr().err
+
+
+def test_same_command_runs_a_real_arm_type_on_the_emulated_feetech_bus(tmp_path, capsys):
+    """so101_follower through LeRobot's driver, the servo bus emulated on a pseudo-terminal."""
+    import numpy as np
+    from lerobot.motors import MotorCalibration
+
+    from calibration import save_calibration
+    from robot.interface import ACTION_NAMES, MOTOR_NAMES
+    from tests.emulators import so_bus
+
+    save_calibration({m: MotorCalibration(id=i + 1, drive_mode=0, homing_offset=0, range_min=1000, range_max=3000)
+                      for i, m in enumerate(MOTOR_NAMES)}, tmp_path / "arm.json")
+    low, high = np.array([-80.0] * 5 + [0.0]), np.array([80.0] * 5 + [100.0])
+    policy = make_policy("mlp", seed=2, features=(list(ACTION_NAMES), list(ACTION_NAMES), low, high))
+    onnx_path = export_policy(save_training_checkpoint(policy, tmp_path / "train"), tmp_path / "arm.onnx",
+                              robot_type="so101_follower", dynamo=False).path
+    with so_bus(max_speed=20_000.0) as emu:
+        emu.set_present_positions({i: 2000 for i in range(1, 7)})
+        main(["--robot.type=so101_follower", f"--robot.port={emu.port}", "--robot.id=arm",
+              f"--robot.calibration_dir={tmp_path}", f"--policy.path={onnx_path}", "--episodes=1", "--max_steps=12"])
+        goals = emu.goal_positions()
+    episode = json.loads(capsys.readouterr().out)["episodes"][0]
+    assert episode["steps"] == 12
+    assert "success" not in episode  # a real arm has no task oracle
+    assert not any(k.startswith("bus") for k in episode["safety_events"])
+    assert any(goal != 2000 for goal in goals.values())  # the policy's targets reached the servos
