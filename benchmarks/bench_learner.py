@@ -10,8 +10,8 @@ Equal sizes: state 18, action 6, batch 256, LeRobot's state encoder (Linear 256 
 tanh) on both sides, SiLU MLPs with LayerNorm, min over critics, entropy in the backup, gradient
 clipping at 40 (LeRobot's default), fp32. Sampling is not timed on either side.
 
-Rounds interleave the contenders (a shared machine's load hits all of them alike); the table
-reports the median over rounds of updates/s.
+The contenders take turns, one update each (a shared machine's load hits all of them alike); the
+table reports 1 / median update time.
 """
 
 from __future__ import annotations
@@ -88,21 +88,21 @@ def chunkbot_learner(size: Size, chunk: int, device: str):
     return lambda: learner.update([batch])
 
 
-def rate(step, updates: int, device: str) -> float:
+def timed(step, device: str) -> float:
+    """Seconds for one update."""
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     sync()
     t0 = time.perf_counter()
-    for _ in range(updates):
-        step()
+    step()
     sync()
-    return updates / (time.perf_counter() - t0)
+    return time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--updates", type=int, default=20, help="timed updates per contender per round")
+    ap.add_argument("--updates", type=int, default=20, help="updates per contender per round (interleaved)")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--sizes", default="a,b", help="which sizes: a, b or a,b")
@@ -117,14 +117,16 @@ def main() -> None:
         for step in contenders.values():
             for _ in range(args.warmup):
                 step()
-        rates: dict[str, list[float]] = {k: [] for k in contenders}
-        for _ in range(args.rounds):
+        # one update of each contender in turn: a load spike on a shared machine hits one update,
+        # and the median over many updates ignores it
+        times: dict[str, list[float]] = {k: [] for k in contenders}
+        for _ in range(args.rounds * args.updates):
             for name, step in contenders.items():
-                rates[name].append(rate(step, args.updates, args.device))
-        med = {k: statistics.median(v) for k, v in rates.items()}
+                times[name].append(timed(step, args.device))
+        med = {k: 1.0 / statistics.median(v) for k, v in times.items()}
         rows.append((size.name, med))
     print(f"\nfp32, batch {BATCH}, state {STATE_DIM}, action {ACTION_DIM}, device {args.device}, "
-          f"torch threads {args.threads}, median of {args.rounds} rounds x {args.updates} updates\n")
+          f"torch threads {args.threads}, median of {args.rounds * args.updates} interleaved updates each\n")
     print("| size | LeRobot SAC (upd/s) | chunkbot h=1 (upd/s) | speed-up | chunkbot h=5 (upd/s) | h=5 cost vs h=1 |")
     print("|---|---|---|---|---|---|")
     for name, m in rows:

@@ -15,12 +15,13 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 _ACT = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu, "tanh": torch.tanh}
+_ACT_INPLACE = {"silu": lambda x: F.silu(x, inplace=True), "gelu": F.gelu, "relu": torch.relu_, "tanh": torch.tanh_}
 
 
 class CriticEnsemble(nn.Module):
     def __init__(self, in_dim: int, hidden_dims: list[int], num_critics: int, activation: str = "silu") -> None:
         super().__init__()
-        self.num_critics, self.act = num_critics, _ACT[activation]
+        self.num_critics, self.act, self.act_ = num_critics, _ACT[activation], _ACT_INPLACE[activation]
         dims = [in_dim, *hidden_dims, 1]
         k = num_critics
         self.weights = nn.ParameterList()
@@ -61,8 +62,12 @@ class CriticEnsemble(nn.Module):
         return torch.baddbmm(self.biases[-1], h, self.weights[-1]).squeeze(-1)
 
     def _norm_act(self, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """Per-critic LayerNorm (affine fused in one addcmul) and activation."""
-        return self.act(torch.addcmul(bias, F.layer_norm(h, h.shape[-1:]), weight))
+        """Per-critic LayerNorm (its affine in one addcmul) and activation; in place without autograd
+        (the target critics), where nothing needs the intermediate values."""
+        h = F.layer_norm(h, h.shape[-1:])
+        if torch.is_grad_enabled():
+            return self.act(torch.addcmul(bias, h, weight))
+        return self.act_(h.mul_(weight).add_(bias))
 
 
 @torch.no_grad()

@@ -127,3 +127,15 @@ def test_select_action_replays_the_chunk_then_predicts_a_new_one():
     assert len(pol._queue) == 0
     pol.select_action(frame(5.0))
     assert len(pol._queue) == 2  # refilled from the new observation
+
+
+def test_ensemble_without_autograd_gives_the_same_q_as_with_it():
+    torch.manual_seed(2)
+    ens = CriticEnsemble(6, [16, 16, 16], 3)
+    with torch.no_grad():
+        for p in list(ens.ln_weights) + list(ens.ln_biases):
+            p.add_(torch.randn_like(p) * 0.1)
+    x = torch.randn(4, 6)
+    with torch.no_grad():
+        fast = ens(x[:, :4], x[:, 4:])
+    torch.testing.assert_close(fast, ens(x))
