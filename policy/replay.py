@@ -162,6 +162,20 @@ class ChunkReplayBuffer:
         self._write(final_state, final_images, None, 0.0, False, False)
         self._open_episode = False
 
+    def close_open_episode(self) -> None:
+        """End an episode that stopped without its final observation (a run resumed from a
+        checkpoint): its last stored frame becomes the final observation and the step before it a
+        time-limit end, so no window ever joins it to the next episode."""
+        if not self._open_episode:
+            return
+        last = (self.cursor - 1) % self.capacity
+        self.has_action[last], self.reward[last] = False, 0.0
+        self.terminated[last] = self.truncated[last] = False
+        prev = (last - 1) % self.capacity
+        if self.episode_id[prev] == self.episode_id[last] and self.has_action[prev]:
+            self.truncated[prev] = True
+        self._open_episode = False
+
     def _split(self, frame: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return (np.asarray(frame[STATE_KEY], np.float32),
                 {k: np.asarray(frame[IMAGE_PREFIX + k], np.uint8) for k in self.camera_shapes})

@@ -116,7 +116,12 @@ def _offline_data(cfg: TrainConfig, env: gym.Env, policy_cfg: QChunkSACConfig) -
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
         dataset = LeRobotDataset(cfg.dataset_repo_id, root=cfg.dataset_root)
-        return offline_buffer_from_dataset(dataset, sorted(policy_cfg.camera_shapes), seed=cfg.seed)
+        buf = offline_buffer_from_dataset(dataset, sorted(policy_cfg.camera_shapes), seed=cfg.seed)
+        if (buf.state_dim, buf.action_dim) != (policy_cfg.state_dim, policy_cfg.action_dim):
+            raise ValueError(f"dataset {cfg.dataset_repo_id} has state/action dims ({buf.state_dim}, {buf.action_dim}) "
+                             f"but env {cfg.env_name} has ({policy_cfg.state_dim}, {policy_cfg.action_dim}); "
+                             "record the dataset on the same robot/task")
+        return buf
     if cfg.num_demos > 0:
         return generate_demos(env, cfg.num_demos, capacity=max(10_000, 2_000 * cfg.num_demos), seed=cfg.seed)
     return None
@@ -148,6 +153,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         online = buffers.get("online") or ChunkReplayBuffer(cfg.online_buffer_capacity, state_dim,
                                                             len(action_names), policy.config.camera_shapes, cfg.seed)
         offline = buffers.get("offline")
+        online.close_open_episode()  # the interrupted episode cannot continue: the env restarts
         env_step, normalizer_fitted = int(extra["env_step"]), bool(extra["normalizer_fitted"])
         rng = np.random.default_rng(cfg.seed + env_step)
         log.info("resumed from %s at env step %d", checkpoint, env_step)

@@ -150,3 +150,17 @@ def test_mixed_sampler_uses_offline_only_before_online_data_exists():
     empty = ChunkReplayBuffer(8, 1, 1)
     batch = MixedSampler(empty, off, 0.5).sample(16, 3, 3, G)
     assert bool(batch.is_offline.all())
+
+
+def test_closing_an_interrupted_episode_keeps_it_apart_from_the_next_one():
+    buf = ChunkReplayBuffer(32, 1, 1)
+    for t in range(4):  # an episode cut off by a crash: no end, no final observation
+        buf.add(frame(t), [t], 1.0, False, False)
+    buf.close_open_episode()
+    for t in range(3):
+        buf.add(frame(50 + t), [50 + t], 1.0, False, t == 2, next_observation=frame(53))
+    w = buf.gather(np.array([2]), 3, 3, G)  # step 2 is now the last action, s_3 the final observation
+    assert w.discounted_return.item() == pytest.approx(1.0) and w.bootstrap_discount.item() == pytest.approx(G)
+    assert w.next_state[0, -1, 0].item() == 3 and w.truncated_early.item()
+    starts = buf.sample(256, 3, 3, G).state[:, -1, 0].numpy()
+    assert 3 not in set(np.unique(starts))
