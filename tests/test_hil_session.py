@@ -161,3 +161,42 @@ def test_the_sim_session_command_runs_end_to_end(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["episodes"] == 3 and 0.0 < summary["intervention_fraction"] <= 1.0
     assert (tmp_path / "checkpoints" / "last" / "pretrained_model" / "model.safetensors").exists()
+
+
+def test_keys_end_episodes_on_a_real_arm_flow_success_then_quit(tmp_path):
+    from policy.hil.learner import HILLearner
+    from policy.hil.session import HILSession
+    from robot.keyboard import ESC, KeyHub
+    from robot.timing import RealClock
+    from tests.executor_doubles import WIDE_LIMITS, FirstOrderArm
+    from tests.test_hil_takeover import HandLeader
+
+    hub = KeyHub()
+
+    class KeyPressingLeader(HandLeader):
+        """The person moves the leader and presses `o` (success) at its 10th read, Esc at its 25th."""
+
+        calls = 0
+
+        def get_action(self):
+            self.calls += 1
+            if self.calls in (10, 25):
+                hub.press({10: "o", 25: ESC}[self.calls])
+            return super().get_action()
+
+    arm = FirstOrderArm(RealClock(), joint_limits=WIDE_LIMITS)
+    arm.connect()
+    cfg = session_config(tmp_path, episodes=5, reset_time_s=0.0, episode_time_s=10.0, realtime=False)
+    learner = HILLearner(tiny_policy(), HILLearnerConfig(learning_starts=10_000))
+    session = HILSession(cfg, arm, KeyPressingLeader(np.full(6, 3.0)), LocalLink(learner, background=False), hub)
+    results = session.run()
+    assert [(r.end, r.steps, r.success) for r in results] == [("success", 10, True), ("quit", 15, False)]
+    assert learner.env_steps == 25 and learner.intervention_steps == 25      # the person drove (no weights yet)
+    f = read_frames_of(tmp_path, "local/hil_hil")
+    assert f["next.done"].astype(bool).tolist() == [False] * 9 + [True] + [False] * 15
+
+
+def read_frames_of(out: Path, repo_id: str) -> dict[str, np.ndarray]:
+    ds = open_dataset(repo_id, out / "dataset")
+    table = ds.hf_dataset.select_columns(["next.done"]).with_format("numpy")[:]
+    return {"next.done": np.asarray(table["next.done"]).reshape(-1)}
