@@ -116,6 +116,10 @@ class ChunkValueRecorder:
         self.chunk_size, self.action_names, self.fps = policy.chunk_size, policy.action_names, policy.fps
         self.values: list[float] = []
 
+    @property
+    def last_value(self) -> float | None:  # what the Rerun chunk view reads (robot.viz)
+        return self.policy.last_value
+
     def predict_chunk(self, observation: dict[str, Any]) -> Any:
         chunk = self.policy.predict_chunk(observation)
         self.values.append(self.policy.last_value)
