@@ -1,0 +1,166 @@
+"""Run the study: every (variant, task, seed) cell, one process per core, resumable.
+
+    python -m benchmarks.study.run --budget full --workers 16          # the whole study (one 16-core machine)
+    python -m benchmarks.study.run --budget small --workers 2 --tasks lift cube-single
+    python -m benchmarks.study.plot --budget full                      # figures + tables into docs/
+
+Each cell writes `<results>/<budget>/<task>/<variant>/seed<k>.json` atomically when it finishes; a
+rerun skips the cells whose file exists (delete a file to rerun its cell). OGBench play data is
+generated first, sharded over the same workers, into `<results>/data/` and reused by every cell
+and every later run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from benchmarks.study.tasks import BUDGETS, TASKS, Budget, Task
+from benchmarks.study.variants import VARIANTS
+
+DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
+SHARD_EPISODES = 5          # play episodes per data-generation job (about 10 s of one core each)
+
+
+def result_path(results_dir: str | Path, budget: str, task: str, variant: str, seed: int) -> Path:
+    return Path(results_dir) / budget / task / variant / f"seed{seed}.json"
+
+
+def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
+    """Temp file in the same folder + rename: a reader (or a rerun) never sees half a result."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# ---------------------------------------------------------------- jobs (run in worker processes)
+def _quiet_worker() -> None:
+    import warnings
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    warnings.filterwarnings("ignore", category=UserWarning)
+    logging.basicConfig(level=logging.WARNING)
+
+
+def _data_shard_job(domain: str, episodes: int, episode_length: int, seed: int) -> dict:
+    _quiet_worker()
+    from benchmarks.study.ogbench_data import collect_play_episodes
+
+    return collect_play_episodes(domain, episodes, episode_length, noise=0.1, seed=seed)
+
+
+def _cell_job(variant: str, task: str, seed: int, budget: str, data_dir: str, out: str) -> dict[str, Any]:
+    _quiet_worker()
+    import torch
+
+    torch.set_num_threads(1)
+    from benchmarks.study.cell import run_cell
+
+    record = run_cell(VARIANTS[variant], TASKS[task], seed, BUDGETS[budget], data_dir)
+    write_json_atomic(Path(out), record)
+    return {"variant": variant, "task": task, "seed": seed, "wall_s": record["wall_s"]["total"],
+            "final": record["curve"][-1]["success_rate"] if record["curve"] else float("nan")}
+
+
+# ---------------------------------------------------------------- driver
+def generate_missing_data(pool: ProcessPoolExecutor, tasks: list[Task], budget: Budget, data_dir: Path,
+                          log: logging.Logger) -> None:
+    """Generate each missing OGBench dataset (train + '-val'), sharded over the pool."""
+    from benchmarks.study.ogbench_data import concatenate_shards, domain_of, save_npz_atomic, val_path
+
+    jobs: dict[tuple[Path, str], list[Future]] = {}
+    for task in tasks:
+        if task.kind != "ogbench":
+            continue
+        path = task.dataset_path(data_dir, budget)
+        if path.is_file() and val_path(path).is_file():
+            continue
+        domain, n = domain_of(task.env_id), budget.ogbench_episodes
+        shards = [(i, min(SHARD_EPISODES, n - i)) for i in range(0, n, SHARD_EPISODES)]
+        # seeds depend on the shard's first episode only, so the data does not depend on --workers
+        jobs[(path, "train")] = [pool.submit(_data_shard_job, domain, k, budget.ogbench_episode_length, 1_000 + i)
+                                 for i, k in shards]
+        jobs[(path, "val")] = [pool.submit(_data_shard_job, domain, max(1, n // 10), budget.ogbench_episode_length,
+                                           999_999)]
+        log.info("generating %s: %d play episodes of %d steps (+%d validation) in %d jobs", path.name, n,
+                 budget.ogbench_episode_length, max(1, n // 10), len(shards))
+    t0 = time.perf_counter()
+    for (path, split), futures in jobs.items():
+        arrays = concatenate_shards([f.result() for f in futures])
+        save_npz_atomic(val_path(path) if split == "val" else path, arrays)
+    if jobs:
+        log.info("data generated in %.0f s", time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--budget", default="small", choices=sorted(BUDGETS))
+    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 0))
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    p.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: the budget's)")
+    p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument("--dry-run", action="store_true", help="list the cells that would run, run nothing")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    log = logging.getLogger("study")
+
+    budget = BUDGETS[args.budget]
+    seeds = budget.seeds if args.seeds is None else args.seeds
+    tasks = [TASKS[t] for t in args.tasks]
+    data_dir = args.results_dir / "data"
+    cells = [(v, t.name, s) for t in tasks for v in args.variants for s in range(seeds)]
+    todo = [c for c in cells if not result_path(args.results_dir, budget.name, c[1], c[0], c[2]).is_file()]
+    # longest cells first (episodes of cube-double and pick-place are the longest), so the tail is short
+    order = {"cube-double": 0, "pickplace": 1, "cube-single": 2, "lift": 3}
+    todo.sort(key=lambda c: (order.get(c[1], 9), c[2], c[0]))
+    log.info("budget %s: %d cells, %d done, %d to run on %d workers", budget.name, len(cells),
+             len(cells) - len(todo), len(todo), args.workers)
+    if args.dry_run:
+        for c in todo:
+            print(*c)
+        return 0
+    if not todo:
+        return 0
+
+    t0 = time.perf_counter()
+    failures = 0
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn")) as pool:
+        generate_missing_data(pool, [TASKS[t] for t in {c[1] for c in todo}], budget, data_dir, log)
+        pending = {pool.submit(_cell_job, v, t, s, budget.name, str(data_dir),
+                               str(result_path(args.results_dir, budget.name, t, v, s))): (v, t, s)
+                   for v, t, s in todo}
+        done = 0
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                v, t, s = pending.pop(f)
+                done += 1
+                try:
+                    r = f.result()
+                    log.info("[%d/%d] %s %s seed %d: final success %.2f, %.0f s", done, len(todo), t, v, s,
+                             r["final"], r["wall_s"])
+                except Exception as e:  # one broken cell must not lose the others' results
+                    failures += 1
+                    log.error("[%d/%d] %s %s seed %d FAILED: %r", done, len(todo), t, v, s, e)
+    log.info("finished %d cells in %.0f s (%d failed)", len(todo), time.perf_counter() - t0, failures)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The study's tasks and budgets.
+
+Tasks: the chunkbot sim arm (SO-101 Lift and PickPlace, 20 scripted demos as offline data, the
+dense reward shifted to [-1, 0], see StepCostReward) and
+OGBench single-task cube envs (offline data from our own play-data generator, see ogbench_data).
+Budgets scale the online env steps, evaluation density, offline data size and network size:
+`smoke` (tests), `small` (the shared 2-core machine), `full` (one 16-core machine, < 9 minutes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from policy.replay import ChunkReplayBuffer
+
+
+@dataclass(frozen=True)
+class TaskBudget:
+    online_steps: int                # env steps of online RL after the offline data is loaded
+    warmup_steps: int                # uniform-random env steps before the first update
+    eval_every: int                  # env steps between evaluations
+    eval_episodes: int               # episodes per evaluation (stochastic policy, chunks open-loop)
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    tasks: dict[str, TaskBudget]
+    network: dict[str, Any]          # QChunkSACConfig overrides shared by every variant
+    seeds: int                       # seeds per (variant, task) cell
+    ogbench_episodes: int            # play episodes of 1000 steps in each generated OGBench dataset
+    ogbench_episode_length: int = 1000
+
+
+_SMALL_NET = {"num_critics": 2, "critic_aggregation": "min", "critic_hidden_dims": [256, 256],
+              "actor_hidden_dims": [256, 256], "batch_size": 128}
+
+BUDGETS: dict[str, Budget] = {b.name: b for b in [
+    Budget("smoke", {t: TaskBudget(300, 100, 150, 1) for t in
+                     ("lift", "pickplace", "cube-single", "cube-double")},
+           {"num_critics": 2, "critic_aggregation": "min", "critic_hidden_dims": [32, 32],
+            "actor_hidden_dims": [32, 32], "batch_size": 16}, seeds=1, ogbench_episodes=2,
+           ogbench_episode_length=200),
+    Budget("small", {"lift": TaskBudget(3_000, 500, 500, 5), "pickplace": TaskBudget(3_000, 500, 500, 5),
+                     "cube-single": TaskBudget(3_000, 500, 500, 5), "cube-double": TaskBudget(3_000, 500, 1_000, 3)},
+           _SMALL_NET, seeds=3, ogbench_episodes=20),
+    Budget("full", {"lift": TaskBudget(6_000, 1_000, 500, 10), "pickplace": TaskBudget(6_000, 1_000, 500, 10),
+                    "cube-single": TaskBudget(6_000, 1_000, 500, 10),
+                    "cube-double": TaskBudget(6_000, 1_000, 1_000, 5)},
+           _SMALL_NET, seeds=3, ogbench_episodes=100),
+]}
+
+
+class StepCostReward(gym.Wrapper):
+    """The sim task's dense shaping in [0, 1] shifted to [-1, 0]: 0 only on success.
+
+    The sim envs end an episode on success. With the dense reward as it is (about 0.3-0.9 per step
+    while holding the cube), ending the episode by succeeding is worth less than staying just short
+    of success for the rest of the time limit, so an RL agent learns not to finish. Shifted down by
+    1, every step short of success costs, as in OGBench's single-task reward (sub-goals met minus
+    sub-goals), and the shaping still points at success."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, float(reward) - 1.0, terminated, truncated, info
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    label: str
+    env_id: str                      # gymnasium id (chunkbot) or OGBench dataset name
+    kind: str                        # "sim" | "ogbench"
+    num_demos: int = 20              # sim: scripted demos
+
+    def make_env(self) -> gym.Env:
+        if self.kind == "sim":
+            import robot.sim  # noqa: F401  (registers the chunkbot/SO101*-v0 ids)
+
+            return StepCostReward(gym.make(self.env_id, reward_type="dense"))
+        from benchmarks.study.ogbench_data import make_ogbench_env
+
+        return make_ogbench_env(self.env_id)
+
+    def dataset_path(self, data_dir: str | Path, budget: Budget) -> Path:
+        """Where the generated OGBench data for this budget lives (shared by all cells)."""
+        return Path(data_dir) / f"{self.env_id}-{budget.ogbench_episodes}x{budget.ogbench_episode_length}.npz"
+
+    def offline_buffer(self, env: gym.Env, seed: int, data_dir: str | Path, budget: Budget) -> ChunkReplayBuffer:
+        if self.kind == "sim":
+            from policy.training import generate_demos
+
+            buf = generate_demos(env, self.num_demos, capacity=2_000 * self.num_demos, seed=seed)
+            if buf is None:
+                raise RuntimeError(f"{self.env_id} has no scripted expert; the study needs demos")
+            return buf
+        from benchmarks.study.ogbench_data import offline_buffer_from_npz
+
+        path = self.dataset_path(data_dir, budget)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: the driver generates it first "
+                                    "(python -m benchmarks.study.run generates before training)")
+        return offline_buffer_from_npz(self.env_id, path, seed=seed, env=env)
+
+
+TASKS: dict[str, Task] = {t.name: t for t in [
+    Task("lift", "SO-101 Lift (sim)", "chunkbot/SO101Lift-v0", "sim"),
+    Task("pickplace", "SO-101 PickPlace (sim)", "chunkbot/SO101PickPlace-v0", "sim"),
+    Task("cube-single", "OGBench cube-single task1", "cube-single-play-singletask-task1-v0", "ogbench"),
+    Task("cube-double", "OGBench cube-double task1", "cube-double-play-singletask-task1-v0", "ogbench"),
+]}

@@ -1,0 +1,83 @@
+"""The study driver: a tiny run writes one result file per cell, a rerun skips finished cells, and
+the plot step turns the results into figures and a docs block; the statistics are hand-checked."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks.study import plot, run
+
+ARGS = ["--budget", "smoke", "--workers", "1", "--variants", "qc", "--tasks", "lift", "--seeds", "1"]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    assert run.main([*ARGS, "--results-dir", str(out)]) == 0
+    return out
+
+
+def test_a_cell_writes_its_result_file_with_the_budgets_curve(results):
+    path = run.result_path(results, "smoke", "lift", "qc", 0)
+    record = json.loads(path.read_text())
+    assert (record["variant"], record["task"], record["seed"]) == ("qc", "lift", 0)
+    # smoke budget: 300 online steps, an evaluation every 150
+    assert [p["env_step"] for p in record["curve"]] == [150, 300]
+    assert all(0.0 <= p["success_rate"] <= 1.0 for p in record["curve"])
+    assert record["online_steps"] == 300 and record["updates"] == 300 - 100  # updates start after warm-up
+    assert record["policy_config"]["act_chunk_size"] == 5 and record["policy_config"]["critic_mode"] == "chunked"
+    assert not list(path.parent.glob("*.tmp"))  # written atomically, no temp file left
+
+
+def test_rerun_skips_finished_cells(results, caplog):
+    path = run.result_path(results, "smoke", "lift", "qc", 0)
+    before = path.stat().st_mtime_ns
+    with caplog.at_level("INFO", logger="study"):
+        assert run.main([*ARGS, "--results-dir", str(results)]) == 0
+    assert path.stat().st_mtime_ns == before
+    assert "1 done, 0 to run" in caplog.text
+
+
+def test_dry_run_lists_only_missing_cells(results, capsys):
+    assert run.main(["--budget", "smoke", "--variants", "qc", "sac", "--tasks", "lift", "--seeds", "1",
+                     "--results-dir", str(results), "--dry-run"]) == 0
+    assert capsys.readouterr().out.split("\n")[:-1] == ["sac lift 0"]
+
+
+def test_plot_writes_figures_and_replaces_its_doc_block(results, tmp_path):
+    doc = tmp_path / "docs" / "study.md"
+    doc.parent.mkdir()
+    doc.write_text("# Study\n\nhand-written verdict\n")
+    argv = ["--budget", "smoke", "--results-dir", str(results), "--doc", str(doc), "--img-dir", str(tmp_path / "img")]
+    assert plot.main(argv) == 0
+    assert plot.main(argv) == 0
+    text = doc.read_text()
+    assert text.startswith("# Study\n\nhand-written verdict\n")
+    assert text.count("<!-- study:smoke:begin -->") == 1 and text.count("<!-- study:smoke:end -->") == 1
+    assert "| qc | 1 |" in text
+    assert (tmp_path / "img" / "study_smoke_success.png").stat().st_size > 10_000
+
+
+def test_mean_ci_uses_student_t():
+    mean, half = plot.mean_ci(np.array([[0.0], [0.5], [1.0]]))
+    assert mean[0] == pytest.approx(0.5)
+    assert half[0] == pytest.approx(4.303 * 0.5 / math.sqrt(3))
+
+
+def test_welch_interval_separates_only_clear_differences():
+    d, half = plot.welch_diff(np.array([0.9, 0.8, 0.85]), np.array([0.1, 0.2, 0.15]))
+    assert d == pytest.approx(0.7) and half < d
+    d, half = plot.welch_diff(np.array([0.9, 0.1, 0.5]), np.array([0.4, 0.5, 0.6]))
+    assert abs(d) < half
+
+
+def test_steps_to_threshold_is_the_first_evaluation_that_reaches_it():
+    cells = plot.CellSet("lift", "qc", steps=np.array([100, 200, 300]),
+                         success=np.array([[0.2, 0.6, 0.9], [0.0, 0.1, 0.4]]), wall_s=np.ones(2),
+                         learner_s=np.ones(2), updates=np.ones(2), online_steps=np.full(2, 300))
+    assert cells.steps_to(0.5) == [200, None]
+    assert cells.steps_to(0.8) == [300, None]

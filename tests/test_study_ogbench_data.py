@@ -1,0 +1,94 @@
+"""The study's OGBench play-data generator writes what OGBench's own loader reads, and the offline
+buffer built from it follows the single-task env's reward and termination conventions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ogbench")
+
+from benchmarks.study.ogbench_data import (  # noqa: E402
+    STATE_KEY,
+    collect_play_episodes,
+    generate_play_dataset,
+    make_ogbench_env,
+    offline_buffer_from_npz,
+    save_npz_atomic,
+    val_path,
+)
+
+NAME = "cube-single-play-singletask-task1-v0"
+EPISODES, LENGTH = 2, 60
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ogb") / "cube-single.npz"
+    return generate_play_dataset(NAME, path, num_episodes=EPISODES, episode_length=LENGTH, seed=0, val_episodes=1)
+
+
+def test_generated_files_hold_ogbench_layout(dataset):
+    raw = np.load(dataset)
+    assert set(raw.files) == {"observations", "actions", "terminals", "qpos", "qvel"}
+    assert raw["observations"].shape == (EPISODES * LENGTH, 28)
+    assert raw["actions"].shape == (EPISODES * LENGTH, 5)
+    assert np.abs(raw["actions"]).max() <= 1.0
+    # one terminal per play episode, on its last step
+    assert np.flatnonzero(raw["terminals"]).tolist() == [LENGTH - 1, 2 * LENGTH - 1]
+    assert raw["qpos"].shape[0] == raw["qvel"].shape[0] == EPISODES * LENGTH
+    assert val_path(dataset).is_file()
+
+
+def test_ogbench_loader_reads_generated_files_and_relabels_rewards(dataset):
+    import ogbench
+
+    env, train, val = ogbench.make_env_and_datasets(NAME, dataset_path=str(dataset), add_info=True)
+    env.close()
+    # OGBench drops each episode's last observation as a transition start
+    assert train["observations"].shape == (EPISODES * (LENGTH - 1), 28)
+    assert train["next_observations"].shape == train["observations"].shape
+    assert val["observations"].shape == (LENGTH - 1, 28)
+    assert {"rewards", "masks", "qpos", "qvel"} <= set(train)
+    assert set(np.unique(train["rewards"])) <= {-1.0, 0.0}
+
+
+def test_generator_is_deterministic_per_seed(dataset):
+    again = collect_play_episodes("cube-single", num_episodes=EPISODES, episode_length=LENGTH, seed=0)
+    np.testing.assert_array_equal(np.load(dataset)["actions"], again["actions"])
+
+
+def test_buffer_ends_a_segment_where_the_cube_reaches_the_goal(dataset, tmp_path):
+    """Place the cube on task1's goal at step k of the data: the transition into s_k gets reward 0
+    and ends its segment as a termination; the time-limited play episodes keep the rest."""
+    env = make_ogbench_env(NAME)
+    env.reset(seed=0)
+    goal = env.unwrapped._data.mocap_pos.copy()[0]
+    raw = dict(np.load(dataset))
+    k = 20
+    raw["qpos"][k, 14:17] = goal
+    path = tmp_path / "with_success.npz"
+    save_npz_atomic(path, raw)
+    save_npz_atomic(val_path(path), raw)
+
+    buf = offline_buffer_from_npz(NAME, path, env=env)
+    acted = np.flatnonzero(buf.has_action[: buf.size])
+    terminated = np.flatnonzero(buf.terminated[: buf.size])
+    assert len(terminated) == 1
+    j = terminated[0]
+    assert buf.step_in_episode[j] == k - 1          # the action taken at s_{k-1} reached the goal
+    assert buf.reward[j] == 0.0 and np.all(buf.reward[acted[acted != j]] == -1.0)
+    np.testing.assert_allclose(buf.state[j], raw["observations"][k - 1])
+    # every stored action is a real data step: each play episode loses only its unlabelled last step
+    assert len(buf) == EPISODES * (LENGTH - 2)
+    env.close()
+
+
+def test_state_env_wraps_observations_and_success():
+    env = make_ogbench_env(NAME)
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == {STATE_KEY} and obs[STATE_KEY].shape == (28,) and obs[STATE_KEY].dtype == np.float32
+    obs, reward, terminated, truncated, info = env.step(np.zeros(5, np.float32))
+    assert reward == -1.0 and info["is_success"] is False and not terminated
+    assert env.action_names == ["a0", "a1", "a2", "a3", "a4"]
+    env.close()
