@@ -110,3 +110,11 @@ def test_unknown_key_in_the_config_file_is_an_error_naming_it(tmp_path):
     path.write_text(json.dumps({"enable_q_chunking": True, "q_chunking_horizont": 3}))
     with pytest.raises(Exception, match="q_chunking_horizont"):
         build_config([f"--config-path={path}"])
+
+
+def test_metrics_plot_draws_the_runs_metrics_to_a_png(tmp_path):
+    from tools.plot_metrics import PlotConfig, plot
+
+    train(tiny_job(tmp_path, steps=60, eval_every=60))
+    out = plot(PlotConfig(output_dir=str(tmp_path), keys="loss_critic,eval/success_rate,not_a_metric"))
+    assert out == tmp_path / "metrics.png" and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
