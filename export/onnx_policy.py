@@ -106,14 +106,22 @@ class OnnxChunkPolicy:
         self.last_q_values = None
 
     def predict_chunk(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        """One unbatched policy frame -> (h, A) float32 joint targets in robot units."""
+        """One unbatched policy frame -> (h, A) float32 joint targets in robot units.
+
+        With a history (L > 1) the policy keeps the states of its previous calls. A caller that sees
+        every control step (the training runner does) can pass the L-1 states before this frame as
+        `observation["state_history"]` ((L-1, D) float32, oldest first) instead: then that is used
+        and the internal history is left alone."""
         feeds = {key: value[None] for key, value in self.check_observation(observation).items()}
-        if self._has_history:
+        given = observation.get(STATE_HISTORY) if self._has_history else None
+        if given is not None:
+            feeds[STATE_HISTORY] = self._check_history(given)[None]
+        elif self._has_history:
             if self._history is None:  # episode start: the history repeats the first state
                 self._history = np.repeat(feeds[STATE_KEY][:, None], self.metadata.history_length - 1, axis=1)
             feeds[STATE_HISTORY] = self._history
         outputs = self._session.run(self._output_names, feeds)
-        if self._has_history:
+        if self._has_history and given is None:
             self._history = outputs[1]
         if self.has_critic:
             self.last_q_values = outputs[-2][0]
@@ -158,13 +166,21 @@ class OnnxChunkPolicy:
             out[key] = value
         return out
 
+    def _check_history(self, history: Any) -> np.ndarray:
+        history = np.asarray(history)
+        shape = (self.metadata.history_length - 1, self.metadata.state_dim)
+        if history.shape != shape or history.dtype != np.float32:
+            raise ObservationMismatchError(f"{STATE_HISTORY!r} must be {shape} float32 (the previous states, oldest "
+                                           f"first); got {history.shape} {history.dtype}")
+        return history
+
     def check_robot(self, observation_features: dict[str, Any], action_names: tuple[str, ...] | list[str],
                     robot_type: str | None = None, allow_other_robot_type: bool = False) -> None:
         """Refuse a robot this model was not made for: other action set, state size or names,
         cameras, or (unless allowed, e.g. for sim-to-real) another robot type."""
         meta = self.metadata
         name = self.path.name
-        if tuple(action_names) != meta.action_names:
+        if set(action_names) != set(meta.action_names):  # the executor maps chunk columns by name
             raise ModelMismatchError(f"{name} predicts actions {list(meta.action_names)} but the robot takes "
                                      f"{list(action_names)}: this model was exported for another action set")
         state_features = [k for k, v in observation_features.items() if v is float]

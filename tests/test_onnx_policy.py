@@ -219,3 +219,20 @@ def test_dynamo_failure_falls_back_to_torchscript_and_says_so(exported, tmp_path
     assert result.method == "torchscript" and result.parity.passed
     assert "falling back to the TorchScript exporter" in caplog.text and "unsupported op" in caplog.text
     assert read_metadata(result.path).exporter["method"] == "torchscript"
+
+
+def test_a_given_state_history_is_used_and_leaves_the_internal_one_alone(exported):
+    policy, _, path = exported["act"]
+    onnx_policy = OnnxChunkPolicy(path)
+    rng = np.random.default_rng(4)
+    steps = [frame_for(policy, rng)["observation.state"] for _ in range(3)]  # consecutive control steps
+    frame = {"observation.state": steps[2], "state_history": np.stack(steps[:2])}
+    chunk = onnx_policy.predict_chunk(frame)
+    want = onnx_policy.run({"observation.state": steps[2][None], "state_history": np.stack(steps[:2])[None]})
+    np.testing.assert_array_equal(chunk, want["action_chunk"][0])
+    # the internal history was not advanced: a plain call still starts from a repeated first state
+    plain = onnx_policy.predict_chunk({"observation.state": steps[2]})
+    repeated = onnx_policy.run({"observation.state": steps[2][None], "state_history": np.stack([steps[2]] * 2)[None]})
+    np.testing.assert_array_equal(plain, repeated["action_chunk"][0])
+    with pytest.raises(ObservationMismatchError, match="state_history"):
+        onnx_policy.predict_chunk({"observation.state": steps[2], "state_history": np.stack(steps)})
