@@ -2,7 +2,7 @@
 
 Runtime side (numpy + onnxruntime, never torch): `OnnxChunkPolicy`, `read_metadata`, `ActorMetadata`.
 Export side (torch + policy/, loaded on first use so that importing `export` stays light):
-`export_policy`, `check_parity`, `ParityError`.
+`export_policy`, `check_parity`, `ExportError`, `ParityError`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from export.metadata import ActorMetadata, OnnxModelError, TensorSpec
 from export.onnx_policy import ModelMismatchError, ObservationMismatchError, OnnxChunkPolicy, read_metadata
 
-_EXPORTER_NAMES = ("export_policy", "check_parity", "ParityError", "ParityReport", "ExportResult")
+_EXPORTER_NAMES = ("export_policy", "check_parity", "ExportError", "ParityError", "ParityReport", "ExportResult")
 
 __all__ = ["ActorMetadata", "ModelMismatchError", "ObservationMismatchError", "OnnxChunkPolicy", "OnnxModelError",
            "TensorSpec", "read_metadata", *_EXPORTER_NAMES]

@@ -42,6 +42,10 @@ PARITY_TOLERANCE = 1e-4
 EXPORT_BATCH = 2  # example batch for tracing; not 1, which torch.export would specialise on
 
 
+class ExportError(RuntimeError):
+    """Neither torch exporter could trace the policy."""
+
+
 class ParityError(RuntimeError):
     """onnxruntime and torch disagree beyond the tolerance: the export is not trustworthy."""
 
@@ -317,10 +321,16 @@ def _torch_to_onnx(graph: torch.nn.Module, args: tuple[torch.Tensor, ...], input
             log.warning("torch.onnx.export(dynamo=True) failed (%s: %s); falling back to the TorchScript exporter "
                         "(dynamo=False)", type(cause).__name__, " ".join(str(cause).split())[:500])
     axes = {name: {0: "batch"} for name in [*input_names, *output_names]}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(graph, args, str(path), dynamo=False, opset_version=opset, input_names=input_names,
-                          output_names=output_names, dynamic_axes=axes, do_constant_folding=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, args, str(path), dynamo=False, opset_version=opset, input_names=input_names,
+                              output_names=output_names, dynamic_axes=axes, do_constant_folding=True)
+    except Exception as e:  # noqa: BLE001
+        hint = (" (the TorchScript exporter cannot take the critic ensemble's LayerNorm widths from traced "
+                "shapes: export with dynamo=True, or without --with_critic)") if "critic" in str(e) else ""
+        raise ExportError(f"the TorchScript exporter failed: {type(e).__name__}: "
+                          f"{' '.join(str(e).split())[:300]}{hint}") from None
     return "torchscript"
 
 

@@ -236,3 +236,16 @@ def test_a_given_state_history_is_used_and_leaves_the_internal_one_alone(exporte
     np.testing.assert_array_equal(plain, repeated["action_chunk"][0])
     with pytest.raises(ObservationMismatchError, match="state_history"):
         onnx_policy.predict_chunk({"observation.state": steps[2], "state_history": np.stack(steps)})
+
+
+def test_when_both_exporters_fail_the_error_says_why_and_no_file_is_left(exported, tmp_path, monkeypatch, caplog):
+    from export import ExportError
+
+    def failing_export(*args, dynamo=True, **kwargs):
+        raise RuntimeError(f"cannot trace op foo (dynamo={dynamo})")
+
+    monkeypatch.setattr(torch.onnx, "export", failing_export)
+    with pytest.raises(ExportError, match=r"TorchScript exporter failed: RuntimeError: cannot trace op foo \(dynamo=False\)"):
+        export_policy(exported["mlp"][1], tmp_path / "actor.onnx")
+    assert "cannot trace op foo (dynamo=True)" in caplog.text
+    assert list(tmp_path.iterdir()) == []

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     if cfg.policy.path is None:
         fail("--policy.path is required (a tools.train output dir, a checkpoint or a pretrained_model dir)")
 
-    from export.exporter import ParityError, check_parity, export_policy  # torch: only once arguments are fine
+    from export.exporter import ExportError, ParityError, check_parity, export_policy  # torch: only now
 
     dataset = dict(dataset_repo_id=cfg.dataset.repo_id, dataset_root=cfg.dataset.root)
     try:
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
                                opset=cfg.opset, dynamo=cfg.dynamo, fuse_image_normalisation=cfg.fuse_image_normalisation,
                                tolerance=cfg.tolerance, num_random=cfg.num_random,
                                num_dataset=cfg.dataset.num_frames, seed=cfg.seed, **dataset)
-    except ParityError as e:
+    except (ParityError, ExportError) as e:
         fail(str(e), code=1)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
