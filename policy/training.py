@@ -210,7 +210,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
                     fit_normalizer(online)
                     normalizer_fitted = True
                 chunk = chunk_fn(False)(runner.observation)
-            taken = runner.run_chunk(chunk)
+            taken = runner.run_chunk(chunk[: cfg.steps - env_step])  # stop exactly at cfg.steps
             for _ in range(taken):
                 env_step += 1
                 if env_step > cfg.warmup_steps:
