@@ -41,7 +41,7 @@ def _register_robot_types(argv: list[str]) -> None:
     """Populate the --robot.type registry before parsing. A simulated arm needs only robot.sim
     (importing the real-arm adapters would pull LeRobot, and with it torch, into an ONNX run)."""
     robot_type = next((a.split("=", 1)[1] for a in argv if a.startswith("--robot.type=")), "sim_so101")
-    if robot_type.startswith("sim_"):
+    if robot_type.startswith("sim_") and not {"-h", "--help"} & set(argv):
         import robot.sim.robot  # noqa: F401  (registers sim_so101 / sim_koch)
     else:
         from robot.config import register_all
