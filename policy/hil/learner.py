@@ -47,7 +47,7 @@ class HILLearnerConfig:
     learning_starts: int = 300          # env steps received before the normaliser is fitted and updates start
     # Updates on the first data (the person's demonstrations) before the first weights go out, so
     # the policy's first episodes start from a fitted policy instead of a random network.
-    initial_updates: int = 500
+    initial_updates: int = 1000
     updates_per_step: float = 1.0       # learner updates per env step received (each = utd_ratio critic steps)
     publish_every: int = 100            # updates between weight versions
     log_every: int = 100                # updates between lines of metrics.jsonl (0: none)
