@@ -96,6 +96,11 @@ class OnnxChunkPolicy:
         return self.metadata.fps
 
     @property
+    def history_length(self) -> int:
+        """States the actor reads (L); the executor hands over the previous L-1 with each request."""
+        return self.metadata.history_length
+
+    @property
     def has_critic(self) -> bool:
         return self.metadata.critic is not None
 

@@ -16,6 +16,9 @@ import numpy as np
 STATE_KEY = "observation.state"
 IMAGE_PREFIX = "observation.images."
 ACTION_KEY = "action"
+# Optional in a frame handed to a policy with an observation history of L > 1 frames: the states of
+# the previous L-1 control steps, (L-1, D) float32, oldest first (the executor fills it).
+STATE_HISTORY_KEY = "state_history"
 
 
 def state_names(observation_features: dict[str, Any]) -> list[str]:
