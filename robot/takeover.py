@@ -131,7 +131,7 @@ class TakeoverController:
                 self._rest = human.copy()
             gap = np.abs(human - (self._rest if self.config.trigger == "leader_moved" else present))
             if self.config.trigger != "none" and float(gap.max()) > self.config.leader_threshold:
-                want, self.last_reason = True, f"leader {self.config.trigger}"
+                want, self.last_reason = True, f"leader ({self.config.trigger})"
         elif human is not None and self.active and self.config.handback_still_s > 0:
             if self._still_anchor is None or float(np.abs(human - self._still_anchor).max()) > self.config.still_tolerance:
                 self._still_anchor, self._still_steps = human.copy(), 0

@@ -102,7 +102,7 @@ def test_moving_the_leader_past_the_threshold_takes_over():
     assert ex.step().source == "policy"
     leader.pose[2] += 2.0                                    # now 6 units from where it rested
     assert ex.step().source == "override"
-    assert controller.last_reason == "leader leader_moved"
+    assert controller.last_reason == "leader (leader_moved)"
 
 
 def test_the_follower_eases_onto_the_leader_without_a_jump():
@@ -147,3 +147,10 @@ def test_the_keyboard_teleop_jogs_from_the_follower_pose():
         hub.press(key)
     action = teleop.get_action()
     assert [action[n] for n in ACTION_NAMES] == [5.0, 2.0, 1.0, 4.0, 5.0, 40.0]
+
+
+def test_terminal_bytes_become_keys_and_arrow_sequences_are_ignored():
+    from robot.keyboard import ESC, _parse_keys
+
+    assert _parse_keys(b"o \x1b") == ["o", " ", ESC]
+    assert _parse_keys(b"\x1b[A") == []                      # an arrow key is not Esc

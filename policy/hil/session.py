@@ -270,8 +270,7 @@ class HILSession:
                 self._finish_episode()
         finally:
             self._ep = None
-            try:
-                self.link.between_episodes()
+            try:  # updates still owed are not run here (Ctrl-C should be quick): a resume runs them
                 self.link.checkpoint(self.output_dir, self.session_state())
             finally:
                 dataset.close()
