@@ -200,3 +200,27 @@ def read_frames_of(out: Path, repo_id: str) -> dict[str, np.ndarray]:
     ds = open_dataset(repo_id, out / "dataset")
     table = ds.hf_dataset.select_columns(["next.done"]).with_format("numpy")[:]
     return {"next.done": np.asarray(table["next.done"]).reshape(-1)}
+
+
+def test_a_real_time_session_trains_in_a_background_thread_while_the_loop_keeps_time(tmp_path):
+    from policy.hil.learner import HILLearner
+    from policy.hil.session import HILSession
+    from robot.timing import RealClock
+    from tests.executor_doubles import WIDE_LIMITS, FirstOrderArm
+    from tests.test_hil_takeover import HandLeader
+
+    arm = FirstOrderArm(RealClock(), joint_limits=WIDE_LIMITS)
+    arm.connect()
+    cfg = session_config(tmp_path, episodes=4, reset_time_s=1.0, episode_time_s=0.5, realtime=True)
+    learner = HILLearner(tiny_policy(), HILLearnerConfig(learning_starts=10, initial_updates=5, updates_per_step=1.0,
+                                                         publish_every=5))
+    link = LocalLink(learner, background=True)
+    try:
+        results = HILSession(cfg, arm, HandLeader(np.full(6, 3.0)), link).run()
+    finally:
+        link.close()
+    assert [r.steps for r in results] == [15, 15, 15, 15]      # 0.5 s at 30 fps each
+    assert all(r.wall_s < 1.0 for r in results)                # the learner thread never stalled the loop
+    assert results[0].intervention_steps == 15                 # no weights yet: the person drove
+    assert any(r.weights_version >= 1 and r.intervention_steps == 0 for r in results[1:])
+    assert learner.learner.step >= 5
