@@ -61,7 +61,8 @@ def lerobot_sac(size: Size, device: str):
     algorithm.make_optimizers_and_scheduler()
     g = torch.Generator().manual_seed(0)
     obs = lambda: {"observation.state": torch.randn(BATCH, STATE_DIM, generator=g).to(device)}  # noqa: E731
-    batch = {"state": obs(), "next_state": obs(), "action": (torch.rand(BATCH, ACTION_DIM, generator=g) * 2 - 1).to(device),
+    action = (torch.rand(BATCH, ACTION_DIM, generator=g) * 2 - 1).to(device)
+    batch = {"state": obs(), "next_state": obs(), "action": action,
              "reward": torch.randn(BATCH, generator=g).to(device), "done": torch.zeros(BATCH, device=device)}
     return lambda: algorithm.update(iter([batch]))
 

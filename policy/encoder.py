@@ -1,8 +1,8 @@
 """Observation encoder shared by actor and critic (as in LeRobot's SAC): the critic's loss trains
 it, the actor reads its features detached.
 
-* state history s_{t-L+1..t} (B, L, D), normalised by the policy's Normalizer, flattened; optionally Linear+LayerNorm+tanh
-  (LeRobot SAC's state encoder) when `state_encoder_dim` is set.
+* state history s_{t-L+1..t} (B, L, D), normalised by the policy's Normalizer, flattened;
+  optionally Linear+LayerNorm+tanh (LeRobot SAC's state encoder) when `state_encoder_dim` is set.
 * each camera: a small CNN from scratch (DrQ-style) on uint8 images, converted to float only here,
   then Linear+LayerNorm+tanh to `latent_dim`.
 """

@@ -28,7 +28,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from policy.config import QChunkSACConfig
 from policy.critic import CriticEnsemble, polyak_update
 from policy.distributions import sample_tanh_gaussian, tanh_gaussian_log_prob
 from policy.encoder import random_shift

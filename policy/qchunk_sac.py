@@ -154,7 +154,8 @@ class QChunkSACPolicy(nn.Module):
     def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "QChunkSACPolicy":
         """A `pretrained_model` folder, a checkpoint folder holding one, or an output dir (its last checkpoint)."""
         directory = Path(directory)
-        for candidate in (directory, directory / "pretrained_model", directory / "checkpoints" / "last" / "pretrained_model"):
+        candidates = (directory, directory / "pretrained_model", directory / "checkpoints" / "last" / "pretrained_model")
+        for candidate in candidates:
             if (candidate / CONFIG_NAME).is_file() and (candidate / WEIGHTS_NAME).is_file():
                 directory = candidate
                 break
