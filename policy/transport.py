@@ -285,7 +285,13 @@ class LearnerServer:
                     self.refused["malformed"] += 1
                     continue
                 identity, frames = frames[0], frames[1:]
-                for reply in self.handle(frames):
+                try:
+                    replies = self.handle(frames)
+                except Exception:  # a bug in the consumer must not take the server down: no ack, it comes again
+                    log.exception("handling a message failed; it was not acknowledged")
+                    self.refused["error"] += 1
+                    continue
+                for reply in replies:
                     sock.send_multipart([identity, *reply])
         finally:
             sock.close()
