@@ -224,3 +224,36 @@ def test_a_real_time_session_trains_in_a_background_thread_while_the_loop_keeps_
     assert results[0].intervention_steps == 15                 # no weights yet: the person drove
     assert any(r.weights_version >= 1 and r.intervention_steps == 0 for r in results[1:])
     assert learner.learner.step >= 5
+
+
+def test_pause_holds_the_arm_until_the_pause_key_comes_again(tmp_path):
+    from policy.hil.learner import HILLearner
+    from policy.hil.session import HILSession
+    from robot.keyboard import KeyHub
+    from robot.timing import RealClock
+    from tests.executor_doubles import WIDE_LIMITS, FirstOrderArm
+    from tests.test_hil_takeover import HandLeader
+
+    hub = KeyHub()
+
+    class PausingLeader(HandLeader):
+        """At its 5th read the person presses pause, and presses it again 0.3 s later."""
+
+        calls = 0
+
+        def get_action(self):
+            self.calls += 1
+            if self.calls == 5:
+                hub.press("p")
+                threading.Timer(0.3, hub.press, args=("p",)).start()
+            return super().get_action()
+
+    arm = FirstOrderArm(RealClock(), joint_limits=WIDE_LIMITS)
+    arm.connect()
+    cfg = session_config(tmp_path, episodes=1, episode_time_s=0.4, realtime=True)
+    learner = HILLearner(tiny_policy(), HILLearnerConfig(learning_starts=10_000))
+    results = HILSession(cfg, arm, PausingLeader(np.full(6, 3.0)), LocalLink(learner, background=False), hub).run()
+    assert results[0].steps == 12                                          # the pause costs no step
+    times = np.array([t for t, _ in arm.received])
+    gaps = np.diff(times)
+    assert gaps.max() >= 0.25 and int(np.argmax(gaps)) == 4                # nothing sent while paused, after step 5
