@@ -198,7 +198,8 @@ class HILSession:
         self.actor = ActorPolicy(cfg.policy.chunk_size, self.action_names, self.fps)
         scripted = self.sim and getattr(teleop, "name", "") == "scripted"
         takeover = cfg.takeover
-        if scripted:  # the scripted person decides when to take over; its "leader" never rests
+        if scripted or getattr(teleop, "name", "") == "keyboard":
+            # the scripted person / the takeover key decide when to take over: neither "leader" rests
             takeover = dataclasses.replace(takeover, trigger="none", handback_still_s=0.0)
         self.controller = TakeoverController(teleop, self.action_names, self.fps, takeover,
                                              keys=self.hub.subscribe(), session_keys=cfg.keys)
