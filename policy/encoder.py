@@ -41,6 +41,10 @@ class ImageEncoder(nn.Module):
             layers += [nn.Conv2d(c if i == 0 else cfg.channels, cfg.channels, 3, stride=2 if i == 0 else 1),
                        nn.ReLU()]
         self.convs = nn.Sequential(*layers)
+        side = (min(h, w) - 3) // 2 + 1 - 2 * (cfg.num_layers - 1)  # 3x3 convs, the first with stride 2
+        if side < 1:
+            raise ValueError(f"camera images of {h}x{w} are too small for {cfg.num_layers} conv layers; "
+                             "use larger images or fewer image_encoder.num_layers")
         with torch.no_grad():
             flat = self.convs(torch.zeros(1, c, h, w)).numel()
         self.head = nn.Sequential(nn.Linear(flat, cfg.latent_dim), nn.LayerNorm(cfg.latent_dim), nn.Tanh())

@@ -169,3 +169,49 @@ def test_update_reports_the_seeds_metric_names():
                  "q_chunking/adjusted_entropy", "loss_critic", "loss_actor", "loss_temperature", "alpha", "q_mean"):
         assert np.isfinite(metrics[name]), name
     assert metrics["q_chunking/chunk_size"] == 3.0
+
+
+def image_buffer(cams: dict) -> ChunkReplayBuffer:
+    rng = np.random.default_rng(0)
+    buf = ChunkReplayBuffer(64, 1, 1, cams)
+    for t in range(12):
+        f = {"observation.state": np.array([t], np.float32),
+             "observation.images.cam": rng.integers(0, 256, cams["cam"], dtype=np.uint8)}
+        buf.add(f, [0.0], 1.0, False, t == 11, next_observation=f)
+    return buf
+
+
+def test_the_image_encoder_learns_from_the_critic_loss_only():
+    torch.manual_seed(0)
+    cfg = QChunkSACConfig(act_chunk_size=2, num_critics=2, critic_hidden_dims=[16], actor_hidden_dims=[16],
+                          use_images=True, discount=G).with_features(1, ["j"], {"cam": (24, 24, 3)}, 10.0)
+    pol = QChunkSACPolicy(cfg)
+    lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))
+    batch = image_buffer({"cam": (24, 24, 3)}).sample(8, 2, 2, G)
+    assert batch.images["cam"].dtype == torch.uint8  # uint8 until the network
+    conv = pol.encoder.cameras["cam"].convs[0].weight
+    before = conv.detach().clone()
+    lrn.update([batch])
+    assert not torch.equal(conv, before)  # the critic's optimiser moved the shared CNN
+    # the actor loss leaves it alone: its gradient reaches the actor only
+    feat = pol.features(batch.state, [batch.images["cam"]]).detach()
+    mean, log_std = pol.distribution(feat, batch.state)
+    conv.grad = None
+    (mean.sum() + log_std.sum()).backward()
+    assert conv.grad is None
+
+
+def test_the_seeds_act_actor_with_observation_history_trains():
+    from policy.config import preset
+
+    torch.manual_seed(0)
+    cfg = preset("seed", act_chunk_size=4, obs_history_length=3, num_critics=2, critic_hidden_dims=[16],
+                 discount=G).with_features(1, ["j"], {}, 10.0)
+    pol = QChunkSACPolicy(cfg)
+    lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))
+    buf = episodes_buffer()
+    before = [p.detach().clone() for p in pol.actor.parameters()]
+    metrics = lrn.update([buf.sample(8, 4, 4, G, history=3)])
+    assert all(np.isfinite(v) for v in metrics.values())
+    assert metrics["q_chunking/chunk_size"] == 4.0 and cfg.critic_mode == "first_action"
+    assert any(not torch.equal(b, p) for b, p in zip(before, pol.actor.parameters()))

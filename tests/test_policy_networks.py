@@ -139,3 +139,9 @@ def test_ensemble_without_autograd_gives_the_same_q_as_with_it():
     with torch.no_grad():
         fast = ens(x[:, :4], x[:, 4:])
     torch.testing.assert_close(fast, ens(x))
+
+
+def test_images_too_small_for_the_cnn_are_a_clear_error():
+    cfg = QChunkSACConfig(use_images=True).with_features(2, ["a"], {"cam": (8, 8, 3)})
+    with pytest.raises(ValueError, match="too small"):
+        QChunkSACPolicy(cfg)
