@@ -5,7 +5,9 @@ fraction `gain` of the way to the commanded target each step). Observation
 {"observation.state": [x, y, goal_x, goal_y]}, action Box([-1, 1]^2) of absolute targets,
 reward -|p - goal| per step (+10 and termination on reaching the goal within `tolerance`),
 time limit `max_steps` (truncation). `info["is_success"]` as the sim tasks report it. A random
-policy rarely succeeds; commanding the goal succeeds in a few steps.
+policy rarely succeeds; commanding the goal succeeds in a few steps. `sparse=True` (registered as
+chunkbot/PointReachSparse-v0: slower point, 60 steps) pays only the success: a longer-horizon,
+sparse-reward variant for comparing critics.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ STATE_KEY = "observation.state"
 class PointReachEnv(gym.Env):
     metadata = {"render_modes": [], "render_fps": 10}
 
-    def __init__(self, max_steps: int = 30, gain: float = 0.5, tolerance: float = 0.05) -> None:
-        self.max_steps, self.gain, self.tolerance = max_steps, gain, tolerance
+    def __init__(self, max_steps: int = 30, gain: float = 0.5, tolerance: float = 0.05, sparse: bool = False) -> None:
+        self.max_steps, self.gain, self.tolerance, self.sparse = max_steps, gain, tolerance, sparse
         self.observation_space = spaces.Dict({STATE_KEY: spaces.Box(-1.0, 1.0, (4,), np.float32)})
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self._pos = np.zeros(2, np.float32)
@@ -47,7 +49,7 @@ class PointReachEnv(gym.Env):
         self._t += 1
         dist = float(np.linalg.norm(self._pos - self._goal))
         success = dist < self.tolerance
-        reward = -dist + (10.0 if success else 0.0)
+        reward = float(success) if self.sparse else -dist + (10.0 if success else 0.0)
         truncated = self._t >= self.max_steps and not success
         return self._obs(), reward, success, truncated, {"is_success": success}
 
@@ -59,3 +61,6 @@ class PointReachEnv(gym.Env):
 def register() -> None:
     if "chunkbot/PointReach-v0" not in gym.registry:
         gym.register("chunkbot/PointReach-v0", entry_point=PointReachEnv)
+    if "chunkbot/PointReachSparse-v0" not in gym.registry:
+        gym.register("chunkbot/PointReachSparse-v0", entry_point=PointReachEnv,
+                     kwargs={"max_steps": 60, "gain": 0.2, "tolerance": 0.05, "sparse": True})

@@ -118,3 +118,14 @@ def test_metrics_plot_draws_the_runs_metrics_to_a_png(tmp_path):
     train(tiny_job(tmp_path, steps=60, eval_every=60))
     out = plot(PlotConfig(output_dir=str(tmp_path), keys="loss_critic,eval/success_rate,not_a_metric"))
     assert out == tmp_path / "metrics.png" and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sparse_point_reach_pays_only_the_success():
+    env = PointReachEnv(max_steps=60, gain=0.2, sparse=True)
+    env.reset(seed=0)
+    rewards, terminated = [], False
+    while not terminated:
+        _, r, terminated, truncated, info = env.step(env.expert_action())
+        rewards.append(r)
+        assert not truncated
+    assert rewards[-1] == 1.0 and set(rewards[:-1]) == {0.0} and info["is_success"]
