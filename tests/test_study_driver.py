@@ -29,6 +29,7 @@ def test_a_cell_writes_its_result_file_with_the_budgets_curve(results):
     assert [p["env_step"] for p in record["curve"]] == [150, 300]
     assert all(0.0 <= p["success_rate"] <= 1.0 for p in record["curve"])
     assert record["online_steps"] == 300 and record["updates"] == 300 - 100  # updates start after warm-up
+    assert 0.0 <= record["final_mean_action"]["success_rate"] <= 1.0  # the final policy, acting with its mean
     assert record["policy_config"]["act_chunk_size"] == 5 and record["policy_config"]["critic_mode"] == "chunked"
     assert not list(path.parent.glob("*.tmp"))  # written atomically, no temp file left
 
@@ -59,7 +60,8 @@ def test_plot_writes_figures_and_replaces_its_doc_block(results, tmp_path):
     assert text.startswith("# Study\n\nhand-written verdict\n")
     assert text.count("<!-- study:smoke:begin -->") == 1 and text.count("<!-- study:smoke:end -->") == 1
     assert "| qc | 1 |" in text
-    assert (tmp_path / "img" / "study_smoke_success.png").stat().st_size > 10_000
+    for figure in ("success", "return", "wallclock"):
+        assert (tmp_path / "img" / f"study_smoke_{figure}.png").stat().st_size > 10_000
 
 
 def test_mean_ci_uses_student_t():
@@ -77,7 +79,8 @@ def test_welch_interval_separates_only_clear_differences():
 
 def test_steps_to_threshold_is_the_first_evaluation_that_reaches_it():
     cells = plot.CellSet("lift", "qc", steps=np.array([100, 200, 300]),
-                         success=np.array([[0.2, 0.6, 0.9], [0.0, 0.1, 0.4]]), wall_s=np.ones(2),
+                         success=np.array([[0.2, 0.6, 0.9], [0.0, 0.1, 0.4]]), returns=np.zeros((2, 3)),
+                         final_mean_action=np.zeros(2), wall_s=np.ones(2),
                          learner_s=np.ones(2), updates=np.ones(2), online_steps=np.full(2, 300))
     assert cells.steps_to(0.5) == [200, None]
     assert cells.steps_to(0.8) == [300, None]

@@ -5,6 +5,7 @@
 reads `benchmarks/study/results/<budget>/<task>/<variant>/seed<k>.json`, writes
 `docs/img/study_<budget>_success.png` (success rate vs env steps, mean over seeds with a 95 %
 confidence band per variant, one panel per task) and `docs/img/study_<budget>_wallclock.png`, and
+`docs/img/study_<budget>_return.png` (the same for the evaluation return), and
 rewrites the block between the `study:<budget>` markers in docs/study.md (the hand-written text
 around the block is kept; a missing block is appended).
 
@@ -81,6 +82,8 @@ class CellSet:
     variant: str
     steps: np.ndarray          # (E,) env steps of the evaluations (shared by the seeds)
     success: np.ndarray        # (S, E)
+    returns: np.ndarray        # (S, E) mean episode return at each evaluation
+    final_mean_action: np.ndarray  # (S,) success of the final policy acting with its mean (NaN if not recorded)
     wall_s: np.ndarray         # (S,)
     learner_s: np.ndarray      # (S,)
     updates: np.ndarray        # (S,)
@@ -114,6 +117,8 @@ def load_results(results_dir: Path, budget: str) -> dict[tuple[str, str], CellSe
             task=key[0], variant=key[1],
             steps=np.array([p["env_step"] for p in records[0]["curve"][:e]]),
             success=np.array([[p["success_rate"] for p in r["curve"][:e]] for r in records]),
+            returns=np.array([[p["return_mean"] for p in r["curve"][:e]] for r in records]),
+            final_mean_action=np.array([r.get("final_mean_action", {}).get("success_rate", np.nan) for r in records]),
             wall_s=np.array([r["wall_s"]["total"] for r in records]),
             learner_s=np.array([r["wall_s"]["learner"] for r in records]),
             updates=np.array([r["updates"] for r in records]),
@@ -127,7 +132,8 @@ def _ordered(cells: dict[tuple[str, str], CellSet]) -> tuple[list[str], list[str
     return tasks, variants
 
 
-def plot_success(cells: dict[tuple[str, str], CellSet], path: Path, budget: str) -> None:
+def plot_curves(cells: dict[tuple[str, str], CellSet], path: Path, budget: str, metric: str = "success") -> None:
+    """One panel per task: `metric` ("success" or "returns") vs env steps, mean and 95 % band."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,22 +149,28 @@ def plot_success(cells: dict[tuple[str, str], CellSet], path: Path, budget: str)
             c = cells.get((task, v))
             if c is None:
                 continue
-            mean, half = mean_ci(c.success)
+            values = getattr(c, metric)
+            mean, half = mean_ci(values)
             ax.plot(c.steps, mean, color=colors[v], label=VARIANTS[v].label, lw=1.6)
             if c.seeds > 1:
-                ax.fill_between(c.steps, np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1),
-                                color=colors[v], alpha=0.15, lw=0)
+                lo, hi = (np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1)) if metric == "success" else \
+                    (mean - half, mean + half)
+                ax.fill_between(c.steps, lo, hi, color=colors[v], alpha=0.15, lw=0)
         n = max((cells[(task, v)].seeds for v in variants if (task, v) in cells), default=0)
         ax.set_title(f"{TASKS[task].label} ({n} seeds)")
         ax.set_xlabel("online env steps")
-        ax.set_ylabel("success rate")
-        ax.set_ylim(-0.03, 1.03)
+        if metric == "success":
+            ax.set_ylabel("success rate")
+            ax.set_ylim(-0.03, 1.03)
+        else:
+            ax.set_ylabel("episode return (evaluation)")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
-    fig.suptitle(f"Success vs env steps, mean and 95 % CI over seeds (budget {budget})")
+    what = "Success" if metric == "success" else "Return"
+    fig.suptitle(f"{what} vs env steps, mean and 95 % CI over seeds (budget {budget})")
     fig.tight_layout(rect=(0, 0.08 if len(labels) > 3 else 0.05, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -207,15 +219,19 @@ def tables(cells: dict[tuple[str, str], CellSet], budget: str) -> str:
         present = [v for v in variants if (task, v) in cells]
         horizon = int(max(cells[(task, v)].steps.max() for v in present))
         lines += [f"#### {TASKS[task].label}", "",
-                  "| variant | seeds | final success % | AUC % | steps to 50 % | steps to 80 % | wall-clock s/run |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| variant | seeds | final success % | AUC % | steps to 50 % | steps to 80 % "
+                  "| final success %, mean action | final return | wall-clock s/run |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for v in present:
             c = cells[(task, v)]
             final = mean_ci(c.success[:, -1])
             auc = mean_ci(c.auc())
             wall = mean_ci(c.wall_s)
+            final_ret = mean_ci(c.returns[:, -1])
+            det = mean_ci(c.final_mean_action) if np.all(np.isfinite(c.final_mean_action)) else None
             lines.append(f"| {v} | {c.seeds} | {_fmt_ci(*final)} | {_fmt_ci(*auc)} | "
                          f"{_fmt_steps(c.steps_to(0.5), horizon)} | {_fmt_steps(c.steps_to(0.8), horizon)} | "
+                         f"{_fmt_ci(*det) if det else '–'} | {_fmt_ci(*final_ret, pct=False)} | "
                          f"{_fmt_ci(*wall, pct=False)} |")
         lines.append("")
 
@@ -244,6 +260,26 @@ def tables(cells: dict[tuple[str, str], CellSet], budget: str) -> str:
             d, half = welch_diff(cells[(task, v)].auc(), cells[(task, "sac")].auc())
             sep = " **separated**" if np.isfinite(half) and abs(d) > half else ""
             row.append(f"{100 * d:+.0f} ± {100 * half:.0f}{sep}" if np.isfinite(half) else f"{100 * d:+.0f}")
+        lines.append(f"| {TASKS[task].label} | " + " | ".join(row) + " |")
+    lines.append("")
+    lines += ["#### Differences in mean evaluation return against SAC (over all evaluations; Welch 95 % interval)", "",
+              "With success at 0 the shaped return is the only signal left: it says which variant moves towards "
+              "the goal faster, not which one solves the task.", "",
+              "| task | " + " | ".join(v for v in variants if v != "sac") + " |",
+              "|---|" + "---|" * (len(variants) - 1)]
+    for task in tasks:
+        if (task, "sac") not in cells:
+            continue
+        row = []
+        for v in variants:
+            if v == "sac":
+                continue
+            if (task, v) not in cells:
+                row.append("–")
+                continue
+            d, half = welch_diff(cells[(task, v)].returns.mean(1), cells[(task, "sac")].returns.mean(1))
+            sep = " **separated**" if np.isfinite(half) and abs(d) > half else ""
+            row.append(f"{d:+.1f} ± {half:.1f}{sep}" if np.isfinite(half) else f"{d:+.1f}")
         lines.append(f"| {TASKS[task].label} | " + " | ".join(row) + " |")
     lines.append("")
     lines += seed_claim_lines(cells, tasks)
@@ -294,16 +330,19 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no results under {args.results_dir / args.budget}; run "
                          f"`python -m benchmarks.study.run --budget {args.budget}` first")
     success_png = args.img_dir / f"study_{args.budget}_success.png"
+    return_png = args.img_dir / f"study_{args.budget}_return.png"
     wall_png = args.img_dir / f"study_{args.budget}_wallclock.png"
-    plot_success(cells, success_png, args.budget)
+    plot_curves(cells, success_png, args.budget, "success")
+    plot_curves(cells, return_png, args.budget, "returns")
     plot_wallclock(cells, wall_png, args.budget)
     rel = lambda p: Path(p).resolve().relative_to(args.doc.resolve().parent, walk_up=True)  # noqa: E731
     block = "\n".join([
         f"### Results: budget `{args.budget}` (generated by `python -m benchmarks.study.plot --budget {args.budget}`)",
-        "", f"![success vs env steps]({rel(success_png)})", "", tables(cells, args.budget),
+        "", f"![success vs env steps]({rel(success_png)})", "", f"![return vs env steps]({rel(return_png)})", "",
+        tables(cells, args.budget),
         f"![wall-clock per run]({rel(wall_png)})"])
     update_doc(args.doc, args.budget, block)
-    print(f"wrote {success_png}, {wall_png} and the '{args.budget}' block of {args.doc}")
+    print(f"wrote {success_png}, {return_png}, {wall_png} and the '{args.budget}' block of {args.doc}")
     return 0
 
 

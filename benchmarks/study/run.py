@@ -6,8 +6,8 @@
 
 Each cell writes `<results>/<budget>/<task>/<variant>/seed<k>.json` atomically when it finishes; a
 rerun skips the cells whose file exists (delete a file to rerun its cell). OGBench play data is
-generated first, sharded over the same workers, into `<results>/data/` and reused by every cell
-and every later run.
+generated sharded over the same workers (the sim cells run meanwhile) into `<results>/data/`, and
+reused by every cell and every later run.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
 def _quiet_worker() -> None:
     import warnings
 
-    os.environ.setdefault("MUJOCO_GL", "egl")
+    # the study never renders (state observations): with no GL backend at all, dm_control (OGBench)
+    # imports on a headless box without libEGL too; set MUJOCO_GL=egl to override
+    os.environ.setdefault("MUJOCO_GL", "disable")
     warnings.filterwarnings("ignore", category=UserWarning)
     logging.basicConfig(level=logging.WARNING)
 
@@ -78,33 +80,36 @@ def _cell_job(variant: str, task: str, seed: int, budget: str, data_dir: str, ou
 
 
 # ---------------------------------------------------------------- driver
-def generate_missing_data(pool: ProcessPoolExecutor, tasks: list[Task], budget: Budget, data_dir: Path,
-                          log: logging.Logger) -> None:
-    """Generate each missing OGBench dataset (train + '-val'), sharded over the pool."""
-    from benchmarks.study.ogbench_data import concatenate_shards, domain_of, save_npz_atomic, val_path
+def submit_missing_data(pool: ProcessPoolExecutor, tasks: list[Task], budget: Budget, data_dir: Path,
+                        log: logging.Logger) -> dict[str, tuple[Path, list[Future], list[Future]]]:
+    """Queue the generation of each missing OGBench dataset (train + '-val'), sharded over the pool.
+    Returns task name -> (path, train shard futures, val futures); tasks with data are left out."""
+    from benchmarks.study.ogbench_data import domain_of, val_path
 
-    jobs: dict[tuple[Path, str], list[Future]] = {}
+    jobs = {}
     for task in tasks:
         if task.kind != "ogbench":
             continue
         path = task.dataset_path(data_dir, budget)
         if path.is_file() and val_path(path).is_file():
             continue
-        domain, n = domain_of(task.env_id), budget.ogbench_episodes
+        domain, n, length = domain_of(task.env_id), budget.ogbench_episodes, budget.ogbench_episode_length
         shards = [(i, min(SHARD_EPISODES, n - i)) for i in range(0, n, SHARD_EPISODES)]
-        # seeds depend on the shard's first episode only, so the data does not depend on --workers
-        jobs[(path, "train")] = [pool.submit(_data_shard_job, domain, k, budget.ogbench_episode_length, 1_000 + i)
-                                 for i, k in shards]
-        jobs[(path, "val")] = [pool.submit(_data_shard_job, domain, max(1, n // 10), budget.ogbench_episode_length,
-                                           999_999)]
-        log.info("generating %s: %d play episodes of %d steps (+%d validation) in %d jobs", path.name, n,
-                 budget.ogbench_episode_length, max(1, n // 10), len(shards))
-    t0 = time.perf_counter()
-    for (path, split), futures in jobs.items():
-        arrays = concatenate_shards([f.result() for f in futures])
-        save_npz_atomic(val_path(path) if split == "val" else path, arrays)
-    if jobs:
-        log.info("data generated in %.0f s", time.perf_counter() - t0)
+        # a shard's seed depends on its first episode only, so the data does not depend on --workers;
+        # the validation split is never trained on (OGBench's loader wants the file): keep it small
+        train = [pool.submit(_data_shard_job, domain, k, length, 1_000 + i) for i, k in shards]
+        val = [pool.submit(_data_shard_job, domain, max(1, n // 50), length, 999_999)]
+        jobs[task.name] = (path, train, val)
+        log.info("generating %s: %d play episodes of %d steps (+%d validation) in %d jobs", path.name, n, length,
+                 max(1, n // 50), len(shards) + 1)
+    return jobs
+
+
+def save_generated(path: Path, train: list[Future], val: list[Future]) -> None:
+    from benchmarks.study.ogbench_data import concatenate_shards, save_npz_atomic, val_path
+
+    save_npz_atomic(val_path(path), concatenate_shards([f.result() for f in val]))
+    save_npz_atomic(path, concatenate_shards([f.result() for f in train]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = args.results_dir / "data"
     cells = [(v, t.name, s) for t in tasks for v in args.variants for s in range(seeds)]
     todo = [c for c in cells if not result_path(args.results_dir, budget.name, c[1], c[0], c[2]).is_file()]
-    # longest cells first (episodes of cube-double and pick-place are the longest), so the tail is short
+    # seed by seed (a run cut short still has every cell's first seeds), longest tasks first within a
+    # seed (episodes of cube-double and pick-place are the longest), so the tail is short
     order = {"cube-double": 0, "pickplace": 1, "cube-single": 2, "lift": 3}
-    todo.sort(key=lambda c: (order.get(c[1], 9), c[2], c[0]))
+    todo.sort(key=lambda c: (c[2], order.get(c[1], 9), c[0]))
     log.info("budget %s: %d cells, %d done, %d to run on %d workers", budget.name, len(cells),
              len(cells) - len(todo), len(todo), args.workers)
     if args.dry_run:
@@ -141,23 +147,45 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     failures = 0
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=get_context("spawn")) as pool:
-        generate_missing_data(pool, [TASKS[t] for t in {c[1] for c in todo}], budget, data_dir, log)
-        pending = {pool.submit(_cell_job, v, t, s, budget.name, str(data_dir),
-                               str(result_path(args.results_dir, budget.name, t, v, s))): (v, t, s)
-                   for v, t, s in todo}
+        data_jobs = submit_missing_data(pool, [TASKS[t] for t in {c[1] for c in todo}], budget, data_dir, log)
+        pending: dict[Future, tuple[str, ...]] = {}
+
+        def submit_cells(task: str | None) -> None:
+            for v, t, s in todo:
+                if (task is None and t not in data_jobs) or t == task:
+                    out = str(result_path(args.results_dir, budget.name, t, v, s))
+                    pending[pool.submit(_cell_job, v, t, s, budget.name, str(data_dir), out)] = (v, t, str(s))
+
+        submit_cells(None)                      # cells whose data exists start at once
+        for task, (path, train, val) in data_jobs.items():
+            for f in train + val:
+                pending[f] = ("data", task)
         done = 0
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
-                v, t, s = pending.pop(f)
+                tag = pending.pop(f)
+                if tag[0] == "data":            # a shard of a dataset: once all are in, save it, queue its cells
+                    path, train, val = data_jobs[tag[1]]
+                    if all(x.done() for x in train + val) and not path.is_file():
+                        try:
+                            save_generated(path, train, val)
+                        except Exception as e:
+                            failures += sum(1 for c in todo if c[1] == tag[1])
+                            log.error("generating %s FAILED: %r; its cells are skipped", path.name, e)
+                            continue
+                        log.info("data %s ready after %.0f s", path.name, time.perf_counter() - t0)
+                        submit_cells(tag[1])
+                    continue
+                v, t, s = tag
                 done += 1
                 try:
                     r = f.result()
-                    log.info("[%d/%d] %s %s seed %d: final success %.2f, %.0f s", done, len(todo), t, v, s,
+                    log.info("[%d/%d] %s %s seed %s: final success %.2f, %.0f s", done, len(todo), t, v, s,
                              r["final"], r["wall_s"])
                 except Exception as e:  # one broken cell must not lose the others' results
                     failures += 1
-                    log.error("[%d/%d] %s %s seed %d FAILED: %r", done, len(todo), t, v, s, e)
+                    log.error("[%d/%d] %s %s seed %s FAILED: %r", done, len(todo), t, v, s, e)
     log.info("finished %d cells in %.0f s (%d failed)", len(todo), time.perf_counter() - t0, failures)
     return 1 if failures else 0
 
