@@ -84,3 +84,16 @@ def test_steps_to_threshold_is_the_first_evaluation_that_reaches_it():
                          learner_s=np.ones(2), updates=np.ones(2), online_steps=np.full(2, 300))
     assert cells.steps_to(0.5) == [200, None]
     assert cells.steps_to(0.8) == [300, None]
+
+
+def test_return_efficiency_counts_steps_until_sacs_final_return():
+    def cells(returns):
+        r = np.array(returns, float)
+        return plot.CellSet("lift", "x", steps=np.array([100, 200, 300]), success=np.zeros_like(r), returns=r,
+                            final_mean_action=np.zeros(len(r)), wall_s=np.ones(len(r)), learner_s=np.ones(len(r)),
+                            updates=np.ones(len(r)), online_steps=np.full(len(r), 300))
+
+    results = {("lift", "sac"): cells([[-10, -8, -5], [-10, -6, -5]]),   # mean -10, -7, -5: final -5 at 300
+               ("lift", "qc"): cells([[-9, -4, -3], [-9, -6, -3]])}       # mean -9, -5, -3: -5 reached at 200
+    text = "\n".join(plot.return_efficiency_lines(results, ["lift"]))
+    assert "| -5.0 | 300 (1.00) | 200 (0.67) |" in text

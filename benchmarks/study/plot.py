@@ -282,8 +282,36 @@ def tables(cells: dict[tuple[str, str], CellSet], budget: str) -> str:
             row.append(f"{d:+.1f} ± {half:.1f}{sep}" if np.isfinite(half) else f"{d:+.1f}")
         lines.append(f"| {TASKS[task].label} | " + " | ".join(row) + " |")
     lines.append("")
+    lines += return_efficiency_lines(cells, tasks)
     lines += seed_claim_lines(cells, tasks)
     return "\n".join(lines)
+
+
+def first_reach(steps: np.ndarray, curve: np.ndarray, level: float) -> int | None:
+    hit = np.nonzero(curve >= level)[0]
+    return int(steps[hit[0]]) if len(hit) else None
+
+
+def return_efficiency_lines(cells: dict[tuple[str, str], CellSet], tasks: list[str]) -> list[str]:
+    """Sample efficiency on the return: env steps until the seed-mean evaluation return first reaches
+    SAC's final seed-mean return, relative to the steps SAC itself needed (< 1: fewer steps than SAC)."""
+    out = ["#### Env steps to reach SAC's final evaluation return (seed means; ratio < 1 is fewer steps than SAC)", "",
+           "| task | SAC's final return | " + " | ".join(v for v in VARIANTS) + " |",
+           "|---|---|" + "---|" * len(VARIANTS)]
+    for task in tasks:
+        if (task, "sac") not in cells:
+            continue
+        sac = cells[(task, "sac")]
+        level = float(sac.returns.mean(0)[-1])
+        base = first_reach(sac.steps, sac.returns.mean(0), level)
+        row = []
+        for v in VARIANTS:
+            c = cells.get((task, v))
+            reach = None if c is None else first_reach(c.steps, c.returns.mean(0), level)
+            row.append("–" if c is None else (f"> {int(c.steps[-1])}" if reach is None else
+                                              f"{reach} ({reach / base:.2f})"))
+        out.append(f"| {TASKS[task].label} | {level:.1f} | " + " | ".join(row) + " |")
+    return out + [""]
 
 
 def seed_claim_lines(cells: dict[tuple[str, str], CellSet], tasks: list[str]) -> list[str]:
