@@ -46,7 +46,12 @@ def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "p
         else:
             args.append(a)
         i += 1
-    merged: dict = {}
+    # draccus builds a nested dataclass named on the command line from its class defaults, not from
+    # the field's default_factory: without this, one --policy.x flag would silently replace the
+    # session's policy defaults with QChunkSACConfig's (10 critics of 4x512). A preset starts from
+    # the class defaults on purpose (it names the paper's / the seed's values).
+    default_policy = next(f for f in fields(cls) if f.name == policy_field).default_factory()
+    merged: dict = {policy_field: draccus.encode(default_policy)}
     if preset is not None:
         merged = {policy_field: preset_dict(preset)}
     if path is not None:
@@ -57,8 +62,6 @@ def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "p
             data = {policy_field: data}
         for k, v in data.items():
             merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
-    if not merged:
-        return draccus.parse(cls, args=args)
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "config.json"
         file.write_text(json.dumps(merged))
