@@ -257,3 +257,17 @@ def test_pause_holds_the_arm_until_the_pause_key_comes_again(tmp_path):
     times = np.array([t for t, _ in arm.received])
     gaps = np.diff(times)
     assert gaps.max() >= 0.25 and int(np.argmax(gaps)) == 4                # nothing sent while paused, after step 5
+
+
+def test_one_policy_flag_keeps_the_other_session_policy_defaults(tmp_path):
+    from tools._hil_common import parse_with_policy_file
+
+    default = HILConfig().policy
+    cfg = parse_with_policy_file(HILConfig, ["--policy.bc_weight=0.5", "--episodes=3"])
+    assert cfg.policy.bc_weight == 0.5 and cfg.episodes == 3
+    assert (cfg.policy.num_critics, cfg.policy.critic_hidden_dims, cfg.policy.temperature_init) == (
+        default.num_critics, default.critic_hidden_dims, default.temperature_init)
+    seed_file = tmp_path / "seed.json"
+    seed_file.write_text(json.dumps({"act_chunk_size": 8, "enable_q_chunking": True}))
+    cfg = parse_with_policy_file(HILConfig, [f"--config-path={seed_file}"])
+    assert cfg.policy.act_chunk_size == 8 and cfg.policy.num_critics == default.num_critics
