@@ -97,3 +97,18 @@ def test_return_efficiency_counts_steps_until_sacs_final_return():
                ("lift", "qc"): cells([[-9, -4, -3], [-9, -6, -3]])}       # mean -9, -5, -3: -5 reached at 200
     text = "\n".join(plot.return_efficiency_lines(results, ["lift"]))
     assert "| -5.0 | 300 (1.00) | 200 (0.67) |" in text
+
+
+@pytest.mark.slow
+def test_driver_generates_ogbench_data_before_its_cells(tmp_path):
+    pytest.importorskip("ogbench")
+    argv = ["--budget", "smoke", "--workers", "2", "--variants", "sac", "--tasks", "cube-single", "--seeds", "1",
+            "--results-dir", str(tmp_path)]
+    assert run.main(argv) == 0
+    data = sorted(p.name for p in (tmp_path / "data").iterdir())
+    assert data == ["cube-single-play-singletask-task1-v0-2x200-val.npz", "cube-single-play-singletask-task1-v0-2x200.npz"]
+    record = json.loads(run.result_path(tmp_path, "smoke", "cube-single", "sac", 0).read_text())
+    # 2 play episodes of 200 stored steps: OGBench's loader makes 199 transitions of each, and the
+    # buffer drops the last one (no success label for the state after it)
+    assert record["offline_transitions"] == 2 * 198
+    assert [p["env_step"] for p in record["curve"]] == [150, 300]

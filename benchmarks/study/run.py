@@ -115,7 +115,7 @@ def save_generated(path: Path, train: list[Future], val: list[Future]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", default="small", choices=sorted(BUDGETS))
-    p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 0))
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     p.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: the budget's)")
@@ -161,13 +161,15 @@ def main(argv: list[str] | None = None) -> int:
             for f in train + val:
                 pending[f] = ("data", task)
         done = 0
+        data_handled: set[str] = set()
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 tag = pending.pop(f)
                 if tag[0] == "data":            # a shard of a dataset: once all are in, save it, queue its cells
                     path, train, val = data_jobs[tag[1]]
-                    if all(x.done() for x in train + val) and not path.is_file():
+                    if tag[1] not in data_handled and all(x.done() for x in train + val):
+                        data_handled.add(tag[1])
                         try:
                             save_generated(path, train, val)
                         except Exception as e:
