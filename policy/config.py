@@ -13,8 +13,10 @@ Two critics come out of the same code (see DESIGN.md, "Q-chunking SAC: the math"
 
 The seed's JSON keys are fields here under their own names, so the seed's config block loads as
 written. Fields whose reference value differs between the paper and the seed (`critic_mode`,
-`critic_aggregation`, `backup_entropy`, `n_step`) default to None = "the reference value of the
-chosen mode"; `__post_init__` resolves them, so a saved config.json always holds concrete values.
+`critic_aggregation`, `backup_entropy`) default to None = "the reference value of the chosen
+mode"; `__post_init__` resolves them, so a saved config.json holds concrete values. `n_step`
+stays None = "h" (read it through `td_horizon`), so changing the chunk length never leaves a
+stale n behind.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ class QChunkSACConfig:
     q_chunking_decay: float = 0.9             # temporal_weighted weights w_i ~ decay^i
     q_chunking_entropy_scaling: str = "linear"  # target entropy -c*h*A | -c*sqrt(h)*A | -c*A
     entropy_coefficient: float = 0.5          # c above (paper: 0.5; LeRobot SAC's -A/2 is c=0.5, h=1)
-    n_step: int | None = None                 # first_action TD horizon n; None: n = h (the seed)
+    n_step: int | None = None                 # first_action TD horizon n; None: n = h (the seed); the
+    #                                           chunked critic always bootstraps after its h steps
 
     # --- critic ---
     num_critics: int = 10                     # K
@@ -132,8 +135,6 @@ class QChunkSACConfig:
             self.critic_aggregation = "min" if seed_mode else "mean"
         if self.backup_entropy is None:
             self.backup_entropy = seed_mode
-        if self.n_step is None:
-            self.n_step = self.chunk_size
         self.validate()
 
     # The chunk the actor predicts and the critic (chunked mode) scores.
@@ -148,7 +149,9 @@ class QChunkSACConfig:
     @property
     def td_horizon(self) -> int:
         """Steps summed before bootstrapping: h (chunked) or n (first_action)."""
-        return self.chunk_size if self.critic_mode == "chunked" else int(self.n_step)
+        if self.critic_mode == "chunked" or self.n_step is None:
+            return self.chunk_size
+        return int(self.n_step)
 
     @property
     def scored_actions(self) -> int:
@@ -179,7 +182,7 @@ class QChunkSACConfig:
         need(self.num_critics >= 1, f"num_critics must be >= 1, got {self.num_critics}")
         need(self.q_chunking_horizon >= 1, f"q_chunking_horizon must be >= 1, got {self.q_chunking_horizon}")
         need(0.0 < self.q_chunking_decay <= 1.0, f"q_chunking_decay must be in (0, 1], got {self.q_chunking_decay}")
-        need(self.n_step >= 1, f"n_step must be >= 1, got {self.n_step}")
+        need(self.n_step is None or self.n_step >= 1, f"n_step must be >= 1, got {self.n_step}")
         need(0.0 <= self.offline_ratio <= 1.0, f"offline_ratio must be in [0, 1], got {self.offline_ratio}")
         need(0.0 < self.discount <= 1.0 and 0.0 < self.tau <= 1.0, "discount and tau must be in (0, 1]")
         need(self.utd_ratio >= 1 and self.batch_size >= 1, "utd_ratio and batch_size must be >= 1")

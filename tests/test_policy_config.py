@@ -30,7 +30,7 @@ def test_seed_json_loads_as_written_and_means_the_seeds_first_action_critic(tmp_
     assert cfg.use_act_actor and cfg.use_sequence_act_actor and cfg.enable_q_chunking
     assert cfg.chunk_size == 8 and cfg.obs_history_length == 5
     assert cfg.critic_mode == "first_action" and cfg.q_chunking_strategy == "standard"
-    assert cfg.n_step == 8                      # the seed's n-step TD over the chunk
+    assert cfg.td_horizon == 8                  # the seed's n-step TD over the chunk
     assert cfg.critic_aggregation == "min" and cfg.backup_entropy  # LeRobot SAC's target, as the seed keeps it
     assert json.loads(SEED_TEXT) == SEED_JSON
 
@@ -87,3 +87,9 @@ def test_config_round_trips_through_json(tmp_path):
     cfg = preset("seed", q_chunking_strategy="temporal_weighted").with_features(7, ["a", "b"], {}, 30.0)
     cfg.save(tmp_path / "config.json")
     assert QChunkSACConfig.load(tmp_path / "config.json") == cfg
+
+
+def test_n_step_follows_the_chunk_length_unless_set():
+    assert QChunkSACConfig(q_chunking_strategy="standard", act_chunk_size=6).td_horizon == 6
+    assert QChunkSACConfig(q_chunking_strategy="standard", act_chunk_size=6, n_step=3).td_horizon == 3
+    assert QChunkSACConfig(critic_mode="chunked", act_chunk_size=6, n_step=3).td_horizon == 6
