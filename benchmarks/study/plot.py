@@ -156,8 +156,9 @@ def plot_curves(cells: dict[tuple[str, str], CellSet], path: Path, budget: str, 
                 lo, hi = (np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1)) if metric == "success" else \
                     (mean - half, mean + half)
                 ax.fill_between(c.steps, lo, hi, color=colors[v], alpha=0.15, lw=0)
-        n = max((cells[(task, v)].seeds for v in variants if (task, v) in cells), default=0)
-        ax.set_title(f"{TASKS[task].label} ({n} seeds)")
+        counts = sorted({cells[(task, v)].seeds for v in variants if (task, v) in cells})
+        seeds = f"{counts[0]}–{counts[-1]}" if len(counts) > 1 else f"{counts[0]}"
+        ax.set_title(f"{TASKS[task].label} ({seeds} seeds)")
         ax.set_xlabel("online env steps")
         if metric == "success":
             ax.set_ylabel("success rate")

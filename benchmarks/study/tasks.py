@@ -4,7 +4,8 @@ Tasks: the chunkbot sim arm (SO-101 Lift and PickPlace, 20 scripted demos as off
 dense reward shifted to [-1, 0], see StepCostReward) and
 OGBench single-task cube envs (offline data from our own play-data generator, see ogbench_data).
 Budgets scale the online env steps, evaluation density, offline data size and network size:
-`smoke` (tests), `small` (the shared 2-core machine), `full` (one 16-core machine, < 9 minutes).
+`smoke` (tests), `small` (the shared 2-core machine), `full` (one 16-core machine, < 9 minutes),
+`long` (5x `full`'s online steps, for a machine that can afford it).
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
                     "cube-single": TaskBudget(6_000, 1_000, 1_000, 10),
                     "cube-double": TaskBudget(6_000, 1_000, 1_000, 5)},
            _SMALL_NET, seeds=3, ogbench_episodes=100),
+    # 5x the online steps of `full` (about 30-40 minutes on 16 cores): for a machine that can afford it
+    Budget("long", {"lift": TaskBudget(30_000, 1_000, 2_000, 10), "pickplace": TaskBudget(30_000, 1_000, 2_000, 10),
+                    "cube-single": TaskBudget(30_000, 1_000, 2_000, 10),
+                    "cube-double": TaskBudget(30_000, 1_000, 2_000, 5)},
+           _SMALL_NET, seeds=3, ogbench_episodes=200),
 ]}
 
 
