@@ -67,7 +67,8 @@ class HILConfig:
     reset_time_s: float = 10.0          # real arms: time for the person to reset the scene (a key skips it)
     realtime: bool | None = None        # pace at the robot's fps; default: real arms yes, sim no
     reward: str = "success"             # success | dense (sim: the task's shaped reward each step)
-    eval_every: int = 0                 # every n-th episode runs without the person (0: never)
+    eval_every: int = 0                 # every n-th episode runs without the person, mean actions (0: never)
+    actor_noise: float = 1.0            # exploration: 1 = sample the policy, 0 = its mean, between = scaled
     checkpoint_every: int = 10          # episodes between learner checkpoints (and at the end, always)
     # In-process learner: update in a background thread (default for real time) or between episodes.
     learner_thread: bool | None = None

@@ -57,11 +57,14 @@ class ActorPolicy:
     """The `ChunkPolicy` the executor runs: the latest weights from the learner, sampled
     (exploration) or deterministic. Holds no weights until the learner publishes the first."""
 
-    def __init__(self, chunk_size: int, action_names: tuple[str, ...], fps: float) -> None:
+    def __init__(self, chunk_size: int, action_names: tuple[str, ...], fps: float, noise: float = 1.0) -> None:
         self.chunk_size = int(chunk_size)
         self.action_names = tuple(action_names)
         self.fps = float(fps)
         self.deterministic = False
+        # Exploration: 1 samples the policy's own distribution, 0 plays its mean, in between moves the
+        # sample that fraction of the way from the mean (a person is there to correct it anyway).
+        self.noise = float(noise)
         self.policy: QChunkSACPolicy | None = None
         self.version = 0
 
@@ -76,7 +79,11 @@ class ActorPolicy:
         if self.policy is None:
             raise RuntimeError("no policy weights yet (the person drives until the learner publishes some)")
         self.policy.observe(observation)
-        return self.policy.chunk_from_history(self.deterministic).cpu().numpy().astype(np.float32)
+        mean = self.policy.chunk_from_history(True)
+        if self.deterministic or self.noise <= 0:
+            return mean.cpu().numpy().astype(np.float32)
+        sample = self.policy.chunk_from_history(False)
+        return (mean + self.noise * (sample - mean)).cpu().numpy().astype(np.float32)
 
     def reset(self) -> None:
         if self.policy is not None:
@@ -195,7 +202,7 @@ class HILSession:
         self.features = robot.observation_features
         self.max_steps = robot.task.max_episode_steps if self.sim else int(round(cfg.episode_time_s * self.fps))
         self.task_name = cfg.task or (robot.config.task if self.sim else "hil")
-        self.actor = ActorPolicy(cfg.policy.chunk_size, self.action_names, self.fps)
+        self.actor = ActorPolicy(cfg.policy.chunk_size, self.action_names, self.fps, cfg.actor_noise)
         scripted = self.sim and getattr(teleop, "name", "") == "scripted"
         takeover = cfg.takeover
         if scripted or getattr(teleop, "name", "") == "keyboard":
