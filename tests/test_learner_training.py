@@ -32,7 +32,8 @@ def tiny_job(out, steps=120, **kw) -> TrainConfig:
 
 @pytest.mark.slow
 def test_qc_learns_point_reach_well_above_random(tmp_path):
-    """Online only (no demos): chunked QC-SAC must beat the random policy clearly in ~1k env steps."""
+    """Online only (no demos): chunked QC-SAC must beat the random policy clearly in 2.5k env steps
+    (measured: success 0.65 and return +2.7 against the random policy's 0.14 and -20.7; ~20 s)."""
     env = PointReachEnv()
     rng = np.random.default_rng(0)
     random = evaluate(env, lambda o: uniform_random_chunk(env.action_space, 5, rng), 50)
@@ -40,12 +41,12 @@ def test_qc_learns_point_reach_well_above_random(tmp_path):
     # this env's rewards for longer than such a short run lasts
     fast = dict(temperature_init=0.05, actor_lr=1e-3, critic_lr=1e-3)
     result = train(TrainConfig(env_name=ENV, policy=preset("qc", **fast, **SMALL), num_demos=0,
-                               steps=1200, warmup_steps=200, eval_every=1200, eval_episodes=20,
+                               steps=2500, warmup_steps=200, eval_every=2500, eval_episodes=20,
                                eval_deterministic=True, save_every=0, output_dir=str(tmp_path), progress_bar=False,
                                num_threads=1, seed=0))
     assert random["success_rate"] < 0.2
-    assert result["return_mean"] >= random["return_mean"] + 10.0, (result, random)
-    assert result["success_rate"] > random["success_rate"], (result, random)
+    assert result["success_rate"] >= random["success_rate"] + 0.3, (result, random)
+    assert result["return_mean"] >= random["return_mean"] + 15.0, (result, random)
 
 
 def test_training_writes_metrics_and_a_loadable_checkpoint(tmp_path):
