@@ -30,6 +30,7 @@ from policy.normalize import Normalizer
 
 STATE_KEY = "observation.state"
 IMAGE_PREFIX = "observation.images."
+STATE_HISTORY_KEY = "state_history"   # robot.features.STATE_HISTORY_KEY: (L-1, D) previous states, oldest first
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
@@ -61,6 +62,12 @@ class QChunkSACPolicy(nn.Module):
     @property
     def fps(self) -> float:
         return self.config.fps
+
+    @property
+    def history_length(self) -> int:
+        """L: states the actor reads. The robot executor hands the previous L-1 over as
+        frame["state_history"] because it asks for a chunk only every few control steps."""
+        return self.config.obs_history_length
 
     @property
     def camera_names(self) -> list[str]:
@@ -99,7 +106,8 @@ class QChunkSACPolicy(nn.Module):
 
     def observe(self, observation: dict[str, Any], episode_start: bool = False) -> None:
         """Push one frame into the observation history (every control step, so a history of L
-        frames means L consecutive steps, as in training)."""
+        frames means L consecutive steps, as in training). A frame that carries
+        `state_history` (the executor's previous L-1 states) replaces the history instead."""
         if episode_start:
             self.reset()
         frame = {STATE_KEY: torch.as_tensor(np.asarray(observation[STATE_KEY]), dtype=torch.float32).reshape(-1)}
@@ -111,7 +119,17 @@ class QChunkSACPolicy(nn.Module):
         if frame[STATE_KEY].numel() != self.config.state_dim:
             raise ValueError(f"observation.state has {frame[STATE_KEY].numel()} values; the policy expects "
                              f"{self.config.state_dim}")
-        if not self._history:  # episode start: the history repeats the first frame
+        past = observation.get(STATE_HISTORY_KEY)
+        if past is not None and self.config.obs_history_length > 1:
+            # the caller (robot executor) tracked the previous L-1 control steps: authoritative
+            past = torch.as_tensor(np.asarray(past), dtype=torch.float32).reshape(-1, self.config.state_dim)
+            past = past[-(self.config.obs_history_length - 1):]
+            self._history.clear()
+            self._history.extend({STATE_KEY: s} for s in past)
+            self._history.append(frame)
+            while len(self._history) < self.config.obs_history_length:
+                self._history.appendleft(self._history[0])
+        elif not self._history:  # episode start: the history repeats the first frame
             self._history.extend([frame] * self.config.obs_history_length)
         else:
             self._history.append(frame)

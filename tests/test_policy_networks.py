@@ -145,3 +145,16 @@ def test_images_too_small_for_the_cnn_are_a_clear_error():
     cfg = QChunkSACConfig(use_images=True).with_features(2, ["a"], {"cam": (8, 8, 3)})
     with pytest.raises(ValueError, match="too small"):
         QChunkSACPolicy(cfg)
+
+
+def test_a_frame_with_the_executors_state_history_is_read_as_the_last_l_steps():
+    torch.manual_seed(0)
+    cfg = QChunkSACConfig(act_chunk_size=2, obs_history_length=3, actor_hidden_dims=[16],
+                          critic_hidden_dims=[16]).with_features(2, ["a"])
+    pol = QChunkSACPolicy(cfg)
+    past = np.array([[1.0, 1.0], [2.0, 2.0]], np.float32)
+    frame = {"observation.state": np.array([3.0, 3.0], np.float32), "state_history": past}
+    expected = pol.deterministic_chunk(torch.tensor([[[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]]))[0]
+    pol.predict_chunk({"observation.state": np.zeros(2, np.float32)})  # stale internal history is ignored
+    torch.testing.assert_close(torch.from_numpy(pol.predict_chunk(frame)), expected)
+    assert pol.history_length == 3
