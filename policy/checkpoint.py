@@ -82,7 +82,7 @@ def load_checkpoint(checkpoint: str | Path, device: str | torch.device = "cpu"
     rng = torch.load(state_dir / "rng_state.pt", weights_only=False)
     generator = None
     if rng["learner_generator"] is not None:
-        generator = torch.Generator()
+        generator = torch.Generator(device=device)
         generator.set_state(rng["learner_generator"])
     learner = QChunkSACLearner(policy, generator).to(device)
     learner.load_training_state(load_file(str(state_dir / "learner.safetensors")))

@@ -27,7 +27,8 @@ def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator | No
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator, device=images.device)
     rows = (dy[:, None] + torch.arange(h, device=images.device)[None])          # (B, H)
     cols = (dx[:, None] + torch.arange(w, device=images.device)[None])          # (B, W)
-    x = x[torch.arange(b)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None],
+    dev = images.device
+    x = x[torch.arange(b, device=dev)[:, None, None, None], torch.arange(x.shape[1], device=dev)[None, :, None, None],
           rows[:, None, :, None], cols[:, None, None, :]]
     return x.permute(0, 2, 3, 1).to(images.dtype)
 

@@ -160,7 +160,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     else:
         pcfg = cfg.policy.with_features(state_dim, action_names, cams, fps)
         policy = QChunkSACPolicy(pcfg).to(cfg.device)
-        learner = QChunkSACLearner(policy, torch.Generator().manual_seed(cfg.seed)).to(cfg.device)
+        # the generator lives where the sampling happens (a CPU generator cannot drive CUDA randn)
+        learner = QChunkSACLearner(policy, torch.Generator(device=cfg.device).manual_seed(cfg.seed)).to(cfg.device)
         online = ChunkReplayBuffer(cfg.online_buffer_capacity, state_dim, len(action_names), pcfg.camera_shapes,
                                    seed=cfg.seed)
         offline = _offline_data(cfg, env, pcfg)
