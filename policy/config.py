@@ -78,13 +78,15 @@ class QChunkSACConfig:
     #                                           chunked critic always bootstraps after its h steps
 
     # --- critic ---
-    num_critics: int = 10                     # K
+    # Network sizes default to LeRobot SAC's (2 critics and an actor of 2x256), which train in minutes on
+    # a CPU; the `qc` preset has the paper's (10 critics of 4x512).
+    num_critics: int = 2                      # K
     critic_aggregation: str | None = None     # mean | min over the K critics; None: mean (chunked), min (first_action)
-    critic_hidden_dims: list[int] = field(default_factory=lambda: [512, 512, 512, 512])
+    critic_hidden_dims: list[int] = field(default_factory=lambda: [256, 256])
     backup_entropy: bool | None = None        # -alpha log pi in the target; None: off (chunked), on (first_action)
 
     # --- actor ---
-    actor_hidden_dims: list[int] = field(default_factory=lambda: [512, 512, 512, 512])
+    actor_hidden_dims: list[int] = field(default_factory=lambda: [256, 256])
     act: ActActorConfig = field(default_factory=ActActorConfig)
     log_std_min: float = -5.0
     log_std_max: float = 2.0
@@ -262,7 +264,7 @@ SEED_JSON: dict[str, Any] = {
 PRESETS: dict[str, dict[str, Any]] = {
     # Li et al. 2025, QC-RLPD: h=5, K=10 critics 4x512 + LayerNorm, mean aggregation, no entropy
     # backup, batch 256 (128 offline + 128 online), UTD 1, BC beta=0.01, target entropy -h*A/2.
-    "qc": {},
+    "qc": {"num_critics": 10, "critic_hidden_dims": [512, 512, 512, 512], "actor_hidden_dims": [512, 512, 512, 512]},
     # plain SAC (RLPD-style) from the same code: h = 1
     "sac": {"enable_q_chunking": False},
     "seed": dict(SEED_JSON),

@@ -37,13 +37,13 @@ class TrainConfig:
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
     num_demos: int = 20                       # scripted demos generated when no dataset is given (0: none)
-    steps: int = 20_000                       # online env steps
-    warmup_steps: int = 1_000                 # uniform-random env steps before the first update (paper: 5000)
+    steps: int = 3_000                        # online env steps (the default is a quick run: minutes on a CPU)
+    warmup_steps: int = 500                   # uniform-random env steps before the first update (paper: 5000)
     online_buffer_capacity: int = 200_000
-    eval_every: int = 2_000                   # env steps; 0 disables
+    eval_every: int = 1_000                   # env steps; 0: only at the end
     eval_episodes: int = 10
     eval_deterministic: bool = False          # the paper evaluates the stochastic policy
-    save_every: int = 5_000                   # env steps; a final checkpoint is always written
+    save_every: int = 1_000                   # env steps; a final checkpoint is always written
     save_buffers: bool = True                 # online buffer in checkpoints (exact resume)
     log_every: int = 100
     output_dir: str = "outputs/train"
@@ -113,9 +113,11 @@ def generate_demos(env: gym.Env, episodes: int, capacity: int, seed: int) -> Chu
 
 def _offline_data(cfg: TrainConfig, env: gym.Env, policy_cfg: QChunkSACConfig) -> ChunkReplayBuffer | None:
     if cfg.dataset_repo_id is not None:
-        from lerobot.datasets.lerobot_dataset import LeRobotDataset
+        from robot.recording import open_dataset
 
-        dataset = LeRobotDataset(cfg.dataset_repo_id, root=cfg.dataset_root)
+        if cfg.dataset_root is None:
+            raise ValueError("--dataset_repo_id needs --dataset_root: datasets are read from local disk only")
+        dataset = open_dataset(cfg.dataset_repo_id, cfg.dataset_root)
         buf = offline_buffer_from_dataset(dataset, sorted(policy_cfg.camera_shapes), seed=cfg.seed)
         if (buf.state_dim, buf.action_dim) != (policy_cfg.state_dim, policy_cfg.action_dim):
             raise ValueError(f"dataset {cfg.dataset_repo_id} has state/action dims ({buf.state_dim}, {buf.action_dim}) "
@@ -239,10 +241,27 @@ def train(cfg: TrainConfig) -> dict[str, float]:
                     checkpoint_now()
             if progress is not None:
                 progress.update(taken)
+    except KeyboardInterrupt:
+        # Ctrl-C: keep what was learned; --resume=true continues from this checkpoint
+        log.warning("interrupted at env step %d: writing a checkpoint to resume from", env_step)
+        interrupted = True
+    else:
+        interrupted = False
+        evaluated_last = cfg.eval_every and env_step % cfg.eval_every == 0
+        if normalizer_fitted and cfg.eval_episodes > 0 and not evaluated_last:
+            # the run ends with an evaluated checkpoint, whatever eval_every was
+            last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes,
+                                 seed=10_000, observer=policy.observe)
+            log_line({f"eval/{k}": v for k, v in last_eval.items()})
+            log.info("env step %d: final eval %s", env_step, last_eval)
     finally:
         if progress is not None:
             progress.close()
+    try:
+        if normalizer_fitted:
+            checkpoint_now()
+    finally:
         metrics_file.close()
-    if normalizer_fitted:
-        checkpoint_now()
+    if interrupted:
+        raise KeyboardInterrupt
     return last_eval
