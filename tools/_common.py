@@ -14,6 +14,8 @@ def init_tool() -> None:
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("MUJOCO_GL", "egl")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("OpenGL", "datasets", "filelock", "urllib3"):  # third-party INFO chatter
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def fail(message: str, code: int = 2) -> "NoReturn":  # noqa: F821
