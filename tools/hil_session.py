@@ -13,6 +13,11 @@ it goes wrong, every takeover becomes training data; actor and QC-SAC learner in
 
 `--resume=true` continues a session (step count, buffers, dataset). For a learner on another
 machine use `python -m tools.learner` there and `python -m tools.actor` here.
+
+Output: `dataset/` (LeRobotDataset, with intervention and chunk flags), `episodes.jsonl` (one line
+per episode: success, human steps, takeovers, cut chunks), `metrics.jsonl` (learner),
+`checkpoints/` (LeRobot layout). How the policy itself improved over a sim session, without the
+person: `python -m policy.hil.evaluate --output_dir=outputs/hil/sim --task=lift --episodes=20`.
 """
 
 from __future__ import annotations
