@@ -13,6 +13,8 @@ following the official recipe as far as the wheel lets us read it:
 How ours differs from the official data (say so wherever results are quoted):
 * size: the official play datasets hold ~1M transitions (1000 episodes x 1000 steps); ours hold
   what the study budget can afford (`num_episodes` x `episode_length`, e.g. 100 x 1000 = 100k);
+* the validation split ('-val') is 2 % of the episodes instead of 10 % (the study never reads it;
+  OGBench's loader wants the file);
 * stacking probability for multi-cube domains: the official value is not in the wheel; we draw
   p_stack ~ U(0, 0.25) per episode for cube-double (the single-cube domain never stacks);
 * random seeds differ, so the exact trajectories do.
@@ -120,7 +122,7 @@ def generate_play_dataset(dataset_name: str, path: str | Path, num_episodes: int
                           val_episodes: int | None = None) -> Path:
     """Generate train (+ '-val') npz files for `dataset_name` in one process; returns the train path."""
     domain = domain_of(dataset_name)
-    val_episodes = max(1, num_episodes // 10) if val_episodes is None else val_episodes
+    val_episodes = max(1, num_episodes // 50) if val_episodes is None else val_episodes  # never trained on
     save_npz_atomic(val_path(path), collect_play_episodes(domain, val_episodes, episode_length, noise,
                                                           seed + 7_919, oracle))
     save_npz_atomic(path, collect_play_episodes(domain, num_episodes, episode_length, noise, seed, oracle))
