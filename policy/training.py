@@ -37,7 +37,7 @@ class TrainConfig:
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
     num_demos: int = 20                       # scripted demos generated when no dataset is given (0: none)
-    steps: int = 3_000                        # online env steps (the default is a quick run: minutes on a CPU)
+    steps: int = 2_000                        # online env steps (the default is a quick run: minutes on a CPU)
     warmup_steps: int = 500                   # uniform-random env steps before the first update (paper: 5000)
     online_buffer_capacity: int = 200_000
     eval_every: int = 1_000                   # env steps; 0: only at the end
