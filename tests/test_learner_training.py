@@ -130,3 +130,18 @@ def test_sparse_point_reach_pays_only_the_success():
         rewards.append(r)
         assert not truncated
     assert rewards[-1] == 1.0 and set(rewards[:-1]) == {0.0} and info["is_success"]
+
+
+def test_seed_json_means_the_seeds_first_action_critic_in_every_tool(tmp_path):
+    """The seed's JSON names a seed strategy and leaves the critic to be derived: every tool must give
+    it the seed's first-action critic (min over critics, entropy in the backup), not the paper's."""
+    from policy.hil.config import HILConfig
+    from tools._policy_cli import parse_with_policy_file
+    from tools.train import build_config
+
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps({"enable_q_chunking": True, "q_chunking_strategy": "standard", "act_chunk_size": 8}))
+    for cfg in (build_config([f"--config-path={seed}"]),
+                parse_with_policy_file(HILConfig, [f"--config-path={seed}"])):
+        assert (cfg.policy.critic_mode, cfg.policy.critic_aggregation, cfg.policy.backup_entropy) == (
+            "first_action", "min", True)

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     from policy.hil.config import HILConfig
     from policy.hil.remote import RemoteLink
     from policy.hil.runner import run_session
-    from tools._hil_common import parse_with_policy_file
+    from tools._policy_cli import parse_with_policy_file
     from tools.hil_session import summary
 
     torch.set_num_threads(1)

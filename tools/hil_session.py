@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     from policy.config import explain_draccus_error
     from policy.hil.config import HILConfig
     from policy.hil.runner import run_local_session
-    from tools._hil_common import parse_with_policy_file
+    from tools._policy_cli import parse_with_policy_file
 
     torch.set_num_threads(1)
     try:

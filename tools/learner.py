@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     from policy.config import explain_draccus_error
     from policy.hil.remote import LearnerServiceConfig, serve_learner
     from policy.transport import TransportError
-    from tools._hil_common import parse_with_policy_file
+    from tools._policy_cli import parse_with_policy_file
 
     torch.set_num_threads(1)
     try:

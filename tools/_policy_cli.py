@@ -1,4 +1,4 @@
-"""Command-line parsing shared by tools.hil_session, tools.actor and tools.learner.
+"""Command-line parsing shared by tools.train, tools.hil_session, tools.actor and tools.learner.
 
 `--config-path=FILE.json`: a file holding only policy keys (the seed's JSON block, a saved
 config.json) sets the policy; any other file is a whole session config. `--preset=qc|sac|seed`
@@ -29,7 +29,26 @@ def _normalise(arg: str) -> str:
     return "--" + key.replace("-", "_") + eq + value
 
 
-def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "policy") -> T:
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _session_policy_overrides(default_policy: QChunkSACConfig) -> dict:
+    """The fields where a tool's default policy differs from QChunkSACConfig's own defaults.
+
+    Only these are layered under a preset or a config file: encoding the whole default would pin the
+    derived fields (critic_mode, critic_aggregation, backup_entropy resolved for the paper's critic),
+    so the seed's JSON, which names a seed strategy and leaves those to be derived, would silently
+    get the paper's critic."""
+    ours, base = draccus.encode(default_policy), draccus.encode(QChunkSACConfig())
+    return {k: v for k, v in ours.items() if base.get(k) != v}
+
+
+def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "policy",
+                           preset_field: str | None = None) -> T:
     args, preset, path = [], None, None
     argv = [_normalise(a) for a in argv]
     i = 0
@@ -51,17 +70,18 @@ def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "p
     # session's policy defaults with QChunkSACConfig's (10 critics of 4x512). A preset starts from
     # the class defaults on purpose (it names the paper's / the seed's values).
     default_policy = next(f for f in fields(cls) if f.name == policy_field).default_factory()
-    merged: dict = {policy_field: draccus.encode(default_policy)}
+    merged: dict = {policy_field: _session_policy_overrides(default_policy)}
     if preset is not None:
         merged = {policy_field: preset_dict(preset)}
+        if preset_field is not None:
+            merged[preset_field] = preset
     if path is not None:
         data = json.loads(Path(path).read_text())
         if not isinstance(data, dict):
             raise ValueError(f"{path} must hold a JSON object")
         if set(data) <= POLICY_KEYS:
             data = {policy_field: data}
-        for k, v in data.items():
-            merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
+        merged = _deep_merge(merged, data)
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "config.json"
         file.write_text(json.dumps(merged))
