@@ -260,7 +260,7 @@ def test_pause_holds_the_arm_until_the_pause_key_comes_again(tmp_path):
 
 
 def test_one_policy_flag_keeps_the_other_session_policy_defaults(tmp_path):
-    from tools._hil_common import parse_with_policy_file
+    from tools._policy_cli import parse_with_policy_file
 
     default = HILConfig().policy
     cfg = parse_with_policy_file(HILConfig, ["--policy.bc_weight=0.5", "--episodes=3"])
