@@ -25,6 +25,8 @@ from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleo
 from robot.features import IMAGE_PREFIX, to_policy_frame
 from robot.interface import ACTION_NAMES, action_dict_to_array
 from robot.recording import DatasetRecorder, terminate_as_interrupt
+from robot.safety import SafetyConfig
+from robot.teleop_step import SafeTeleopStep
 from robot.viz import ChunkView, VizConfig
 from tools._common import init_tool
 
@@ -70,6 +72,8 @@ class RecordConfig:
     progress: bool = True
     # Rerun view of the episodes (--viz.display_data=true and/or --viz.rrd=FILE).
     viz: VizConfig = field(default_factory=VizConfig)
+    # Limits between the teleoperator and a real follower (simulated arms clip to their joint ranges).
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
 
 
 def _is_sim(robot) -> bool:
@@ -97,6 +101,8 @@ def record(cfg: RecordConfig) -> Path:
         resume=cfg.dataset.resume, overwrite=cfg.dataset.overwrite,
     )
     first = recorder.num_episodes
+    # Real arms: every action passes the safety layer, as a policy's chunks do.
+    safe_step = None if sim else SafeTeleopStep(robot, teleop, cfg.safety)
     # Faster than real time (sim) nothing is lost by waiting for the view; in real time it drops instead.
     view = ChunkView.for_robot(cfg.viz, robot, fps=fps, chunk_size=1, name=f"record {root.name}",
                                lossless=not realtime)
@@ -114,7 +120,10 @@ def record(cfg: RecordConfig) -> Path:
                 time.sleep(cfg.dataset.reset_time_s)
             attempts += 1
             view.start_episode(str(first + recorder.episodes_saved))
-            success = _record_episode(robot, teleop, recorder, max_steps, fps, realtime, sim, task_name, view)
+            if safe_step is not None:
+                safe_step.start_episode()
+            success = _record_episode(robot, teleop, recorder, max_steps, fps, realtime, sim, task_name, view,
+                                      safe_step)
             successes += int(success)
             if cfg.dataset.only_successes and not success:
                 recorder.discard_episode()
@@ -123,6 +132,8 @@ def record(cfg: RecordConfig) -> Path:
                 bar.update(1)
             bar.set_postfix(success=f"{successes}/{attempts}")
     except KeyboardInterrupt:
+        if safe_step is not None:
+            safe_step.interrupt()
         log.warning("interrupted: the episode in progress is dropped, %d finished episode(s) are kept",
                     recorder.episodes_saved)
     finally:
@@ -137,21 +148,26 @@ def record(cfg: RecordConfig) -> Path:
 
 
 def _record_episode(robot, teleop, recorder: DatasetRecorder, max_steps: int, fps: int, realtime: bool,
-                    sim: bool, task_name: str, view: ChunkView | None = None) -> bool:
+                    sim: bool, task_name: str, view: ChunkView | None = None,
+                    safe_step: SafeTeleopStep | None = None) -> bool:
     period = 1.0 / fps
     deadline = time.perf_counter()
     success = False
     for k in range(max_steps):
-        observation = robot.get_observation()
-        frame = to_policy_frame(observation, robot.observation_features)
-        sent = robot.send_action(teleop.get_action())
-        action = action_dict_to_array(sent)
-        success = bool(robot.is_success()) if sim else False
-        recorder.add_frame(frame, action, reward=float(success), success=success, done=success, task=task_name)
-        if view is not None and view.enabled:
-            images = {c: frame[IMAGE_PREFIX + c] for c in view.cameras} if view.wants_images(k) else None
-            view.log_step(k, time.perf_counter() if realtime else k * period, observation, action,
-                          source="teleop", images=images)
+        if safe_step is None:  # simulation: the sim clips to its joint ranges itself
+            observation = robot.get_observation()
+            action = action_dict_to_array(robot.send_action(teleop.get_action()))
+        else:
+            observation, action = safe_step()
+        if observation is not None and action is not None:  # a period on hold (bus fault) is not a frame
+            frame = to_policy_frame(observation, robot.observation_features)
+            success = bool(robot.is_success()) if sim else False
+            recorder.add_frame(frame, action, reward=float(success), success=success, done=success,
+                               task=task_name)
+            if view is not None and view.enabled:
+                images = {c: frame[IMAGE_PREFIX + c] for c in view.cameras} if view.wants_images(k) else None
+                view.log_step(k, time.perf_counter() if realtime else k * period, observation, action,
+                              source="teleop", images=images)
         if success:
             break
         if realtime:
