@@ -271,3 +271,16 @@ def test_one_policy_flag_keeps_the_other_session_policy_defaults(tmp_path):
     seed_file.write_text(json.dumps({"act_chunk_size": 8, "enable_q_chunking": True}))
     cfg = parse_with_policy_file(HILConfig, [f"--config-path={seed_file}"])
     assert cfg.policy.act_chunk_size == 8 and cfg.policy.num_critics == default.num_critics
+
+
+def test_a_session_recorded_with_the_rerun_view_shows_its_chunks_and_takeovers(tmp_path):
+    from robot.viz import VizConfig
+    from robot.viz.readback import read_entity_rows, read_text_logs
+
+    rrd = tmp_path / "session.rrd"
+    results, _ = run_local(session_config(tmp_path / "out", episodes=3, viz=VizConfig(rrd=rrd)))
+    assert rrd.is_file()
+    logs = read_text_logs(rrd)
+    takeovers = sum(r.takeovers for r in results)
+    assert takeovers >= 1 and len(logs.get("/events/takeover", [])) == takeovers
+    assert read_entity_rows(rrd)  # the arm, joints and chunk paths were logged

@@ -12,6 +12,7 @@ from policy.transport import TransportConfig
 from robot.config import RobotConfig, TeleoperatorConfig
 from robot.executor import ExecutionConfig
 from robot.takeover import SessionKeys, TakeoverConfig
+from robot.viz import VizConfig
 
 
 def _sim_robot() -> RobotConfig:
@@ -64,6 +65,7 @@ class HILConfig:
     safety: SafetyOptions = field(default_factory=SafetyOptions)
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
     transport: TransportConfig = field(default_factory=TransportConfig)
+    viz: VizConfig = field(default_factory=VizConfig)   # --viz.display_data=true / --viz.rrd=FILE
     output_dir: Path = Path("outputs/hil")
     episodes: int = 50                  # episodes in this run (a resumed run adds this many more)
     episode_time_s: float = 30.0        # real arms (the sim uses its task's time limit)

@@ -40,6 +40,7 @@ from policy.hil.scripted_person import ScriptedPerson
 from policy.hil.weights import policy_from_bytes
 from policy.qchunk_sac import QChunkSACPolicy
 from robot.executor import ChunkExecutor, StepRecord
+from robot.viz import ChunkView, attach_view
 from robot.features import IMAGE_PREFIX, STATE_KEY, camera_shapes, state_names, to_policy_frame
 from robot.inference_worker import InlineInference
 from robot.keyboard import KeyHub
@@ -224,6 +225,9 @@ class HILSession:
         self.robot_features = robot_features(len(state_names(self.features)), list(self.action_names),
                                              camera_shapes(self.features), self.fps, low, high)
         self.output_dir = Path(cfg.output_dir)
+        # Rerun view (--viz.display_data / --viz.rrd): chunks, takeovers and hand-backs on one timeline
+        self.view = ChunkView.for_robot(cfg.viz, robot, fps=self.fps, chunk_size=cfg.policy.chunk_size,
+                                        name=f"hil {self.task_name}", lossless=not self.realtime)
 
     def _action_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         if hasattr(self.robot, "action_low"):
@@ -282,6 +286,7 @@ class HILSession:
                 self.link.checkpoint(self.output_dir, self.session_state())
             finally:
                 dataset.close()
+                self.view.close()
         return self.results
 
     def session_state(self) -> dict[str, Any]:
@@ -337,6 +342,8 @@ class HILSession:
         executor = ChunkExecutor(self.robot, self.actor, cfg.execution.to_config(), safety=safety, clock=clock,
                                  inference=inference, intervention=self.controller, on_step=self._on_step)
         self.controller.on_takeover = executor.flush
+        self.view.start_episode(str(self.episode_index))
+        shown = attach_view(self.view, executor) if self.view.enabled else None
         self._t0 = time.perf_counter()
         self._evaluation = evaluation
         self._takeovers_before = self.controller.takeovers
@@ -391,6 +398,8 @@ class HILSession:
             if not ep.end:
                 ep.end = "time_limit"
         finally:
+            if shown is not None:
+                shown.detach()
             executor.close()
             self.controller.on_takeover = None
 
