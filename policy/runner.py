@@ -9,12 +9,14 @@ optional `observation.images.<cam>`), action a Box of absolute joint targets,
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
 
 from policy.replay import ChunkReplayBuffer
+from robot.features import STATE_KEY
 
 ChunkFn = Callable[[dict[str, np.ndarray]], np.ndarray]   # policy frame -> (h, A) robot units
 Observer = Callable[[dict[str, np.ndarray], bool], None]  # (policy frame, episode_start)
@@ -74,15 +76,40 @@ class ChunkRunner:
         return steps
 
 
+def _evaluate_shown(runner: "ChunkRunner", chunk_fn: ChunkFn, episodes: int, view: Any) -> None:
+    """The evaluation loop, one action at a time, so the view sees every step of every chunk."""
+    robot = getattr(runner.env.unwrapped, "robot", None)
+    fps = float(robot.config.fps) if robot is not None else 30.0
+    k = 0
+    view.start_episode("eval 0")
+    while len(runner.finished) < episodes:
+        chunk = np.asarray(chunk_fn(runner.observation), np.float32)
+        view.log_chunk(chunk, origin=k)
+        for i, action in enumerate(chunk):
+            ended = len(runner.finished)
+            runner.run_chunk(action[None])
+            joints = runner.observation[STATE_KEY][: len(action)]
+            view.log_step(k, k / fps, joints, action, source="policy", new_plan=i == 0)
+            k += 1
+            if len(runner.finished) > ended:  # the episode ended inside the chunk: a fresh one starts
+                view.start_episode(f"eval {len(runner.finished)}")
+                k = 0
+                break
+
+
 def uniform_random_chunk(space: gym.spaces.Box, chunk_size: int, rng: np.random.Generator) -> np.ndarray:
     """The official warm-up: uniform random actions over the action bounds, one per step."""
     return rng.uniform(space.low, space.high, (chunk_size, *space.shape)).astype(np.float32)
 
 
 def evaluate(env: gym.Env, chunk_fn: ChunkFn, episodes: int, seed: int = 10_000,
-             observer: Observer | None = None) -> dict[str, float]:
-    """Success rate, mean return and length over `episodes` fresh episodes (chunks open-loop)."""
+             observer: Observer | None = None, view: Any = None) -> dict[str, float]:
+    """Success rate, mean return and length over `episodes` fresh episodes (chunks open-loop).
+
+    `view`: a robot.viz.ChunkView to show each chunk against the joints it produced."""
     runner = ChunkRunner(env, None, seed, observer)
+    if view is not None and view.enabled:
+        _evaluate_shown(runner, chunk_fn, episodes, view)
     while len(runner.finished) < episodes:
         runner.run_chunk(chunk_fn(runner.observation))
     done = runner.finished[:episodes]

@@ -26,6 +26,7 @@ from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import IMAGE_PREFIX, STATE_KEY, QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler, offline_buffer_from_dataset
 from policy.runner import ChunkRunner, evaluate, uniform_random_chunk
+from robot.viz import ChunkView, VizConfig
 
 log = logging.getLogger("policy.training")
 
@@ -53,6 +54,9 @@ class TrainConfig:
     num_threads: int | None = None            # torch CPU threads (set 1-2 on a shared machine)
     progress_bar: bool = True
     preset: str | None = None                 # recorded for reference; tools.train applies it
+    # Rerun view of the evaluation episodes: predicted chunks against the joints (--viz.rrd=FILE,
+    # --viz.display_data=true)
+    viz: VizConfig = field(default_factory=VizConfig)
 
 
 def make_env(env_name: str) -> gym.Env:
@@ -140,6 +144,9 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     env, eval_env = make_env(cfg.env_name), make_env(cfg.env_name)
+    eval_robot = getattr(eval_env.unwrapped, "robot", None)
+    view = ChunkView.for_robot(cfg.viz, eval_robot, fps=eval_robot.config.fps, chunk_size=cfg.policy.chunk_size,
+                               name="train eval", lossless=True) if eval_robot is not None else None
     state_dim, action_names, cams = env_features(env)
     fps = float(env.metadata.get("render_fps") or cfg.policy.fps)
     rng = np.random.default_rng(cfg.seed)
@@ -232,7 +239,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
                 if cfg.eval_every and env_step % cfg.eval_every == 0 and normalizer_fitted:
                     history = list(policy._history)  # evaluation runs its own episodes through the policy
                     last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes,
-                                         seed=10_000, observer=policy.observe)
+                                         seed=10_000, observer=policy.observe, view=view)
                     policy.reset()
                     policy._history.extend(history)
                     log_line({f"eval/{k}": v for k, v in last_eval.items()})
@@ -251,7 +258,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         if normalizer_fitted and cfg.eval_episodes > 0 and not evaluated_last:
             # the run ends with an evaluated checkpoint, whatever eval_every was
             last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes,
-                                 seed=10_000, observer=policy.observe)
+                                 seed=10_000, observer=policy.observe, view=view)
             log_line({f"eval/{k}": v for k, v in last_eval.items()})
             log.info("env step %d: final eval %s", env_step, last_eval)
     finally:
@@ -262,6 +269,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             checkpoint_now()
     finally:
         metrics_file.close()
+        if view is not None:
+            view.close()
     if interrupted:
         raise KeyboardInterrupt
     return last_eval

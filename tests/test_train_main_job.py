@@ -59,3 +59,14 @@ def test_ctrl_c_during_training_keeps_a_checkpoint_and_resume_continues(tmp_path
     resumed = _train(f"--steps={step_dirs[-1] + 30}", f"--output_dir={out}", "--resume=true")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert max(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit()) == step_dirs[-1] + 30
+
+
+@pytest.mark.slow
+def test_evaluation_episodes_are_shown_as_chunks_in_a_rerun_recording(tmp_path):
+    from robot.viz.readback import read_entity_rows
+
+    rrd = tmp_path / "eval.rrd"
+    proc = _train("--steps=40", "--num_demos=1", f"--output_dir={tmp_path / 'run'}", f"--viz.rrd={rrd}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_entity_rows(rrd)
+    assert any("chunk" in path for path in rows), sorted(rows)
