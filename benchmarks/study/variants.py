@@ -8,6 +8,7 @@
 | seed_standard | chunk of h | Q(s, a_0) | n-step, n = h (the seed; also the paper's "BFN-n"-style n-step backup) |
 | seed_conservative | chunk of h | Q(s, a_0) | n-step; actor maximises min_i Q(s, a_i) over the first 3 actions |
 | seed_temporal_weighted | chunk of h | Q(s, a_0) | n-step; actor maximises sum_i w_i Q(s, a_i), w ~ 0.9^i |
+| seed_standard_no_backup_entropy | chunk of h | Q(s, a_0) | n-step without -alpha log pi (ablation; run on request) |
 
 Everything else is shared so that only the critic / backup / actor objective differs: the same MLP
 actor (no ACT transformer, no observation history: state observations), the same chunk length
@@ -50,4 +51,11 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
             {"act_chunk_size": CHUNK, "q_chunking_strategy": "conservative"}),
     Variant("seed_temporal_weighted", "seed: first-action critic, 5-step, temporal_weighted",
             {"act_chunk_size": CHUNK, "q_chunking_strategy": "temporal_weighted"}),
+    # ablation, not in the default set: seed_standard without the entropy term in the backup, i.e. QC
+    # except that the critic scores a_0 instead of the whole chunk
+    Variant("seed_standard_no_backup_entropy", "ablation: first-action critic, 5-step, no entropy backup",
+            {"act_chunk_size": CHUNK, "q_chunking_strategy": "standard", "critic_mode": "first_action",
+             "backup_entropy": False}),
 ]}
+
+DEFAULT_VARIANTS = ["sac", "qc", "ac_1step", "seed_standard", "seed_conservative", "seed_temporal_weighted"]
