@@ -86,3 +86,20 @@ def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "p
         file = Path(tmp) / "config.json"
         file.write_text(json.dumps(merged))
         return draccus.parse(cls, config_path=str(file), args=args)
+
+
+def parse_cli(cls: type[T], argv: list[str] | None = None, policy_field: str = "policy",
+              preset_field: str | None = None) -> T:
+    """`parse_with_policy_file` on the command line; a bad flag, file or value exits with a message
+    that names it (never a traceback)."""
+    import sys
+
+    from policy.config import explain_draccus_error
+    from tools._common import fail
+
+    try:
+        return parse_with_policy_file(cls, sys.argv[1:] if argv is None else argv, policy_field, preset_field)
+    except draccus.utils.DraccusException as e:
+        fail(explain_draccus_error(e))
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))

@@ -13,9 +13,7 @@ actor stops are saved and resent by --resume=true.
 from __future__ import annotations
 
 import json
-import sys
 
-import draccus
 
 from robot.config import register_for_cli
 from tools._common import fail, init_tool
@@ -27,20 +25,14 @@ def main(argv: list[str] | None = None) -> None:
     init_tool()
     import torch
 
-    from policy.config import explain_draccus_error
     from policy.hil.config import HILConfig
     from policy.hil.remote import RemoteLink
     from policy.hil.runner import run_session
-    from tools._policy_cli import parse_with_policy_file
+    from tools._policy_cli import parse_cli
     from tools.hil_session import summary
 
     torch.set_num_threads(1)
-    try:
-        cfg = parse_with_policy_file(HILConfig, sys.argv[1:] if argv is None else argv)
-    except draccus.utils.DraccusException as e:
-        fail(explain_draccus_error(e))
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    cfg = parse_cli(HILConfig, argv)
     try:
         link = RemoteLink(cfg.transport, cfg.output_dir, resume=cfg.resume)
         start = link.saved_state().get("session", {}) if cfg.resume else {}

@@ -23,9 +23,7 @@ person: `python -m policy.hil.evaluate --output_dir=outputs/hil/sim --task=lift 
 from __future__ import annotations
 
 import json
-import sys
 
-import draccus
 
 from robot.config import register_for_cli
 from tools._common import fail, init_tool
@@ -37,18 +35,12 @@ def main(argv: list[str] | None = None) -> None:
     init_tool()
     import torch
 
-    from policy.config import explain_draccus_error
     from policy.hil.config import HILConfig
     from policy.hil.runner import run_local_session
-    from tools._policy_cli import parse_with_policy_file
+    from tools._policy_cli import parse_cli
 
     torch.set_num_threads(1)
-    try:
-        cfg = parse_with_policy_file(HILConfig, sys.argv[1:] if argv is None else argv)
-    except draccus.utils.DraccusException as e:
-        fail(explain_draccus_error(e))
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    cfg = parse_cli(HILConfig, argv)
     try:
         results = run_local_session(cfg)
     except (FileExistsError, FileNotFoundError, ValueError) as e:

@@ -9,9 +9,7 @@ on the actor). Ctrl-C checkpoints; --resume=true continues from the last checkpo
 
 from __future__ import annotations
 
-import sys
 
-import draccus
 
 from tools._common import fail, init_tool
 
@@ -20,18 +18,12 @@ def main(argv: list[str] | None = None) -> None:
     init_tool()
     import torch
 
-    from policy.config import explain_draccus_error
     from policy.hil.remote import LearnerServiceConfig, serve_learner
     from policy.transport import TransportError
-    from tools._policy_cli import parse_with_policy_file
+    from tools._policy_cli import parse_cli
 
     torch.set_num_threads(1)
-    try:
-        cfg = parse_with_policy_file(LearnerServiceConfig, sys.argv[1:] if argv is None else argv)
-    except draccus.utils.DraccusException as e:
-        fail(explain_draccus_error(e))
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    cfg = parse_cli(LearnerServiceConfig, argv)
     try:
         serve_learner(cfg)
     except (FileExistsError, FileNotFoundError, ValueError, TransportError) as e:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import draccus
-import numpy as np
 
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_for_cli
 from robot.features import IMAGE_PREFIX, to_policy_frame

@@ -17,13 +17,11 @@ import json
 import sys
 from pathlib import Path
 
-import draccus
 
-from policy.config import explain_draccus_error
 from policy.training import TrainConfig, train
 from robot.recording import terminate_as_interrupt
 from tools._common import fail, init_tool
-from tools._policy_cli import parse_with_policy_file
+from tools._policy_cli import parse_cli, parse_with_policy_file
 
 
 def build_config(argv: list[str]) -> TrainConfig:
@@ -61,12 +59,7 @@ def record_demos(cfg: TrainConfig) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     init_tool()
-    try:
-        cfg = build_config(sys.argv[1:] if argv is None else argv)
-    except draccus.utils.DraccusException as e:
-        fail(explain_draccus_error(e))
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    cfg = parse_cli(TrainConfig, argv, preset_field="preset")
     terminate_as_interrupt()
     try:
         record_demos(cfg)
