@@ -16,8 +16,15 @@ A message is a ZeroMQ multipart message of frames
             only on a loopback address: a server bound anywhere else refuses to start without a
             token, and a client with the wrong token gets every message refused.
 
-Message sizes are capped twice: ZeroMQ's `MAXMSGSIZE` disconnects a peer that sends a frame larger
+On the wire each message travels as ONE ZeroMQ frame (`pack`: a frame count, the frames' lengths,
+then their bytes), never as a ZeroMQ multipart message: libzmq 4.3.5 can abort a process whose link
+drops while a multipart message is half sent (session_base.cpp:233, libzmq#3442), and the actor is
+the process that drives the robot. A multipart message from a foreign peer is refused as malformed.
+
+Message sizes are capped twice: ZeroMQ's `MAXMSGSIZE` disconnects a peer whose message is larger
 than the limit before it is buffered, and the decoder refuses a message whose frames add up to more.
+The actor checks its own batches against the same limit before queueing them (a clear error instead
+of a silently dropped link).
 
 Delivery (`ActorClient` <-> `LearnerServer`, a DEALER and a ROUTER socket):
 
@@ -147,6 +154,32 @@ def encode(msg_type: bytes, header: dict[str, Any], arrays: dict[str, np.ndarray
     head = json.dumps({**header, "arrays": specs}, separators=(",", ":")).encode()
     frames = [msg_type, head, *payload]
     return frames + [_mac(token.encode(), frames)]
+
+
+def pack(frames: list[bytes]) -> bytes:
+    """One wire frame holding `frames`: u32 count, u64 length of each, then the bytes."""
+    return b"".join([struct.pack(f"<I{len(frames)}Q", len(frames), *map(len, frames)), *frames])
+
+
+def unpack(wire: bytes | memoryview) -> list[bytes | memoryview]:
+    """The frames of one wire frame (`pack`'s inverse). The small frames come back as bytes, the
+    array frames as views into `wire` (no copy). Raises `MessageRefused` when it does not parse."""
+    view = memoryview(wire)
+    if len(view) < 4:
+        raise MessageRefused("malformed", f"a wire frame of {len(view)} bytes")
+    (n,) = struct.unpack_from("<I", view)
+    if not 3 <= n <= MAX_ARRAYS + 3 or len(view) < 4 + 8 * n:
+        raise MessageRefused("malformed", f"a wire frame claiming {n} frames")
+    lengths = struct.unpack_from(f"<{n}Q", view, 4)
+    start = 4 + 8 * n
+    if start + sum(lengths) != len(view):
+        raise MessageRefused("malformed", f"frame lengths add up to {sum(lengths)}, not {len(view) - start}")
+    frames: list[bytes | memoryview] = []
+    for i, length in enumerate(lengths):
+        f = view[start:start + length]
+        frames.append(f if 2 <= i < n - 1 else f.tobytes())
+        start += length
+    return frames
 
 
 def decode(frames: list[bytes], token: str = "", max_bytes: int = 1 << 30,
@@ -280,22 +313,32 @@ class LearnerServer:
             while not self._stop.is_set():
                 if not poller.poll(50):
                     continue
-                frames = sock.recv_multipart(copy=True)
-                if len(frames) < 2:
+                parts = sock.recv_multipart(copy=True)
+                if len(parts) != 2:  # [identity, one wire frame]; a multipart message is not ours
                     self.refused["malformed"] += 1
                     continue
-                identity, frames = frames[0], frames[1:]
+                identity, wire = parts
                 try:
-                    replies = self.handle(frames)
+                    replies = self.handle_wire(wire)
                 except Exception:  # a bug in the consumer must not take the server down: no ack, it comes again
                     log.exception("handling a message failed; it was not acknowledged")
                     self.refused["error"] += 1
                     continue
                 for reply in replies:
-                    sock.send_multipart([identity, *reply])
+                    sock.send_multipart([identity, pack(reply)])
         finally:
             sock.close()
             ctx.term()
+
+    def handle_wire(self, wire: bytes) -> list[list[bytes]]:
+        """One wire frame -> the reply messages (none for a refused one)."""
+        try:
+            frames = unpack(wire)
+        except MessageRefused as e:
+            self.refused[e.reason] += 1
+            log.warning("refused a message: %s", e)
+            return []
+        return self.handle(frames)
 
     def handle(self, frames: list[bytes]) -> list[list[bytes]]:
         """One incoming message -> the reply messages (none for a refused one)."""
@@ -373,9 +416,14 @@ class ActorClient:
                 raise TransportError(f"{len(self._pending)} transition batches are waiting for the learner "
                                      f"at {self.config.endpoint}; is it running and is the token right?")
             seq = self._next_seq
-            self._next_seq += 1
             frames = encode(MSG_TRANSITIONS, {**(header or {}), "actor_id": self.actor_id, "seq": seq}, arrays,
                             self.config.token)
+            size = sum(len(f) for f in frames)
+            if size > self.config.max_message_bytes:
+                raise TransportError(f"a transition batch of {size} bytes is over max_message_bytes="
+                                     f"{self.config.max_message_bytes}: send fewer steps per batch, or raise "
+                                     "max_message_bytes on both the actor and the learner")
+            self._next_seq += 1
             self._pending[seq] = (frames, -np.inf)
         self._outbox.put(seq)
         return seq
@@ -476,10 +524,10 @@ class ActorClient:
                 if poller.poll(20):
                     while True:
                         try:
-                            frames = sock.recv_multipart(zmq.NOBLOCK)
+                            parts = sock.recv_multipart(zmq.NOBLOCK)
                         except zmq.Again:
                             break
-                        self._receive(frames)
+                        self._receive(parts)
         finally:
             sock.close()
             ctx.term()
@@ -487,7 +535,7 @@ class ActorClient:
     @staticmethod
     def _try_send(sock: zmq.Socket, frames: list[bytes]) -> bool:
         try:
-            sock.send_multipart(frames, zmq.NOBLOCK)
+            sock.send(pack(frames), zmq.NOBLOCK)
             return True
         except zmq.Again:  # no link (IMMEDIATE) or a full pipe: the batch stays pending
             return False
@@ -503,8 +551,11 @@ class ActorClient:
                 if seq in self._pending:
                     self._pending[seq] = (frames, now)
 
-    def _receive(self, frames: list[bytes]) -> None:
+    def _receive(self, parts: list[bytes]) -> None:
         try:
+            if len(parts) != 1:
+                raise MessageRefused("malformed", f"a multipart message of {len(parts)} frames")
+            frames = unpack(parts[0])
             msg_type, header, arrays = decode(frames, self.config.token, self.config.max_message_bytes, TO_ACTOR)
         except MessageRefused as e:
             self.refused[e.reason] += 1
