@@ -48,10 +48,17 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
     setup_s = time.perf_counter() - t_start
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
-        return policy.chunk_from_history(False).numpy()
+        if budget.actor_noise >= 1.0:
+            return policy.chunk_from_history(False).numpy()
+        mean = policy.chunk_from_history(True)
+        if budget.actor_noise <= 0.0:
+            return mean.numpy()
+        return (mean + budget.actor_noise * (policy.chunk_from_history(False) - mean)).numpy()
 
     def act_mean(obs: dict[str, np.ndarray]) -> np.ndarray:
         return policy.chunk_from_history(True).numpy()
+
+    act_eval = act_mean if budget.eval_mean_action else act
 
     curve: list[dict[str, float]] = []
     learner_s = eval_s = 0.0
@@ -74,15 +81,15 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
             if env_step % tb.eval_every == 0:
                 t0 = time.perf_counter()
                 history = list(policy._history)  # evaluation runs its own episodes through the policy
-                result = evaluate(eval_env, act, tb.eval_episodes, seed=EVAL_SEED, observer=policy.observe)
+                result = evaluate(eval_env, act_eval, tb.eval_episodes, seed=EVAL_SEED, observer=policy.observe)
                 policy.reset()
                 policy._history.extend(history)
                 recent = runner.finished[-10:]
                 curve.append({"env_step": env_step, **result,
                               "train_success_rate": float(np.mean([e.success for e in recent])) if recent else 0.0})
                 eval_s += time.perf_counter() - t0
-    # the curve samples from the stochastic policy, as the paper evaluates; the deployed policy acts
-    # with the mean, so the final policy is also scored that way (once: it costs an evaluation)
+    # the curve samples from the stochastic policy (as the paper evaluates) unless the budget says
+    # otherwise; the deployed policy acts with the mean, so the final policy is also scored that way
     t0 = time.perf_counter()
     policy.reset()
     final_mean_action = evaluate(eval_env, act_mean, tb.eval_episodes, seed=EVAL_SEED, observer=policy.observe)
