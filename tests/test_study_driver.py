@@ -112,3 +112,20 @@ def test_driver_generates_ogbench_data_before_its_cells(tmp_path):
     # buffer drops the last one (no success label for the state after it)
     assert record["offline_transitions"] == 2 * 198
     assert [p["env_step"] for p in record["curve"]] == [150, 300]
+
+
+def test_a_mean_action_budget_scores_its_curve_with_the_mean_action():
+    import dataclasses
+
+    from benchmarks.study.cell import run_cell
+    from benchmarks.study.tasks import BUDGETS, TASKS
+    from benchmarks.study.variants import VARIANTS
+
+    budget = dataclasses.replace(BUDGETS["smoke"], actor_noise=0.2, eval_mean_action=True)
+    record = run_cell(VARIANTS["qc"], TASKS["lift"], 0, budget, "unused")
+    # the last evaluation comes after the last update (300 steps, whole chunks of 5), so scoring the same
+    # policy with its mean again, from the same evaluation seeds, must give the very same episodes
+    last = record["curve"][-1]
+    assert record["online_steps"] == 300
+    assert (last["success_rate"], last["return_mean"]) == (record["final_mean_action"]["success_rate"],
+                                                           record["final_mean_action"]["return_mean"])
