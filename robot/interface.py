@@ -140,3 +140,25 @@ def array_to_action_dict(values, names: tuple[str, ...] = ACTION_NAMES) -> dict[
     if len(values) != len(names):
         raise ValueError(f"got {len(values)} action values for {len(names)} joints {list(names)}")
     return {n: float(v) for n, v in zip(names, values)}
+
+
+class InProcessDevice:
+    """For a device with nothing to open (the sim arm, the scripted and keyboard teleoperators):
+    `connect` only raises a flag, and its actions are the six joint targets. List it before
+    `Robot`/`Teleoperator` among the bases so it fills in their abstract members."""
+
+    _connected: bool = False
+
+    @property
+    def action_features(self) -> dict[str, Any]:
+        return {n: float for n in ACTION_NAMES}
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    def connect(self, calibrate: bool = True) -> None:
+        self._connected = True
+
+    def disconnect(self) -> None:
+        self._connected = False

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from robot.config import TeleoperatorConfig
-from robot.interface import ACTION_NAMES, Teleoperator
+from robot.interface import ACTION_NAMES, InProcessDevice, Teleoperator
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class KeyboardTeleopConfig(TeleoperatorConfig):
         return KeyboardTeleop(self, robot, hub)
 
 
-class KeyboardTeleop(Teleoperator):
+class KeyboardTeleop(InProcessDevice, Teleoperator):
     """Jogs joint targets from the follower's pose at the start of each takeover (`sync()`)."""
 
     name = "keyboard"
@@ -162,21 +162,6 @@ class KeyboardTeleop(Teleoperator):
         self._keys = self.hub.subscribe()
         self._reader: TerminalKeyReader | None = None
         self._target: np.ndarray | None = None
-        self._connected = False
-
-    @property
-    def action_features(self) -> dict[str, Any]:
-        return {n: float for n in ACTION_NAMES}
-
-    @property
-    def is_connected(self) -> bool:
-        return self._connected
-
-    def connect(self, calibrate: bool = True) -> None:
-        self._connected = True
-
-    def disconnect(self) -> None:
-        self._connected = False
 
     def sync(self, present: np.ndarray) -> None:
         """Start jogging from `present` (robot units), dropping keys pressed before."""

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from robot.config import TeleoperatorConfig
-from robot.interface import ACTION_NAMES, Teleoperator
+from robot.interface import ACTION_NAMES, InProcessDevice, Teleoperator
 from robot.sim.ik import solve_ik, top_down_rotation
 from robot.sim.mjcf import CUBE_HALF
 from robot.sim.robot import SimRobot
@@ -254,7 +254,7 @@ class ScriptedTeleopConfig(TeleoperatorConfig):
         return ScriptedTeleop(self, resolve_sim_robot(robot))
 
 
-class ScriptedTeleop(Teleoperator):
+class ScriptedTeleop(InProcessDevice, Teleoperator):
     """The scripted expert behind LeRobot's teleoperator interface, bound to one SimRobot."""
 
     name = "scripted"
@@ -263,21 +263,6 @@ class ScriptedTeleop(Teleoperator):
         self.config = config
         self.robot = robot
         self.expert = ScriptedExpert(noise=config.noise, seed=config.seed)
-        self._connected = False
-
-    @property
-    def action_features(self) -> dict[str, Any]:
-        return {n: float for n in ACTION_NAMES}
-
-    @property
-    def is_connected(self) -> bool:
-        return self._connected
-
-    def connect(self, calibrate: bool = True) -> None:
-        self._connected = True
-
-    def disconnect(self) -> None:
-        self._connected = False
 
     def get_action(self) -> dict[str, float]:
         return self.expert.act_dict(self.robot)

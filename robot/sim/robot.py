@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from robot.config import RobotConfig
-from robot.interface import ACTION_NAMES, MOTOR_NAMES, Robot, RobotError, action_dict_to_array
+from robot.interface import ACTION_NAMES, MOTOR_NAMES, InProcessDevice, Robot, RobotError, action_dict_to_array
 from robot.sim.arm import CAMERAS, SimArm
 from robot.sim.randomize import SceneRandomizer
 from robot.sim.task_spec import TASKS, SimTask, make_task
@@ -78,7 +78,7 @@ class SimKochConfig(SimRobotConfig):
     use_degrees: bool = False           # LeRobot's Koch default: body joints in [-100, 100]
 
 
-class SimRobot(Robot):
+class SimRobot(InProcessDevice, Robot):
     """A MuJoCo arm scene that reads and writes like a LeRobot follower arm."""
 
     def __init__(self, config: SimRobotConfig):
@@ -112,7 +112,6 @@ class SimRobot(Robot):
         self.home_joints = np.array([*spec.home_joints, spec.gripper_ready])
         self._rng = np.random.default_rng(config.seed)
         self._randomizer = SceneRandomizer(self.arm) if config.randomize else None
-        self._connected = False
         # Physics and snapshots are serialised, so a planner on another thread (the expert as a
         # chunk policy) never copies a half-stepped state.
         self._lock = threading.RLock()
@@ -131,22 +130,14 @@ class SimRobot(Robot):
             feats[cam] = (self.config.image_height, self.config.image_width, 3)
         return feats
 
-    @property
-    def action_features(self) -> dict[str, Any]:
-        return {n: float for n in ACTION_NAMES}
-
-    @property
-    def is_connected(self) -> bool:
-        return self._connected
-
     def connect(self, calibrate: bool = True) -> None:
-        self._connected = True
+        super().connect(calibrate)
         for cam in self.config.cameras:  # fail here, not mid-episode, when there is no GL
             self.arm.render(cam, self.config.image_height, self.config.image_width)
 
     def disconnect(self) -> None:
         self.arm.close()
-        self._connected = False
+        super().disconnect()
 
     def get_observation(self) -> dict[str, Any]:
         self._require_connected()
