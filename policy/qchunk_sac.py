@@ -143,6 +143,18 @@ class QChunkSACPolicy(nn.Module):
         return chunk[0]
 
     @torch.no_grad()
+    def exploration_chunk(self, noise: float = 1.0) -> torch.Tensor:
+        """A chunk to explore with: `noise` 1 samples the policy, 0 plays its mean, in between moves
+        the sample that fraction of the way from the mean. Full samples of a BC-shaped chunk policy
+        spoil grasps on the sim tasks; 0.2 is what succeeds there (docs/study.md, budget `tuned`)."""
+        if noise >= 1.0:
+            return self.chunk_from_history(False)
+        mean = self.chunk_from_history(True)
+        if noise <= 0.0:
+            return mean
+        return mean + noise * (self.chunk_from_history(False) - mean)
+
+    @torch.no_grad()
     def predict_action_chunk(self, observation: dict[str, Any], deterministic: bool = True) -> torch.Tensor:
         """One unbatched policy frame -> (h, A) float32 joint targets in robot units."""
         self.observe(observation)

@@ -2,8 +2,11 @@
 
 Follows the official QC-RLPD loop: `warmup_steps` uniform-random env steps before the first
 update, then `utd_ratio` critic updates (and one actor update) per env step, each batch half
-offline / half online; evaluation every `eval_every` env steps samples from the stochastic
-policy (as the paper does; `eval_deterministic=true` uses the mean instead).
+offline / half online. Where chunkbot departs from the paper, for short CPU runs from a few demos
+(docs/study.md, budget `tuned`): the policy starts from `SHORT_RUN_RECIPE` (BC weight 1, alpha_0 0.01,
+target entropy -2hA), exploration moves `actor_noise` = 0.2 of the way from the mean chunk to a sample,
+and evaluation plays the mean chunk, as the robot will. `--preset=qc --actor_noise=1
+--eval_deterministic=false` is the paper's protocol.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 import torch
 
 from policy.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
-from policy.config import QChunkSACConfig
+from policy.config import SHORT_RUN_RECIPE, QChunkSACConfig
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import IMAGE_PREFIX, STATE_KEY, QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler, offline_buffer_from_dataset
@@ -34,7 +37,7 @@ log = logging.getLogger("policy.training")
 @dataclass
 class TrainConfig:
     env_name: str = "chunkbot/SO101Lift-v0"
-    policy: QChunkSACConfig = field(default_factory=QChunkSACConfig)
+    policy: QChunkSACConfig = field(default_factory=lambda: QChunkSACConfig(**SHORT_RUN_RECIPE))
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
     num_demos: int = 20                       # scripted demos generated when no dataset is given (0: none)
@@ -43,7 +46,8 @@ class TrainConfig:
     online_buffer_capacity: int = 200_000
     eval_every: int = 1_000                   # env steps; 0: only at the end
     eval_episodes: int = 10
-    eval_deterministic: bool = False          # the paper evaluates the stochastic policy
+    eval_deterministic: bool = True           # evaluate the mean chunk (the paper samples: false)
+    actor_noise: float = 0.2                  # exploration: 1 samples the policy, 0 plays its mean
     save_every: int = 1_000                   # env steps; a final checkpoint is always written
     save_buffers: bool = True                 # online buffer in checkpoints (exact resume)
     log_every: int = 100
@@ -139,6 +143,8 @@ def _stored_states(buf: ChunkReplayBuffer) -> np.ndarray:
 
 def train(cfg: TrainConfig) -> dict[str, float]:
     """Run (or resume) a training job; returns the last evaluation."""
+    if not 0.0 <= cfg.actor_noise <= 1.0:
+        raise ValueError(f"--actor_noise={cfg.actor_noise}: use a value in [0, 1] (1 samples the policy, 0 plays its mean)")
     out = Path(cfg.output_dir)
     torch.manual_seed(cfg.seed)
     if cfg.num_threads:
@@ -219,7 +225,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
                 if not normalizer_fitted:  # no offline data: statistics of the warm-up steps
                     fit_normalizer(online)
                     normalizer_fitted = True
-                chunk = chunk_fn(False)(runner.observation)
+                chunk = policy.exploration_chunk(cfg.actor_noise).cpu().numpy()
             taken = runner.run_chunk(chunk[: cfg.steps - env_step])  # stop exactly at cfg.steps
             for _ in range(taken):
                 env_step += 1

@@ -42,7 +42,8 @@ def test_qc_learns_point_reach_well_above_random(tmp_path):
     fast = dict(temperature_init=0.05, actor_lr=1e-3, critic_lr=1e-3)
     result = train(TrainConfig(env_name=ENV, policy=preset("qc", **fast, **SMALL), num_demos=0,
                                steps=2500, warmup_steps=200, eval_every=2500, eval_episodes=20,
-                               eval_deterministic=True, save_every=0, output_dir=str(tmp_path), progress_bar=False,
+                               eval_deterministic=True, actor_noise=1.0, save_every=0, output_dir=str(tmp_path),
+                               progress_bar=False,
                                num_threads=1, seed=0))
     assert random["success_rate"] < 0.2
     assert result["success_rate"] >= random["success_rate"] + 0.3, (result, random)
@@ -145,3 +146,19 @@ def test_seed_json_means_the_seeds_first_action_critic_in_every_tool(tmp_path):
                 parse_with_policy_file(HILConfig, [f"--config-path={seed}"])):
         assert (cfg.policy.critic_mode, cfg.policy.critic_aggregation, cfg.policy.backup_entropy) == (
             "first_action", "min", True)
+
+
+def test_the_train_job_starts_from_the_short_run_recipe_and_a_preset_from_the_papers_values():
+    from policy.config import SHORT_RUN_RECIPE
+
+    job = build_config([])
+    assert {k: getattr(job.policy, k) for k in SHORT_RUN_RECIPE} == SHORT_RUN_RECIPE
+    assert (job.actor_noise, job.eval_deterministic) == (0.2, True)
+    assert build_config(["--policy.num_critics=3"]).policy.bc_weight == SHORT_RUN_RECIPE["bc_weight"]
+    paper = build_config(["--preset=qc"]).policy
+    assert (paper.bc_weight, paper.temperature_init, paper.entropy_coefficient) == (0.01, 1.0, 0.5)
+
+
+def test_an_actor_noise_outside_zero_to_one_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="actor_noise"):
+        train(tiny_job(tmp_path, actor_noise=1.5))

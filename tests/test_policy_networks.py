@@ -158,3 +158,19 @@ def test_a_frame_with_the_executors_state_history_is_read_as_the_last_l_steps():
     pol.predict_chunk({"observation.state": np.zeros(2, np.float32)})  # stale internal history is ignored
     torch.testing.assert_close(torch.from_numpy(pol.predict_chunk(frame)), expected)
     assert pol.history_length == 3
+
+
+def test_exploration_chunk_moves_the_given_fraction_from_the_mean_to_a_sample():
+    torch.manual_seed(0)
+    cfg = QChunkSACConfig(act_chunk_size=3, actor_hidden_dims=[16], critic_hidden_dims=[16]).with_features(2, ["a"])
+    pol = QChunkSACPolicy(cfg)
+    pol.observe({"observation.state": np.array([0.3, -0.2], np.float32)})
+    mean = pol.chunk_from_history(True)
+    torch.manual_seed(7)
+    sample = pol.chunk_from_history(False)
+    torch.manual_seed(7)
+    torch.testing.assert_close(pol.exploration_chunk(0.2), mean + 0.2 * (sample - mean))
+    torch.manual_seed(7)
+    torch.testing.assert_close(pol.exploration_chunk(1.0), sample)
+    torch.testing.assert_close(pol.exploration_chunk(0.0), mean)
+    assert not torch.allclose(sample, mean)

@@ -48,12 +48,7 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
     setup_s = time.perf_counter() - t_start
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
-        if budget.actor_noise >= 1.0:
-            return policy.chunk_from_history(False).numpy()
-        mean = policy.chunk_from_history(True)
-        if budget.actor_noise <= 0.0:
-            return mean.numpy()
-        return (mean + budget.actor_noise * (policy.chunk_from_history(False) - mean)).numpy()
+        return policy.exploration_chunk(budget.actor_noise).numpy()
 
     def act_mean(obs: dict[str, np.ndarray]) -> np.ndarray:
         return policy.chunk_from_history(True).numpy()

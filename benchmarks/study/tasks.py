@@ -16,6 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from policy.config import SHORT_RUN_RECIPE
 from policy.replay import ChunkReplayBuffer
 
 
@@ -73,7 +74,7 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
     Budget("tuned", {"lift": TaskBudget(6_000, 1_000, 500, 10), "pickplace": TaskBudget(6_000, 1_000, 500, 10),
                      "cube-single": TaskBudget(6_000, 1_000, 1_000, 10),
                      "cube-double": TaskBudget(6_000, 1_000, 1_000, 5)},
-           {**_SMALL_NET, "bc_weight": 1.0, "temperature_init": 0.01, "entropy_coefficient": 2.0},
+           {**_SMALL_NET, **SHORT_RUN_RECIPE},
            seeds=3, ogbench_episodes=100, actor_noise=0.2, eval_mean_action=True),
 ]}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from policy.config import QChunkSACConfig
+from policy.config import SHORT_RUN_RECIPE, QChunkSACConfig
 from policy.hil.learner import HILLearnerConfig
 from policy.hil.scripted_person import ScriptedPersonConfig
 from policy.transport import TransportConfig
@@ -34,7 +34,7 @@ def _small_policy() -> QChunkSACConfig:
     # (0.01 -> 0.13 in 7.4k updates). It does not stop it: very long sessions may want a lower target.
     # Measured on the sim lift session (policy.hil.evaluate, 20 person-free episodes per checkpoint).
     return QChunkSACConfig(num_critics=2, critic_hidden_dims=[128, 128], actor_hidden_dims=[128, 128],
-                           batch_size=64, bc_weight=1.0, temperature_init=0.01, entropy_coefficient=2.0)
+                           batch_size=64, **SHORT_RUN_RECIPE)
 
 
 @dataclass

@@ -80,11 +80,8 @@ class ActorPolicy:
         if self.policy is None:
             raise RuntimeError("no policy weights yet (the person drives until the learner publishes some)")
         self.policy.observe(observation)
-        mean = self.policy.chunk_from_history(True)
-        if self.deterministic or self.noise <= 0:
-            return mean.cpu().numpy().astype(np.float32)
-        sample = self.policy.chunk_from_history(False)
-        return (mean + self.noise * (sample - mean)).cpu().numpy().astype(np.float32)
+        chunk = self.policy.exploration_chunk(0.0 if self.deterministic else self.noise)
+        return chunk.cpu().numpy().astype(np.float32)
 
     def reset(self) -> None:
         if self.policy is not None:
