@@ -267,6 +267,9 @@ SEED_JSON: dict[str, Any] = {
 # demos in 6k (or 30k) online steps; with these the chunked policies do (docs/study.md, budgets `full`
 # and `tuned`). The presets keep the paper's / the seed's values.
 SHORT_RUN_RECIPE: dict[str, Any] = {"bc_weight": 1.0, "temperature_init": 0.01, "entropy_coefficient": 2.0}
+# ... and its exploration: chunks move this fraction of the way from the mean to a sample (full samples
+# of a BC-shaped chunk policy spoil grasps; see QChunkSACPolicy.exploration_chunk)
+SHORT_RUN_EXPLORATION_NOISE = 0.2
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Li et al. 2025, QC-RLPD: h=5, K=10 critics 4x512 + LayerNorm, mean aggregation, no entropy

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from policy.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
-from policy.config import SHORT_RUN_RECIPE, QChunkSACConfig
+from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE, QChunkSACConfig
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import IMAGE_PREFIX, STATE_KEY, QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler, offline_buffer_from_dataset
@@ -47,7 +47,7 @@ class TrainConfig:
     eval_every: int = 1_000                   # env steps; 0: only at the end
     eval_episodes: int = 10
     eval_deterministic: bool = True           # evaluate the mean chunk (the paper samples: false)
-    actor_noise: float = 0.2                  # exploration: 1 samples the policy, 0 plays its mean
+    actor_noise: float = SHORT_RUN_EXPLORATION_NOISE  # exploration: 1 samples the policy, 0 plays its mean
     save_every: int = 1_000                   # env steps; a final checkpoint is always written
     save_buffers: bool = True                 # online buffer in checkpoints (exact resume)
     log_every: int = 100

@@ -16,7 +16,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from policy.config import SHORT_RUN_RECIPE
+from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE
 from policy.replay import ChunkReplayBuffer
 
 
@@ -75,7 +75,7 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
                      "cube-single": TaskBudget(6_000, 1_000, 1_000, 10),
                      "cube-double": TaskBudget(6_000, 1_000, 1_000, 5)},
            {**_SMALL_NET, **SHORT_RUN_RECIPE},
-           seeds=3, ogbench_episodes=100, actor_noise=0.2, eval_mean_action=True),
+           seeds=3, ogbench_episodes=100, actor_noise=SHORT_RUN_EXPLORATION_NOISE, eval_mean_action=True),
 ]}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from policy.config import SHORT_RUN_RECIPE, QChunkSACConfig
+from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE, QChunkSACConfig
 from policy.hil.learner import HILLearnerConfig
 from policy.hil.scripted_person import ScriptedPersonConfig
 from policy.transport import TransportConfig
@@ -76,7 +76,7 @@ class HILConfig:
     # Exploration: 1 = sample the policy, 0 = its mean, between = scaled. Full samples spoil grasps,
     # so the person takes over nearly every episode and the policy's own attempts teach little;
     # 0.2 took the sim lift policy to 0.95 person-free success in 120 episodes (1.0: peaked at 0.65-0.85, then decayed).
-    actor_noise: float = 0.2
+    actor_noise: float = SHORT_RUN_EXPLORATION_NOISE
     checkpoint_every: int = 10          # episodes between learner checkpoints (and at the end, always)
     # In-process learner: update in a background thread (default for real time) or between episodes.
     learner_thread: bool | None = None
