@@ -129,3 +129,11 @@ def test_a_mean_action_budget_scores_its_curve_with_the_mean_action():
     assert record["online_steps"] == 300
     assert (last["success_rate"], last["return_mean"]) == (record["final_mean_action"]["success_rate"],
                                                            record["final_mean_action"]["return_mean"])
+
+
+def test_summary_table_has_a_row_per_variant_and_a_column_per_task_and_budget(results):
+    table = plot.summary_table(results, budgets=("smoke",))
+    rows = [line for line in table.splitlines() if line.startswith("| qc ")]
+    assert len(rows) == 1 and rows[0].count("|") == 3          # one variant, one (task, budget) column
+    assert "SO-101 Lift (sim), `smoke`" in table
+    assert plot.summary_table(results, budgets=("full",)).startswith("No study results")

@@ -35,6 +35,7 @@ from benchmarks.study.variants import VARIANTS
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "study.md"
+BENCHMARKS_DOC = REPO / "docs" / "benchmarks.md"
 IMG_DIR = REPO / "docs" / "img"
 THRESHOLDS = (0.5, 0.8)
 # two-sided 95 % Student t quantiles, df = 1..30 (above 30 the normal 1.96 is within 4 %)
@@ -350,6 +351,39 @@ def budget_note(name: str) -> str:
     return "; ".join(parts) + "."
 
 
+SUMMARY_BUDGETS = ("tuned", "full", "small")   # `long` is a one-seed probe, `smoke` a test
+
+
+def summary_table(results_dir: Path, budgets: tuple[str, ...] = SUMMARY_BUDGETS) -> str:
+    """Every variant on every task, one column per (task, budget) that has results: success AUC %,
+    final success %, env steps to 50 % (median over the seeds that got there), and the mean
+    evaluation return against SAC's (the signal left where success stays at 0)."""
+    columns: list[tuple[str, str, dict[tuple[str, str], CellSet]]] = []
+    for budget in budgets:
+        cells = load_results(results_dir, budget)
+        columns += [(task, budget, cells) for task in _ordered(cells)[0]]
+    if not columns:
+        return "No study results yet: run `python -m benchmarks.study.run` first."
+    variants = [v for v in VARIANTS if any((t, v) in c for t, _, c in columns)]
+    head = [f"{TASKS[t].label}, `{b}`" for t, b, _ in columns]
+    lines = ["Each cell: success AUC % / final success % / env steps to 50 % success (median of the seeds that "
+             "reached it, with how many did) / mean evaluation return minus SAC's.", "",
+             "| variant | " + " | ".join(head) + " |", "|---|" + "---|" * len(columns)]
+    for v in variants:
+        row = []
+        for task, _, cells in columns:
+            c, sac = cells.get((task, v)), cells.get((task, "sac"))
+            if c is None:
+                row.append("–")
+                continue
+            hit = [x for x in c.steps_to(0.5) if x is not None]
+            to50 = f"{int(np.median(hit))} ({len(hit)}/{c.seeds})" if hit else f"– (0/{c.seeds})"
+            d_ret = "" if sac is None or v == "sac" else f" / {c.returns.mean() - sac.returns.mean():+.1f}"
+            row.append(f"{100 * c.auc().mean():.0f} / {100 * c.success[:, -1].mean():.0f} / {to50}{d_ret}")
+        lines.append(f"| {v} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def update_doc(doc: Path, budget: str, block: str) -> None:
     begin, end = f"<!-- study:{budget}:begin -->", f"<!-- study:{budget}:end -->"
     text = doc.read_text() if doc.is_file() else "# Sample-efficiency study\n\n"
@@ -366,7 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--doc", type=Path, default=DOC)
     p.add_argument("--img-dir", type=Path, default=IMG_DIR)
+    p.add_argument("--summary", type=Path, nargs="?", const=BENCHMARKS_DOC, default=None,
+                   help="instead of one budget's block: write the every-variant-on-every-task table into this "
+                        "file (default docs/benchmarks.md)")
     args = p.parse_args(argv)
+    if args.summary is not None:
+        update_doc(args.summary, "summary", summary_table(args.results_dir))
+        print(f"wrote the study summary block of {args.summary}")
+        return 0
     cells = load_results(args.results_dir, args.budget)
     if not cells:
         raise SystemExit(f"no results under {args.results_dir / args.budget}; run "
