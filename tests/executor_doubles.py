@@ -11,14 +11,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from robot.interface import ACTION_NAMES, Robot, action_dict_to_array
+from robot.interface import ACTION_NAMES, InProcessDevice, Robot, action_dict_to_array
 from robot.timing import Clock, RealClock
 
 # Wide enough that the tests which check exact values are not clipped by the arm's limits.
 WIDE_LIMITS = {n: (-1e5, 1e5) for n in ACTION_NAMES}
 
 
-class FirstOrderArm(Robot):
+class FirstOrderArm(InProcessDevice, Robot):
     """Six joints that each follow their target as a first-order lag: x += (u - x)(1 - e^{-dt/tau}).
 
     Records every action it receives (`received`: list of (clock time, float64 vector)).
@@ -44,29 +44,20 @@ class FirstOrderArm(Robot):
         self.fail_reads_from_call: int | None = None
         self.fail_writes = False
         self.torque_enabled = False
-        self._connected = False
         self._t_last = self.clock.now()
 
     @property
     def observation_features(self) -> dict[str, Any]:
         return {n: float for n in ACTION_NAMES}
 
-    @property
-    def action_features(self) -> dict[str, Any]:
-        return {n: float for n in ACTION_NAMES}
-
-    @property
-    def is_connected(self) -> bool:
-        return self._connected
-
     def connect(self, calibrate: bool = True) -> None:
-        self._connected = True
+        super().connect(calibrate)
         self.torque_enabled = True
         self._t_last = self.clock.now()
 
     def disconnect(self) -> None:
         self.torque_enabled = False
-        self._connected = False
+        super().disconnect()
 
     def torque_off(self) -> None:
         self.torque_enabled = False
