@@ -25,7 +25,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -246,47 +246,39 @@ def tables(cells: dict[tuple[str, str], CellSet], budget: str) -> str:
         lines.append(f"| {v} | {sum(s.seeds for s in sets)} | {ups.mean():.0f} | {wall:.0f} |")
     lines.append("")
 
-    lines += ["#### Differences in AUC against SAC (percentage points, Welch 95 % interval)", "",
-              "| task | " + " | ".join(v for v in variants if v != "sac") + " |",
-              "|---|" + "---|" * (len(variants) - 1)]
-    for task in tasks:
-        if (task, "sac") not in cells:
-            continue
-        row = []
-        for v in variants:
-            if v == "sac":
-                continue
-            if (task, v) not in cells:
-                row.append("–")
-                continue
-            d, half = welch_diff(cells[(task, v)].auc(), cells[(task, "sac")].auc())
-            sep = " **separated**" if np.isfinite(half) and abs(d) > half else ""
-            row.append(f"{100 * d:+.0f} ± {100 * half:.0f}{sep}" if np.isfinite(half) else f"{100 * d:+.0f}")
-        lines.append(f"| {TASKS[task].label} | " + " | ".join(row) + " |")
-    lines.append("")
+    lines += ["#### Differences in AUC against SAC (percentage points, Welch 95 % interval)", ""]
+    lines += _against_sac(cells, tasks, variants, lambda c: 100 * c.auc(), "{:+.0f}")
     lines += ["#### Differences in mean evaluation return against SAC (over all evaluations; Welch 95 % interval)", "",
               "Where success stays at 0 the shaped return is the only signal left: it says which variant moves "
-              "towards the goal faster, not which one solves the task.", "",
-              "| task | " + " | ".join(v for v in variants if v != "sac") + " |",
-              "|---|" + "---|" * (len(variants) - 1)]
-    for task in tasks:
-        if (task, "sac") not in cells:
-            continue
-        row = []
-        for v in variants:
-            if v == "sac":
-                continue
-            if (task, v) not in cells:
-                row.append("–")
-                continue
-            d, half = welch_diff(cells[(task, v)].returns.mean(1), cells[(task, "sac")].returns.mean(1))
-            sep = " **separated**" if np.isfinite(half) and abs(d) > half else ""
-            row.append(f"{d:+.1f} ± {half:.1f}{sep}" if np.isfinite(half) else f"{d:+.1f}")
-        lines.append(f"| {TASKS[task].label} | " + " | ".join(row) + " |")
+              "towards the goal faster, not which one solves the task.", ""]
+    lines += _against_sac(cells, tasks, variants, lambda c: c.returns.mean(1), "{:+.1f}")[:-1]
     lines.append("")
     lines += return_efficiency_lines(cells, tasks)
     lines += seed_claim_lines(cells, tasks)
     return "\n".join(lines)
+
+
+def _against_sac(cells: dict[tuple[str, str], CellSet], tasks: list[str], variants: list[str],
+                 per_seed: Callable[[CellSet], np.ndarray], fmt: str) -> list[str]:
+    """A task x variant table of `per_seed` minus SAC's (Welch 95 % interval; bold where it excludes 0)."""
+    others = [v for v in variants if v != "sac"]
+    lines = ["| task | " + " | ".join(others) + " |", "|---|" + "---|" * len(others)]
+    for task in tasks:
+        if (task, "sac") not in cells:
+            continue
+        row = []
+        for v in others:
+            if (task, v) not in cells:
+                row.append("–")
+                continue
+            d, half = welch_diff(per_seed(cells[(task, v)]), per_seed(cells[(task, "sac")]))
+            if not np.isfinite(half):
+                row.append(fmt.format(d))
+                continue
+            sep = " **separated**" if abs(d) > half else ""
+            row.append(f"{fmt.format(d)} ± {fmt.format(half).lstrip('+')}{sep}")
+        lines.append(f"| {TASKS[task].label} | " + " | ".join(row) + " |")
+    return lines + [""]
 
 
 def first_reach(steps: np.ndarray, curve: np.ndarray, level: float) -> int | None:
