@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -50,8 +51,8 @@ def run_local(cfg: HILConfig):
     return results, learner
 
 
-def read_frames(out: Path) -> dict[str, np.ndarray]:
-    ds = open_dataset("local/hil_lift", out / "dataset")
+def read_frames(out: Path, repo_id: str = "local/hil_lift") -> dict[str, np.ndarray]:
+    ds = open_dataset(repo_id, out / "dataset")
     cols = ["episode_index", "complementary_info.is_intervention", "complementary_info.chunk_index",
             "complementary_info.chunk_step", "complementary_info.chunk_interrupted", "next.done"]
     table = ds.hf_dataset.select_columns(cols).with_format("numpy")[:]
@@ -60,6 +61,32 @@ def read_frames(out: Path) -> dict[str, np.ndarray]:
 
 def episodes_log(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / EPISODES_LOG).read_text().splitlines()]
+
+
+def real_time_arm():
+    """A connected first-order arm on the real clock, with limits too wide to clip anything."""
+    from robot.timing import RealClock
+    from tests.executor_doubles import WIDE_LIMITS, FirstOrderArm
+
+    arm = FirstOrderArm(RealClock(), joint_limits=WIDE_LIMITS)
+    arm.connect()
+    return arm
+
+
+def person_at_leader(at_read: dict[int, Callable[[], None]]):
+    """A leader arm held still by the person, who does `at_read[n]()` (a key press) at its n-th read."""
+    from tests.test_hil_takeover import HandLeader
+
+    class Person(HandLeader):
+        calls = 0
+
+        def get_action(self):
+            self.calls += 1
+            if self.calls in at_read:
+                at_read[self.calls]()
+            return super().get_action()
+
+    return Person(np.full(6, 3.0))
 
 
 def test_intervention_flags_and_interrupted_chunks_are_stored(tmp_path):
@@ -167,56 +194,29 @@ def test_keys_end_episodes_on_a_real_arm_flow_success_then_quit(tmp_path):
     from policy.hil.learner import HILLearner
     from policy.hil.session import HILSession
     from robot.keyboard import ESC, KeyHub
-    from robot.timing import RealClock
-    from tests.executor_doubles import WIDE_LIMITS, FirstOrderArm
-    from tests.test_hil_takeover import HandLeader
 
     hub = KeyHub()
-
-    class KeyPressingLeader(HandLeader):
-        """The person moves the leader and presses `o` (success) at its 10th read, Esc at its 25th."""
-
-        calls = 0
-
-        def get_action(self):
-            self.calls += 1
-            if self.calls in (10, 25):
-                hub.press({10: "o", 25: ESC}[self.calls])
-            return super().get_action()
-
-    arm = FirstOrderArm(RealClock(), joint_limits=WIDE_LIMITS)
-    arm.connect()
+    person = person_at_leader({10: lambda: hub.press("o"), 25: lambda: hub.press(ESC)})  # success, then quit
     cfg = session_config(tmp_path, episodes=5, reset_time_s=0.0, episode_time_s=10.0, realtime=False)
     learner = HILLearner(tiny_policy(), HILLearnerConfig(learning_starts=10_000))
-    session = HILSession(cfg, arm, KeyPressingLeader(np.full(6, 3.0)), LocalLink(learner, background=False), hub)
+    session = HILSession(cfg, real_time_arm(), person, LocalLink(learner, background=False), hub)
     results = session.run()
     assert [(r.end, r.steps, r.success) for r in results] == [("success", 10, True), ("quit", 15, False)]
     assert learner.env_steps == 25 and learner.intervention_steps == 25      # the person drove (no weights yet)
-    f = read_frames_of(tmp_path, "local/hil_hil")
+    f = read_frames(tmp_path, "local/hil_hil")
     assert f["next.done"].astype(bool).tolist() == [False] * 9 + [True] + [False] * 15
-
-
-def read_frames_of(out: Path, repo_id: str) -> dict[str, np.ndarray]:
-    ds = open_dataset(repo_id, out / "dataset")
-    table = ds.hf_dataset.select_columns(["next.done"]).with_format("numpy")[:]
-    return {"next.done": np.asarray(table["next.done"]).reshape(-1)}
 
 
 def test_a_real_time_session_trains_in_a_background_thread_while_the_loop_keeps_time(tmp_path):
     from policy.hil.learner import HILLearner
     from policy.hil.session import HILSession
-    from robot.timing import RealClock
-    from tests.executor_doubles import WIDE_LIMITS, FirstOrderArm
-    from tests.test_hil_takeover import HandLeader
 
-    arm = FirstOrderArm(RealClock(), joint_limits=WIDE_LIMITS)
-    arm.connect()
     cfg = session_config(tmp_path, episodes=4, reset_time_s=1.0, episode_time_s=0.5, realtime=True)
     learner = HILLearner(tiny_policy(), HILLearnerConfig(learning_starts=10, initial_updates=5, updates_per_step=1.0,
                                                          publish_every=5))
     link = LocalLink(learner, background=True)
     try:
-        results = HILSession(cfg, arm, HandLeader(np.full(6, 3.0)), link).run()
+        results = HILSession(cfg, real_time_arm(), person_at_leader({}), link).run()
     finally:
         link.close()
     assert [r.steps for r in results] == [15, 15, 15, 15]      # 0.5 s at 30 fps each
@@ -230,29 +230,18 @@ def test_pause_holds_the_arm_until_the_pause_key_comes_again(tmp_path):
     from policy.hil.learner import HILLearner
     from policy.hil.session import HILSession
     from robot.keyboard import KeyHub
-    from robot.timing import RealClock
-    from tests.executor_doubles import WIDE_LIMITS, FirstOrderArm
-    from tests.test_hil_takeover import HandLeader
 
     hub = KeyHub()
 
-    class PausingLeader(HandLeader):
-        """At its 5th read the person presses pause, and presses it again 0.3 s later."""
+    def pause_for_a_while() -> None:  # at the 5th read: pause, and pause again 0.3 s later to resume
+        hub.press("p")
+        threading.Timer(0.3, hub.press, args=("p",)).start()
 
-        calls = 0
-
-        def get_action(self):
-            self.calls += 1
-            if self.calls == 5:
-                hub.press("p")
-                threading.Timer(0.3, hub.press, args=("p",)).start()
-            return super().get_action()
-
-    arm = FirstOrderArm(RealClock(), joint_limits=WIDE_LIMITS)
-    arm.connect()
+    arm = real_time_arm()
     cfg = session_config(tmp_path, episodes=1, episode_time_s=0.4, realtime=True)
     learner = HILLearner(tiny_policy(), HILLearnerConfig(learning_starts=10_000))
-    results = HILSession(cfg, arm, PausingLeader(np.full(6, 3.0)), LocalLink(learner, background=False), hub).run()
+    results = HILSession(cfg, arm, person_at_leader({5: pause_for_a_while}), LocalLink(learner, background=False),
+                         hub).run()
     assert results[0].steps == 12                                          # the pause costs no step
     times = np.array([t for t, _ in arm.received])
     gaps = np.diff(times)
