@@ -13,7 +13,6 @@ absolute deadlines; Ctrl-C holds the arm and exits cleanly.
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, field
 
 import draccus
@@ -23,7 +22,7 @@ from robot.safety import BusFaultError, SafetyConfig
 from robot.teleop_step import SafeTeleopStep
 from robot.timing import RealClock
 from robot.viz import ChunkView, VizConfig
-from tools._common import init_tool
+from tools._common import fail, init_tool
 
 register_for_cli()
 log = logging.getLogger("tools.teleoperate")
@@ -77,8 +76,7 @@ def main() -> None:
     try:
         teleoperate(cfg)
     except BusFaultError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(1)
+        fail(str(e), code=1)
 
 
 if __name__ == "__main__":
