@@ -221,7 +221,7 @@ class ChunkReplayBuffer:
     def _valid_starts(self, start: np.ndarray, width: int) -> np.ndarray:
         """A start is valid when it is an acted step and the window's slots up to the episode end (or
         up to the bootstrap observation) are this episode's following steps."""
-        ok = self.has_action[start].copy()
+        ok = self.has_action[start]  # fancy indexing: already a copy
         alive = ok.copy()          # still inside the episode before step k
         for k in range(1, width + 1):
             j = (start + k) % self.capacity
@@ -303,9 +303,9 @@ class ChunkReplayBuffer:
             buf = cls(meta["capacity"], meta["state_dim"], meta["action_dim"],
                       {k: tuple(v) for k, v in meta["camera_shapes"].items()}, is_offline=meta["is_offline"])
             for name in cls._ARRAYS:
-                setattr(buf, name, z[name].copy())
+                setattr(buf, name, z[name])  # np.load hands back fresh, writable arrays
             for k in buf.camera_shapes:
-                buf.images[k] = z[f"image::{k}"].copy()
+                buf.images[k] = z[f"image::{k}"]
             buf.rng.bit_generator.state = json.loads(z["rng"].tobytes())
         buf.cursor, buf.size, buf.num_episodes = meta["cursor"], meta["size"], meta["num_episodes"]
         buf._open_episode, buf._step = meta["open_episode"], meta["step"]

@@ -64,7 +64,7 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
             chunk = uniform_random_chunk(env.action_space, pcfg.chunk_size, rng)
         else:
             chunk = act(runner.observation)
-        taken = runner.run_chunk(chunk)
+        taken = runner.run_chunk(chunk[: tb.online_steps - env_step])  # stop exactly at the budget, as train()
         for _ in range(taken):
             env_step += 1
             if env_step > tb.warmup_steps:

@@ -97,7 +97,9 @@ class HILLearner:
         pcfg = self.policy_config.with_features(features["state_dim"], features["action_names"], cams, features["fps"])
         torch.manual_seed(self.config.seed)
         self.policy = QChunkSACPolicy(pcfg).to(self.config.device)
-        self.learner = QChunkSACLearner(self.policy, torch.Generator().manual_seed(self.config.seed)).to(self.config.device)
+        # the generator lives where the sampling happens (a CPU generator cannot drive CUDA randn)
+        generator = torch.Generator(device=self.config.device).manual_seed(self.config.seed)
+        self.learner = QChunkSACLearner(self.policy, generator).to(self.config.device)
         a = len(features["action_names"])
         self.online = ChunkReplayBuffer(self.config.online_capacity, features["state_dim"], a, pcfg.camera_shapes,
                                         seed=self.config.seed)
