@@ -23,8 +23,8 @@ the process that drives the robot. A multipart message from a foreign peer is re
 
 Message sizes are capped twice: ZeroMQ's `MAXMSGSIZE` disconnects a peer whose message is larger
 than the limit before it is buffered, and the decoder refuses a message whose frames add up to more.
-The actor checks its own batches against the same limit before queueing them (a clear error instead
-of a silently dropped link).
+The actor checks its own packed batches against the same limit before queueing them (a clear error
+instead of a silently dropped link).
 
 Delivery (`ActorClient` <-> `LearnerServer`, a DEALER and a ROUTER socket):
 
@@ -397,7 +397,8 @@ class ActorClient:
         self.config = config
         self.actor_id = actor_id or uuid.uuid4().hex
         self.weights_poll_s = weights_poll_s
-        self._pending: OrderedDict[int, tuple[list[bytes], float]] = OrderedDict()  # seq -> (frames, sent at)
+        # seq -> (the packed wire frame, sent at): packed once, resent as it is
+        self._pending: OrderedDict[int, tuple[bytes, float]] = OrderedDict()
         self._next_seq = first_seq
         self._acked = first_seq - 1
         self._lock = threading.Lock()
@@ -416,15 +417,14 @@ class ActorClient:
                 raise TransportError(f"{len(self._pending)} transition batches are waiting for the learner "
                                      f"at {self.config.endpoint}; is it running and is the token right?")
             seq = self._next_seq
-            frames = encode(MSG_TRANSITIONS, {**(header or {}), "actor_id": self.actor_id, "seq": seq}, arrays,
-                            self.config.token)
-            size = sum(len(f) for f in frames)
-            if size > self.config.max_message_bytes:
-                raise TransportError(f"a transition batch of {size} bytes is over max_message_bytes="
+            wire = pack(encode(MSG_TRANSITIONS, {**(header or {}), "actor_id": self.actor_id, "seq": seq}, arrays,
+                               self.config.token))
+            if len(wire) > self.config.max_message_bytes:  # what ZeroMQ's MAXMSGSIZE measures on the learner
+                raise TransportError(f"a transition batch of {len(wire)} bytes is over max_message_bytes="
                                      f"{self.config.max_message_bytes}: send fewer steps per batch, or raise "
                                      "max_message_bytes on both the actor and the learner")
             self._next_seq += 1
-            self._pending[seq] = (frames, -np.inf)
+            self._pending[seq] = (wire, -np.inf)
         self._outbox.put(seq)
         return seq
 
@@ -444,13 +444,13 @@ class ActorClient:
     def pending_messages(self) -> list[tuple[int, list[bytes]]]:
         """Unacknowledged batches (seq, frames), oldest first: save them to resend after a restart."""
         with self._lock:
-            return [(seq, list(frames)) for seq, (frames, _) in self._pending.items()]
+            return [(seq, [bytes(f) for f in unpack(wire)]) for seq, (wire, _) in self._pending.items()]
 
     def restore_pending(self, messages: list[tuple[int, list[bytes]]]) -> None:
         """Queue batches saved by `pending_messages` in an earlier run (before start())."""
         with self._lock:
             for seq, frames in sorted(messages):
-                self._pending[seq] = (frames, -np.inf)
+                self._pending[seq] = (pack(frames), -np.inf)
                 self._next_seq = max(self._next_seq, seq + 1)
 
     def latest_weights(self) -> tuple[int, bytes] | None:
@@ -512,14 +512,14 @@ class ActorClient:
             while not self._stop.is_set():
                 now = time.monotonic()
                 if self._resync is not None:
-                    self._try_send(sock, encode(MSG_RESYNC, {"actor_id": self.actor_id, "next_kept": self._resync},
-                                                token=self.config.token))
+                    self._try_send(sock, pack(encode(MSG_RESYNC, {"actor_id": self.actor_id,
+                                                                  "next_kept": self._resync}, token=self.config.token)))
                     self._resync = None
                 self._send_due(sock, now)
                 if now - last_weights_ask >= self.weights_poll_s:
                     have = None if self._weights is None else self._weights[0]
-                    self._try_send(sock, encode(MSG_GET_WEIGHTS, {"actor_id": self.actor_id, "have_version": have},
-                                                token=self.config.token))
+                    self._try_send(sock, pack(encode(MSG_GET_WEIGHTS, {"actor_id": self.actor_id,
+                                                                       "have_version": have}, token=self.config.token)))
                     last_weights_ask = now
                 if poller.poll(20):
                     while True:
@@ -533,23 +533,23 @@ class ActorClient:
             ctx.term()
 
     @staticmethod
-    def _try_send(sock: zmq.Socket, frames: list[bytes]) -> bool:
+    def _try_send(sock: zmq.Socket, wire: bytes) -> bool:
         try:
-            sock.send(pack(frames), zmq.NOBLOCK)
+            sock.send(wire, zmq.NOBLOCK)
             return True
         except zmq.Again:  # no link (IMMEDIATE) or a full pipe: the batch stays pending
             return False
 
     def _send_due(self, sock: zmq.Socket, now: float) -> None:
         with self._lock:
-            due = [(seq, frames) for seq, (frames, sent) in self._pending.items()
+            due = [(seq, wire) for seq, (wire, sent) in self._pending.items()
                    if now - sent >= self.config.resend_after_s]
-        for seq, frames in due:  # oldest first: the learner applies them in order
-            if not self._try_send(sock, frames):
+        for seq, wire in due:  # oldest first: the learner applies them in order
+            if not self._try_send(sock, wire):
                 break
             with self._lock:
                 if seq in self._pending:
-                    self._pending[seq] = (frames, now)
+                    self._pending[seq] = (wire, now)
 
     def _receive(self, parts: list[bytes]) -> None:
         try:
