@@ -56,9 +56,14 @@ def save_checkpoint(output_dir: str | Path, step: int, policy: QChunkSACPolicy, 
     for buf_name, buf in (buffers or {}).items():
         buf.save(state_dir / f"{buf_name}_buffer.npz")
     (state_dir / "training_step.json").write_text(json.dumps({"step": step, **(extra or {})}, indent=2))
+    # a checkpoint of the same step is replaced by two renames, and deleted only after: a kill at any
+    # point leaves `last` pointing at a complete checkpoint (or, between the renames, at none for an instant)
+    old = root / f".old-{name}-{os.getpid()}"
     if final.exists():
-        shutil.rmtree(final)
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(final, old)
     os.rename(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
     link_tmp = root / f".tmp-last-{os.getpid()}"
     link_tmp.unlink(missing_ok=True)
     os.symlink(name, link_tmp)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from policy.checkpoint import last_checkpoint, load_checkpoint
+from policy.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
 from policy.config import preset
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.runner import evaluate, uniform_random_chunk
@@ -162,3 +162,12 @@ def test_the_train_job_starts_from_the_short_run_recipe_and_a_preset_from_the_pa
 def test_an_actor_noise_outside_zero_to_one_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="actor_noise"):
         train(tiny_job(tmp_path, actor_noise=1.5))
+
+
+def test_saving_the_same_step_again_replaces_it_and_last_stays_loadable(tmp_path):
+    train(tiny_job(tmp_path))
+    policy, learner, buffers, extra = load_checkpoint(last_checkpoint(tmp_path))
+    again = save_checkpoint(tmp_path, 120, policy, learner, buffers, {"marker": "second"})
+    assert last_checkpoint(tmp_path) == again.resolve()
+    assert json.loads((again / "training_state" / "training_step.json").read_text())["marker"] == "second"
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith((".tmp", ".old"))]
