@@ -13,6 +13,7 @@ between episodes. Ctrl-C keeps every finished episode (the dataset is finalized 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -136,11 +137,12 @@ def record(cfg: RecordConfig) -> Path:
         log.warning("interrupted: the episode in progress is dropped, %d finished episode(s) are kept",
                     recorder.episodes_saved)
     finally:
-        bar.close()
-        view.close()
-        recorder.close()
-        teleop.disconnect()
-        robot.disconnect()
+        with contextlib.ExitStack() as cleanup:  # LIFO, and every step runs even if an earlier one raises
+            cleanup.callback(robot.disconnect)
+            cleanup.callback(teleop.disconnect)
+            cleanup.callback(recorder.close)
+            cleanup.callback(view.close)
+            cleanup.callback(bar.close)
     log.info("dataset %s: %d episode(s) (%d new), success %d/%d", root, recorder.num_episodes,
              recorder.episodes_saved, successes, attempts)
     return root

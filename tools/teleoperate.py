@@ -12,12 +12,14 @@ absolute deadlines; Ctrl-C holds the arm and exits cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
 import draccus
 
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_for_cli
+from robot.recording import terminate_as_interrupt
 from robot.safety import BusFaultError, SafetyConfig
 from robot.teleop_step import SafeTeleopStep
 from robot.timing import RealClock
@@ -64,14 +66,16 @@ def teleoperate(cfg: TeleoperateConfig) -> int:
         step.interrupt()
         log.info("stopped: the arm holds its pose")
     finally:
-        view.close()
-        teleop.disconnect()
-        robot.disconnect()
+        with contextlib.ExitStack() as cleanup:  # LIFO, and every step runs even if an earlier one raises
+            cleanup.callback(robot.disconnect)
+            cleanup.callback(teleop.disconnect)
+            cleanup.callback(view.close)
     return step.step
 
 
 def main() -> None:
     init_tool()
+    terminate_as_interrupt()  # SIGTERM holds the arm and disconnects like Ctrl-C
     cfg = draccus.parse(TeleoperateConfig)
     try:
         teleoperate(cfg)
