@@ -273,3 +273,20 @@ def test_a_session_recorded_with_the_rerun_view_shows_its_chunks_and_takeovers(t
     takeovers = sum(r.takeovers for r in results)
     assert takeovers >= 1 and len(logs.get("/events/takeover", [])) == takeovers
     assert read_entity_rows(rrd)  # the arm, joints and chunk paths were logged
+
+
+def test_a_bus_fault_mid_episode_keeps_the_steps_taken_and_is_raised(tmp_path):
+    from policy.hil.learner import HILLearner
+    from policy.hil.session import HILSession
+
+    arm = real_time_arm()
+    arm.fail_reads_from_call = 12      # the bus stops answering during the first episode
+    cfg = session_config(tmp_path, episodes=2, reset_time_s=0.0, episode_time_s=10.0, realtime=False)
+    learner = HILLearner(tiny_policy(), HILLearnerConfig(learning_starts=10_000))
+    with pytest.raises(Exception) as fault:
+        HILSession(cfg, arm, person_at_leader({}), LocalLink(learner, background=False)).run()
+    assert not isinstance(fault.value, KeyboardInterrupt)
+    [episode] = episodes_log(tmp_path)
+    assert episode["end"] == "fault" and episode["steps"] > 0
+    assert learner.env_steps == episode["steps"]
+    assert len(read_frames(tmp_path, "local/hil_hil")["next.done"]) == episode["steps"]

@@ -60,21 +60,23 @@ class SessionDataset:
     def write_episode(self, frames: list[dict[str, np.ndarray]], actions: np.ndarray, rewards: np.ndarray,
                       success: bool, terminated: bool, intervention: np.ndarray, chunk_index: np.ndarray,
                       chunk_step: np.ndarray, chunk_interrupted: np.ndarray, task: str) -> None:
-        t = len(frames)
-        for i in range(t):
-            last = i == t - 1
-            row = dict(frames[i])
-            row[ACTION_KEY] = np.asarray(actions[i], np.float32)
-            row["next.reward"] = np.asarray([rewards[i]], np.float32)
-            row["next.success"] = np.asarray([success and last], bool)
-            row["next.done"] = np.asarray([terminated and last], bool)
-            row["complementary_info.is_intervention"] = np.asarray([intervention[i]], bool)
-            row["complementary_info.chunk_index"] = np.asarray([chunk_index[i]], np.int64)
-            row["complementary_info.chunk_step"] = np.asarray([chunk_step[i]], np.int64)
-            row["complementary_info.chunk_interrupted"] = np.asarray([chunk_interrupted[i]], bool)
-            row["task"] = task
-            self.dataset.add_frame(row)
+        # the whole episode or none of it: the learner already has it, so a Ctrl-C here must not leave it
+        # half in the buffer and out of the dataset
         with _signals_deferred():
+            t = len(frames)
+            for i in range(t):
+                last = i == t - 1
+                row = dict(frames[i])
+                row[ACTION_KEY] = np.asarray(actions[i], np.float32)
+                row["next.reward"] = np.asarray([rewards[i]], np.float32)
+                row["next.success"] = np.asarray([success and last], bool)
+                row["next.done"] = np.asarray([terminated and last], bool)
+                row["complementary_info.is_intervention"] = np.asarray([intervention[i]], bool)
+                row["complementary_info.chunk_index"] = np.asarray([chunk_index[i]], np.int64)
+                row["complementary_info.chunk_step"] = np.asarray([chunk_step[i]], np.int64)
+                row["complementary_info.chunk_interrupted"] = np.asarray([chunk_interrupted[i]], bool)
+                row["task"] = task
+                self.dataset.add_frame(row)
             self.dataset.save_episode()
 
     def close(self) -> None:

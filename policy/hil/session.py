@@ -157,7 +157,7 @@ class EpisodeResult:
     takeovers: int
     interrupted_chunks: int
     evaluation: bool
-    end: str                      # success | time_limit | failure_key | quit | interrupted
+    end: str                      # success | time_limit | failure_key | quit | interrupted | fault
     weights_version: int
     env_steps: int                # total after this episode
     wall_s: float
@@ -272,11 +272,15 @@ class HILSession:
                 self._finish_episode()
                 if self.cfg.checkpoint_every and self.episode_index % self.cfg.checkpoint_every == 0:
                     self.link.checkpoint(self.output_dir, self.session_state())
-        except KeyboardInterrupt:
-            log.warning("interrupted: keeping the episode in progress (as truncated) and everything before it")
+        except BaseException as e:  # Ctrl-C ends the session; a fault (bus, policy) is raised after saving
+            interrupted = isinstance(e, KeyboardInterrupt)
+            log.warning("%s: keeping the episode in progress (as truncated) and everything before it",
+                        "interrupted" if interrupted else f"stopped by {type(e).__name__}")
             if self._ep is not None and len(self._ep):
-                self._ep.end = "interrupted"
+                self._ep.end = "interrupted" if interrupted else "fault"
                 self._finish_episode()
+            if not interrupted:
+                raise
         finally:
             self._ep = None
             try:  # updates still owed are not run here (Ctrl-C should be quick): a resume runs them
