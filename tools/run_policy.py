@@ -134,14 +134,6 @@ def _is_sim(robot: Any) -> bool:
     return hasattr(robot, "is_success") and hasattr(robot, "reset")
 
 
-def _joint_limits(robot: Any) -> dict[str, tuple[float, float]] | None:
-    """The sim arm's joint ranges (real arms give theirs from the calibration to the safety layer)."""
-    if getattr(robot, "joint_limits", None) is None and hasattr(robot, "action_low"):
-        return {n: (float(lo), float(hi)) for n, lo, hi in zip(robot.action_features, robot.action_low,
-                                                               robot.action_high)}
-    return None
-
-
 def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
     from robot.config import make_robot
     from robot.inference_worker import InlineInference
@@ -162,7 +154,7 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
     if sim and sim_fps is not None and not math.isclose(float(sim_fps), fps):
         raise ValueError(f"the policy runs at {fps} fps but --robot.fps={sim_fps}; set --robot.fps={fps:g}")
     max_steps = cfg.max_steps or (robot.task.max_episode_steps if sim else int(round(30.0 * fps)))
-    safety = SafetyConfig(joint_limits=_joint_limits(robot), max_delta_per_step=cfg.safety.max_delta_per_step,
+    safety = SafetyConfig(max_delta_per_step=cfg.safety.max_delta_per_step,
                           max_start_jump=cfg.safety.max_start_jump, approach_steps=cfg.safety.approach_steps)
     results: list[dict[str, Any]] = []
     robot.connect()
