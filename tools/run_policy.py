@@ -58,15 +58,6 @@ class PolicyRef:
 
 
 @dataclass
-class SafetyOptions:
-    # Largest change of any joint target per control period (robot units).
-    max_delta_per_step: float = 4.0
-    # A new plan whose first target is further than this from the present position is eased in.
-    max_start_jump: float = 15.0
-    approach_steps: int = 25
-
-
-@dataclass
 class RunPolicyConfig:
     """Run an exported .onnx actor or a torch checkpoint on a robot through the chunk executor."""
 
@@ -74,7 +65,7 @@ class RunPolicyConfig:
     robot: RobotConfig = field(default_factory=lambda: RobotConfig.get_choice_class("sim_so101")())
     policy: PolicyRef = field(default_factory=PolicyRef)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
-    safety: SafetyOptions = field(default_factory=SafetyOptions)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
     # Episodes to run.
     episodes: int = 1
     # Control steps per episode; default: the sim task's limit, or 30 s on a real arm.
@@ -154,8 +145,6 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
     if sim and sim_fps is not None and not math.isclose(float(sim_fps), fps):
         raise ValueError(f"the policy runs at {fps} fps but --robot.fps={sim_fps}; set --robot.fps={fps:g}")
     max_steps = cfg.max_steps or (robot.task.max_episode_steps if sim else int(round(30.0 * fps)))
-    safety = SafetyConfig(max_delta_per_step=cfg.safety.max_delta_per_step,
-                          max_start_jump=cfg.safety.max_start_jump, approach_steps=cfg.safety.approach_steps)
     results: list[dict[str, Any]] = []
     robot.connect()
     view = ChunkView.for_robot(cfg.viz, robot, fps=fps, chunk_size=int(policy.chunk_size),
@@ -171,7 +160,7 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
             # a fresh executor per episode: its queue, safety state and timing stats are the episode's own
             clock = None if cfg.realtime else FakeClock()
             inference = None if cfg.realtime else InlineInference(policy, latency_s=0.0)
-            executor = ChunkExecutor(robot, policy, cfg.execution, safety=safety, clock=clock, inference=inference)
+            executor = ChunkExecutor(robot, policy, cfg.execution, safety=cfg.safety, clock=clock, inference=inference)
             t0 = time.perf_counter()
             view.start_episode(str(episode))
             try:

@@ -11,6 +11,7 @@ from policy.hil.scripted_person import ScriptedPersonConfig
 from policy.transport import TransportConfig
 from robot.config import RobotConfig, TeleoperatorConfig
 from robot.executor import ExecutionConfig
+from robot.safety import SafetyConfig
 from robot.takeover import SessionKeys, TakeoverConfig
 from robot.viz import VizConfig
 
@@ -38,13 +39,6 @@ def _small_policy() -> QChunkSACConfig:
 
 
 @dataclass
-class SafetyOptions:
-    max_delta_per_step: float = 4.0     # robot units per control period (degrees on SO arms)
-    max_start_jump: float = 15.0
-    approach_steps: int = 25
-
-
-@dataclass
 class ExecutionOptions:
     mode: str = "open_loop"             # the paper trains and acts with whole chunks open loop
     n_receding: int | None = None
@@ -62,7 +56,7 @@ class HILConfig:
     takeover: TakeoverConfig = field(default_factory=TakeoverConfig)
     keys: SessionKeys = field(default_factory=SessionKeys)
     person: ScriptedPersonConfig = field(default_factory=ScriptedPersonConfig)  # sim + scripted teleop only
-    safety: SafetyOptions = field(default_factory=SafetyOptions)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
     transport: TransportConfig = field(default_factory=TransportConfig)
     viz: VizConfig = field(default_factory=VizConfig)   # --viz.display_data=true / --viz.rrd=FILE

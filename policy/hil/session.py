@@ -44,7 +44,6 @@ from robot.viz import ChunkView, attach_view
 from robot.features import IMAGE_PREFIX, STATE_KEY, camera_shapes, state_names, to_policy_frame
 from robot.inference_worker import InlineInference
 from robot.keyboard import KeyHub
-from robot.safety import SafetyConfig
 from robot.takeover import TakeoverController
 from robot.timing import FakeClock
 
@@ -336,8 +335,8 @@ class HILSession:
             self.person.reset()
             self.person.enabled = not evaluation
         self.actor.reset()
-        safety = SafetyConfig(joint_limits=self.limits, max_delta_per_step=cfg.safety.max_delta_per_step,
-                              max_start_jump=cfg.safety.max_start_jump, approach_steps=cfg.safety.approach_steps)
+        # the limits the session already checked (and the learner normalises with), unless given
+        safety = dataclasses.replace(cfg.safety, joint_limits=cfg.safety.joint_limits or self.limits)
         clock = None if self.realtime else FakeClock()
         inference = None if self.realtime else InlineInference(self.actor, latency_s=0.0)
         executor = ChunkExecutor(self.robot, self.actor, cfg.execution.to_config(), safety=safety, clock=clock,
