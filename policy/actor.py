@@ -17,34 +17,37 @@ from policy.config import QChunkSACConfig
 ACTIVATION = {"silu": nn.SiLU, "gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh}
 
 
-def mlp(in_dim: int, hidden: list[int], activation: str) -> nn.Sequential:
-    """Linear -> LayerNorm -> activation per hidden layer (LeRobot SAC's MLP with activate_final)."""
+def linear(in_dim: int, out_dim: int) -> nn.Linear:
+    """A dense layer initialised as the paper's networks (flax Dense with xavier_uniform, zero bias)."""
+    layer = nn.Linear(in_dim, out_dim)
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def mlp(in_dim: int, hidden: list[int], activation: str, layer_norm: bool = False) -> nn.Sequential:
+    """Linear -> [LayerNorm] -> activation per hidden layer (activate_final, as the paper's MLP)."""
     layers: list[nn.Module] = []
     for out in hidden:
-        layers += [nn.Linear(in_dim, out), nn.LayerNorm(out), ACTIVATION[activation]()]
+        layers += [linear(in_dim, out), *([nn.LayerNorm(out)] if layer_norm else []), ACTIVATION[activation]()]
         in_dim = out
     return nn.Sequential(*layers)
 
 
-def bounded_log_std(raw: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    """Smoothly squash into [low, high] (no dead gradient as with a hard clamp)."""
-    return low + 0.5 * (high - low) * (torch.tanh(raw) + 1.0)
-
-
 class MLPChunkActor(nn.Module):
+    """The paper's actor: MLP trunk, then separate mean and log-std heads; log-std clipped to its range."""
+
     def __init__(self, cfg: QChunkSACConfig, feature_dim: int) -> None:
         super().__init__()
         self.out_dim = cfg.chunk_size * cfg.action_dim
         self.log_std_range = (cfg.log_std_min, cfg.log_std_max)
-        self.trunk = mlp(feature_dim, cfg.actor_hidden_dims, cfg.activation)
-        self.head = nn.Linear(cfg.actor_hidden_dims[-1], 2 * self.out_dim)
-        # small initial means: the first chunks explore around the middle of the joint ranges
-        nn.init.uniform_(self.head.weight, -1e-3, 1e-3)
-        nn.init.zeros_(self.head.bias)
+        self.trunk = mlp(feature_dim, cfg.actor_hidden_dims, cfg.activation, cfg.actor_layer_norm)
+        self.mean = linear(cfg.actor_hidden_dims[-1], self.out_dim)
+        self.log_std = linear(cfg.actor_hidden_dims[-1], self.out_dim)
 
     def forward(self, features: torch.Tensor, state_history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, raw = self.head(self.trunk(features)).chunk(2, -1)
-        return mean, bounded_log_std(raw, *self.log_std_range)
+        x = self.trunk(features)
+        return self.mean(x), self.log_std(x).clamp(*self.log_std_range)
 
 
 class ACTChunkActor(nn.Module):
@@ -76,8 +79,8 @@ class ACTChunkActor(nn.Module):
         tokens = tokens + self.token_pos
         queries = self.chunk_queries.expand(tokens.shape[0], -1, -1)
         out = self.head(self.chunk_decoder(queries, self.obs_encoder(tokens)))  # (B, h, 2A)
-        mean, raw = out.chunk(2, -1)
-        return mean.flatten(1), bounded_log_std(raw, *self.log_std_range).flatten(1)
+        mean, log_std = out.chunk(2, -1)
+        return mean.flatten(1), log_std.clamp(*self.log_std_range).flatten(1)
 
 
 def make_actor(cfg: QChunkSACConfig, feature_dim: int, image_dim: int) -> nn.Module:

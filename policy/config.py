@@ -34,6 +34,7 @@ SEED_STRATEGIES = ("standard", "conservative", "temporal_weighted")
 ENTROPY_SCALINGS = ("linear", "sqrt", "none")
 AGGREGATIONS = ("mean", "min")
 ACTIVATIONS = ("silu", "gelu", "relu", "tanh")
+BC_DATA = ("all", "offline")
 
 
 @dataclass
@@ -88,12 +89,15 @@ class QChunkSACConfig:
     # --- actor ---
     actor_hidden_dims: list[int] = field(default_factory=lambda: [256, 256])
     act: ActActorConfig = field(default_factory=ActActorConfig)
-    log_std_min: float = -5.0
+    log_std_min: float = -20.0                # log-std clipped to [min, max] (the paper's TanhNormal)
     log_std_max: float = 2.0
-    activation: str = "silu"                  # hidden activation (LeRobot SAC: SiLU)
+    actor_layer_norm: bool = False            # LayerNorm in the actor's hidden layers (the paper: none)
+    activation: str = "relu"                  # hidden activation of actor and critics (the paper: ReLU)
 
     # --- observations ---
     use_images: bool = False                  # consume observation.images.<cam> (else state only)
+    normalize_state: bool = True              # (s - mean) / std from the offline data, clipped to +-10
+    #                                           (the paper feeds raw states: false)
     image_encoder: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
     state_encoder_dim: int | None = None      # Linear+LayerNorm+tanh on the state (LeRobot SAC: 256); None: raw
 
@@ -106,7 +110,11 @@ class QChunkSACConfig:
     temperature_init: float = 1.0
     batch_size: int = 256
     utd_ratio: int = 1                        # critic updates per env step (actor once per env step)
-    bc_weight: float = 0.01                   # beta of -beta log pi(a_data | s) on every batch sample (QC-RLPD)
+    bc_weight: float = 0.01                   # beta of -beta log pi(a_data | s) (QC-RLPD: 0.01)
+    bc_data: str = "all"                      # all: the BC term on every sample, as the paper; offline:
+    #                                           only on samples of the offline (demo) data
+    keep_terminated_chunks: bool = False      # the chunked critic also trains on chunks a termination cuts
+    #                                           short (padded with the last action); the paper drops them
     offline_ratio: float = 0.5                # share of each batch drawn from the offline data (RLPD: 0.5)
     grad_clip_norm: float = 0.0               # 0 disables clipping (the paper does not clip)
 
@@ -181,6 +189,7 @@ class QChunkSACConfig:
         need(self.critic_aggregation in AGGREGATIONS,
              f"critic_aggregation={self.critic_aggregation!r}; choose one of {AGGREGATIONS}")
         need(self.activation in ACTIVATIONS, f"activation={self.activation!r}; choose one of {ACTIVATIONS}")
+        need(self.bc_data in BC_DATA, f"bc_data={self.bc_data!r}; choose one of {BC_DATA}")
         need(self.num_critics >= 1, f"num_critics must be >= 1, got {self.num_critics}")
         need(self.q_chunking_horizon >= 1, f"q_chunking_horizon must be >= 1, got {self.q_chunking_horizon}")
         need(0.0 < self.q_chunking_decay <= 1.0, f"q_chunking_decay must be in (0, 1], got {self.q_chunking_decay}")

@@ -2,8 +2,9 @@
 for the others.
 
 Each critic is Linear -> LayerNorm -> activation per hidden layer, then Linear -> 1 (the same
-function as K separate MLPs; `tests/test_policy_critic.py` checks it against nn.Linear/LayerNorm
-modules). Target critics are a second ensemble updated by one fused `torch._foreach_lerp_`.
+function as K separate MLPs; tests/test_policy_networks.py checks it against nn.Linear/LayerNorm
+modules), initialised as the paper's critics (xavier_uniform weights, zero biases, per critic).
+Target critics are a second ensemble updated by one fused `torch._foreach_lerp_`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+LAYER_NORM_EPS = 1e-6  # flax's LayerNorm default, as the paper's critics
 _ACT = {"silu": F.silu, "gelu": F.gelu, "relu": F.relu, "tanh": torch.tanh}
 _ACT_INPLACE = {"silu": lambda x: F.silu(x, inplace=True), "gelu": F.gelu, "relu": torch.relu_, "tanh": torch.tanh_}
 
 
 class CriticEnsemble(nn.Module):
-    def __init__(self, in_dim: int, hidden_dims: list[int], num_critics: int, activation: str = "silu") -> None:
+    def __init__(self, in_dim: int, hidden_dims: list[int], num_critics: int, activation: str = "relu") -> None:
         super().__init__()
         self.num_critics, self.act, self.act_ = num_critics, _ACT[activation], _ACT_INPLACE[activation]
         dims = [in_dim, *hidden_dims, 1]
@@ -29,12 +31,12 @@ class CriticEnsemble(nn.Module):
         self.ln_weights = nn.ParameterList()
         self.ln_biases = nn.ParameterList()
         for i, (d_in, d_out) in enumerate(zip(dims[:-1], dims[1:])):
-            bound = 1.0 / math.sqrt(d_in)  # nn.Linear's default init, per critic
+            bound = math.sqrt(6.0 / (d_in + d_out))  # xavier_uniform of each critic's (d_in, d_out) matrix
             # layer 0 is stored (in, K, out) so that x @ W0.view(in, K*out) runs all critics in one
             # matmul with no weight copy; deeper layers are (K, in, out) for baddbmm
             shape = (d_in, k, d_out) if i == 0 else (k, d_in, d_out)
             self.weights.append(nn.Parameter(torch.empty(shape).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(k, 1, d_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.zeros(k, 1, d_out)))
             if i < len(hidden_dims):
                 self.ln_weights.append(nn.Parameter(torch.ones(k, 1, d_out)))
                 self.ln_biases.append(nn.Parameter(torch.zeros(k, 1, d_out)))
@@ -64,7 +66,7 @@ class CriticEnsemble(nn.Module):
     def _norm_act(self, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """Per-critic LayerNorm (its affine in one addcmul) and activation; in place without autograd
         (the target critics), where nothing needs the intermediate values."""
-        h = F.layer_norm(h, h.shape[-1:])
+        h = F.layer_norm(h, h.shape[-1:], eps=LAYER_NORM_EPS)
         if torch.is_grad_enabled():
             return self.act(torch.addcmul(bias, h, weight))
         return self.act_(h.mul_(weight).add_(bias))

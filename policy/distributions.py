@@ -15,8 +15,8 @@ import torch.nn.functional as F  # noqa: N812
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _LOG_2 = math.log(2.0)
-# data actions on the bounds would give atanh(+-1) = inf; 1 - 1e-6 keeps BC log-probs finite in fp32
-_ATANH_EDGE = 1.0 - 1e-6
+# data actions on the bounds would give atanh(+-1) = inf; the paper clips them to 1 - 1e-5 for the BC term
+_ATANH_EDGE = 1.0 - 1e-5
 
 
 def tanh_log_det(u: torch.Tensor) -> torch.Tensor:
@@ -28,6 +28,12 @@ def sample_tanh_gaussian(mean: torch.Tensor, log_std: torch.Tensor,
                          generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Reparameterised sample and its joint log-prob: (a (..., d), log pi(a) (...,))."""
     eps = torch.randn(mean.shape, dtype=mean.dtype, device=mean.device, generator=generator)
+    return tanh_gaussian_from_noise(mean, log_std, eps)
+
+
+def tanh_gaussian_from_noise(mean: torch.Tensor, log_std: torch.Tensor,
+                             eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sample a = tanh(mean + std * eps) of given standard-normal noise, and log pi(a)."""
     u = mean + log_std.exp() * eps
     # log N(u; mean, std) written with eps = (u - mean) / std, exact and cheaper
     log_normal = (-0.5 * eps.square() - log_std).sum(-1) - 0.5 * _LOG_2PI * mean.shape[-1]

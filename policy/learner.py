@@ -1,21 +1,26 @@
-"""QChunkSACLearner: critics, targets, temperature and the update (DESIGN.md, "Q-chunking SAC: the math").
+"""QChunkSACLearner: critics, targets, temperature and the update (docs/design.md, "Q-chunking SAC").
 
 Notation: h chunk length, A action dim, K critics, g discount, alpha temperature, f(s) encoder
 features, a in [-1, 1] (normalised, tanh-squashed) actions.
 
     critic input   chunked:       [f(s_t), a_{t:t+h} flattened]       (the paper)
-                   first_action:  [f(s_t), a_t]                        (the seed)
+                   first_action:  [f(s_t), a_t]                        (the seed document)
     target         y = R + d * (agg_k Qbar_k(s', a') - [backup_entropy] alpha log pi(a'_{0:h}|s')),
                    a' ~ pi(.|s'),  R = sum_{i<n} g^i r_{t+i},  d = g^n (0 after a termination),
                    n = h (chunked) or n_step (first_action); the replay buffer computes R, d, s'.
-    critic loss    mean_k mean_b (Q_k(s, a^data) - y)^2 over valid samples (the chunked critic
-                   drops chunks cut short by a time limit)
+    critic loss    mean over k and b of valid_b (Q_k(s, a^data) - y)^2; the chunked critic's valid = 0
+                   for chunks a trajectory end cuts short (the paper's `valid`, counted in the mean)
     actor loss     E[alpha log pi(a_{0:h}|s) - Q_pi(s, a_{0:h})] + beta E[-log pi(a^data_{0:h}|s)]
                    Q_pi: chunked  agg_k Q_k(s, a_{0:h})
                          standard            agg_k Q_k(s, a_0)
                          conservative        min_{i<H} agg_k Q_k(s, a_i)
                          temporal_weighted   sum_{i<H} w_i agg_k Q_k(s, a_i),  w_i ~ decay^i, sum w = 1
-    temperature    min_alpha E[-alpha (log pi(a_{0:h}|s) + H_target)],  H_target = -c*h*A | -c*sqrt(h)*A | -c*A
+    temperature    min_alpha  alpha (-E[log pi(a_{0:h}|s)] - H_target),  H_target = -c*h*A | -c*sqrt(h)*A | -c*A
+
+One update computes all three losses at the same weights, then Polyak-averages the targets towards
+the critic those losses saw and steps the optimisers: the official code's single `jax.grad` over one
+Adam state, step for step (tests/test_learner_parity.py holds it to the official code's numbers).
+UTD > 1 is that many updates in a row, each on its own batch, as the official `batch_update`.
 
 chunk_size = 1 makes both modes plain SAC (RLPD-style with the BC term and offline mixing).
 """
@@ -105,63 +110,83 @@ class QChunkSACLearner(nn.Module):
         """y = R + d * (agg_k Qbar_k(s', a') - [backup_entropy] alpha log pi(a'_{0:h}|s')),  a' ~ pi(.|s')."""
         pol = self.policy
         next_feat = pol.features(batch.next_state, self._images(batch.next_images))
-        next_a, next_logp = pol.sample(next_feat, batch.next_state, self.generator)
+        next_a, next_logp = self._sample(*pol.distribution(next_feat, batch.next_state))
         v_next = self._aggregate(self.critic_target(*self._critic_input(next_feat, next_a)))
         if self.config.backup_entropy:
             v_next = v_next - alpha * next_logp
         return batch.discounted_return + batch.bootstrap_discount * v_next
 
-    def _step(self, name: str, loss: torch.Tensor, params: list[torch.Tensor]) -> None:
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward(inputs=params)  # only these tensors get gradients (not the critic in the actor loss)
-        if self.config.grad_clip_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip_norm)
-        opt.step()
+    def _sample(self, mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """a ~ pi, log pi(a): the learner's one source of policy noise (tests replay the official noise)."""
+        return sample_tanh_gaussian(mean, log_std, self.generator)
+
+    def critic_valid(self, batch: ChunkBatch) -> torch.Tensor:
+        """1 where the critic trains on the window: the chunked critic cannot score a chunk whose
+        trajectory ended before its last action (its remaining actions never happened)."""
+        if self.config.critic_mode != "chunked":
+            return torch.ones_like(batch.discounted_return)
+        cut = batch.truncated_early if self.config.keep_terminated_chunks else (
+            batch.truncated_early | batch.terminated_early)
+        return (~cut).float()
 
     # ------------------------------------------------------------------ the update
-    def update(self, batches: Sequence[ChunkBatch]) -> dict[str, float]:
-        """One learner step: a critic update per batch (UTD = len(batches)), then actor and
-        temperature on the last batch. Returns the metrics of the last batch."""
+    def update(self, batches: Sequence[ChunkBatch]) -> dict[str, torch.Tensor]:
+        """len(batches) updates (UTD), each of critic, actor and temperature on its own batch.
+        Returns the last update's metrics as 0-d tensors on the learner's device (read them when
+        logging: no host synchronisation inside the update)."""
+        for batch in batches:
+            metrics = self._update(batch)
+        return metrics
+
+    def _update(self, batch: ChunkBatch) -> dict[str, torch.Tensor]:
         cfg, pol = self.config, self.policy
         alpha = self.log_alpha.exp().detach()
-        for batch in batches:
-            y = self.td_target(batch, alpha)
-            feat = pol.features(batch.state, self._images(batch.images))
-            data_a = pol.normalizer.action_to_unit(batch.actions).flatten(1)          # (B, h*A)
-            q = self.critic(*self._critic_input(feat, data_a))                          # (K, B)
-            # chunked critic: a chunk cut by a time limit is not a real h-step chunk, drop it
-            valid = (~batch.truncated_early).float() if cfg.critic_mode == "chunked" else torch.ones_like(y)
-            critic_loss = ((q - y).square().mean(0) * valid).sum() / valid.sum().clamp_min(1.0)
-            self._step("critic", critic_loss, self.critic_params)
-            polyak_update(self._target_params, self._online_params, cfg.tau)
 
-        # actor: alpha log pi(a|s) - Q_pi(s, a)  +  beta * (-log pi(a_data|s))
+        # critic: mean_k,b valid (Q_k(s, a_data) - y)^2
+        y = self.td_target(batch, alpha)
+        feat = pol.features(batch.state, self._images(batch.images))
+        data_a = pol.normalizer.action_to_unit(batch.actions).flatten(1)          # (B, h*A)
+        q = self.critic(*self._critic_input(feat, data_a))                          # (K, B)
+        valid = self.critic_valid(batch)
+        critic_loss = ((q - y).square() * valid).mean()
+
+        # actor: alpha log pi(a|s) - Q_pi(s, a)  +  beta * (-log pi(a_data|s)), scored by the same critic
         feat = feat.detach()
         mean, log_std = pol.distribution(feat, batch.state)
-        a_pi, logp = sample_tanh_gaussian(mean, log_std, self.generator)
+        a_pi, logp = self._sample(mean, log_std)
         q_pi = self._actor_q(feat, a_pi)
-        full_chunk = batch.action_is_real.min(1).values        # BC only on chunks that really happened
         bc_nll = -tanh_gaussian_log_prob(data_a, mean, log_std)
-        bc_loss = (bc_nll * full_chunk).sum() / full_chunk.sum().clamp_min(1.0)
+        if cfg.bc_data == "offline":
+            on_demo = batch.is_offline.float()
+            bc_loss = (bc_nll * on_demo).sum() / on_demo.sum().clamp_min(1.0)
+        else:
+            bc_loss = bc_nll.mean()
         actor_loss = (alpha * logp - q_pi).mean() + cfg.bc_weight * bc_loss
-        self._step("actor", actor_loss, self.actor_params)
 
-        # temperature: -alpha (log pi + H_target), H_target scaled with the chunk
-        temperature_loss = -(self.log_alpha.exp() * (logp.detach() + self.target_entropy)).mean()
-        self._step("temperature", temperature_loss, [self.log_alpha])
+        # temperature: alpha (entropy - H_target), H_target scaled with the chunk
+        temperature_loss = self.log_alpha.exp() * (-logp.detach().mean() - self.target_entropy)
+
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        critic_loss.backward(inputs=self.critic_params)       # each loss reaches only its own parameters
+        actor_loss.backward(inputs=self.actor_params)
+        temperature_loss.backward(inputs=[self.log_alpha])
+        if cfg.grad_clip_norm > 0:
+            for params in (self.critic_params, self.actor_params):
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip_norm)
+        polyak_update(self._target_params, self._online_params, cfg.tau)   # towards the critic the losses saw
+        for opt in self.optimizers.values():
+            opt.step()
         self.step += 1
 
-        return {
-            "loss_critic": critic_loss.item(), "loss_actor": actor_loss.item(),
-            "loss_temperature": temperature_loss.item(), "loss_bc": bc_loss.item(),
-            "q_mean": q.mean().item(), "q_target_mean": y.mean().item(), "q_pi_mean": q_pi.mean().item(),
-            "alpha": alpha.item(), "entropy": -logp.mean().item(), "critic_valid_fraction": valid.mean().item(),
-            "q_chunking/joint_log_prob": logp.mean().item(),
-            "q_chunking/chunk_size": float(cfg.chunk_size),
-            "q_chunking/n_step_returns": batch.discounted_return.mean().item(),
-            "q_chunking/adjusted_entropy": float(self.target_entropy),
-        }
+        return {k: v.detach() for k, v in {
+            "loss_critic": critic_loss, "loss_actor": actor_loss, "loss_temperature": temperature_loss,
+            "loss_bc": bc_loss, "q_mean": q.mean(), "q_target_mean": y.mean(), "q_pi_mean": q_pi.mean(),
+            "alpha": alpha, "entropy": -logp.mean(), "critic_valid_fraction": valid.mean(),
+            "q_chunking/joint_log_prob": logp.mean(),
+            "q_chunking/n_step_returns": batch.discounted_return.mean(),
+        }.items()} | {"q_chunking/chunk_size": torch.tensor(float(cfg.chunk_size)),
+                      "q_chunking/adjusted_entropy": torch.tensor(float(self.target_entropy))}
 
     # ------------------------------------------------------------------ resume
     def training_state(self) -> dict[str, torch.Tensor]:

@@ -44,7 +44,7 @@ class QChunkSACPolicy(nn.Module):
             raise ValueError("the config has no features yet: build it with config.with_features(state_dim, "
                              "action_names, camera_shapes, fps) from the env or the dataset")
         self.config = config
-        self.normalizer = Normalizer(config.state_dim, config.action_dim)
+        self.normalizer = Normalizer(config.state_dim, config.action_dim, config.normalize_state)
         self.encoder = ObservationEncoder(config)
         self.actor = make_actor(config, self.encoder.output_dim, self.encoder.image_dim)
         self._history: deque[dict[str, torch.Tensor]] = deque(maxlen=config.obs_history_length)

@@ -1,33 +1,34 @@
 """Chunk replay: frames stored once, sampled as windows of h steps with discounted chunk returns.
 
-Storage (a ring of `capacity` slots): slot j holds one observation (state, uint8 images) and, for a
-step the agent acted on, the action a_j, reward r_j and whether the episode ended after it
-(`terminated` = the task reached an absorbing state, `truncated` = time limit). The observation
-after an episode's last action gets one extra slot with `has_action=False`, so no next observation
-is ever duplicated: per stored image frame the ring costs exactly H*W*3 bytes, plus 1/T for an
-episode of T steps.
+Storage: a ring of `capacity` slots of torch tensors on one device (the learner's: the GPU learner
+samples without a host round trip). Slot j holds an observation (state, uint8 images) and, for a step
+the agent acted on, the action a_j, the reward r_j and two flags: `terminal` (an absorbing state
+follows: no bootstrap past this step) and `last` (the trajectory's last step: slot j+1 holds the
+observation after it, stored once in an extra slot without an action, so no next observation is ever
+duplicated). A terminal step is usually also a last step; offline play data (OGBench) has terminal
+steps in the middle of a trajectory (success states the play goes on from).
 
-Sampling a window at slot i for chunk length h and TD horizon n (n = h for the paper's chunked
-critic, the seed's n-step horizon for the first-action critic). With e the first step k < W at
-which the episode ends (W = max(h, n); e = W - 1 if none) and n_eff = min(n, e + 1):
+A window starting at slot i, for chunk length h and TD horizon n (n = h for the chunked critic, the
+first-action critic's n-step horizon otherwise), W = max(h, n), e = the first k < W with last[i+k]
+(e = W - 1 if none), n_eff = min(n, e + 1):
 
     discounted_return   R = sum_{k < n_eff} g^k r_{i+k}
-    bootstrap_discount  g^{n_eff} if no termination within the first n_eff steps, else 0
+    bootstrap_discount  g^{n_eff} if no terminal step among the first n_eff, else 0
     next_state          s_{i+n_eff}       (the stored observation after the last summed step)
-    actions             a_{i..i+h-1}, steps after the episode end padded with the last real action
-    action_is_real      (h,) mask of the real actions
-    truncated_early     a time limit ended the episode before the chunk's last action (k < h - 1)
+    actions             a_{i..i+h-1}; steps after the trajectory's end repeat its last action
+    terminated_early    a terminal end falls inside the chunk (e < h - 1)
+    truncated_early     a time-limit end falls inside the chunk (e < h - 1)
 
-How this differs from the official QC code (`sample_sequence`), on purpose:
-* a chunk cut by a *termination* stays valid for the critic: after an absorbing state nothing the
-  agent does changes the return, so Q(s, a_{0:h}) = R for any padding. The official code drops
-  these (valid = 0), which throws away the chunks that carry a sparse task's success reward.
-* a chunk cut by a *time limit* cannot be scored by the chunked critic (its remaining actions
-  never happened): the learner drops it from the critic loss (`truncated_early`), like the
-  official code. The first-action critic keeps it and bootstraps at the truncation step,
-  R + g^{e+1} V(s_{i+e+1}), which is exact n-step TD with a shorter n.
-* rewards of the next episode never leak into R (the official code sums across the boundary and
-  relies on the mask).
+These are the official QC code's `sample_sequence` values on every window its critic trains on
+(`valid`: no trajectory end before the chunk's last step); tests/test_learner_parity.py checks them
+against it. Where the official code sums rewards across a trajectory end into the next one (on
+windows it then masks out), chunkbot stops at the end. The chunked critic drops windows with an end
+inside (the learner's `valid`); the first-action critic keeps them and bootstraps at the end, which is
+exact n-step TD with a shorter n.
+
+Sampling is index arithmetic: candidate starts are drawn uniformly, the windows that are not complete
+yet (an open episode's last W steps) or that reach overwritten slots are sorted behind the complete
+ones, and the first `batch_size` are gathered: uniform over complete windows, on any device.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -53,75 +54,93 @@ class ChunkBatch:
     state: torch.Tensor                     # (B, L, D) observation history ending at s_t
     images: dict[str, torch.Tensor]         # cam -> (B, H, W, 3) uint8, at s_t
     actions: torch.Tensor                   # (B, h, A) in robot units
-    action_is_real: torch.Tensor            # (B, h) float
     discounted_return: torch.Tensor         # (B,)
-    bootstrap_discount: torch.Tensor        # (B,) g^n_eff * (1 - terminated)
-    truncated_early: torch.Tensor           # (B,) bool
+    bootstrap_discount: torch.Tensor        # (B,) g^n_eff * (1 - terminal)
+    terminated_early: torch.Tensor          # (B,) bool: a termination ends the trajectory inside the chunk
+    truncated_early: torch.Tensor           # (B,) bool: a time limit ends it inside the chunk
     next_state: torch.Tensor                # (B, L, D) history ending at s_{t+n_eff}
     next_images: dict[str, torch.Tensor]
-    n_step_used: torch.Tensor               # (B,) n_eff (for the seed's metric)
+    n_step_used: torch.Tensor               # (B,) n_eff (for the first-action critic's metric)
     is_offline: torch.Tensor                # (B,) bool: drawn from the offline (demo) data
 
     def to(self, device: torch.device | str) -> "ChunkBatch":
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
-        return ChunkBatch(**{k: ({c: move(v) for c, v in x.items()} if isinstance(x, dict) else move(x))
-                             for k, x in self.__dict__.items()})
+        return ChunkBatch(**{f.name: _map(getattr(self, f.name), move) for f in fields(self)})
 
     @staticmethod
     def concat(a: "ChunkBatch", b: "ChunkBatch") -> "ChunkBatch":
         out = {}
-        for k, x in a.__dict__.items():
-            y = getattr(b, k)
-            out[k] = {c: torch.cat([x[c], y[c]]) for c in x} if isinstance(x, dict) else torch.cat([x, y])
+        for f in fields(ChunkBatch):
+            x, y = getattr(a, f.name), getattr(b, f.name)
+            out[f.name] = {c: torch.cat([x[c], y[c]]) for c in x} if isinstance(x, dict) else torch.cat([x, y])
         return ChunkBatch(**out)
 
 
+def _map(x: Any, fn) -> Any:
+    return {c: fn(v) for c, v in x.items()} if isinstance(x, dict) else fn(x)
+
+
 class ChunkReplayBuffer:
-    """Ring buffer of frames; `sample()` returns `ChunkBatch` windows (see module docstring)."""
+    """Ring buffer of frames; `sample()` returns `ChunkBatch` windows (see the module docstring)."""
+
+    _ARRAYS = ("state", "action", "reward", "terminal", "last", "acted", "step_in_episode")
 
     def __init__(self, capacity: int, state_dim: int, action_dim: int,
                  camera_shapes: dict[str, tuple[int, int, int]] | None = None, seed: int = 0,
-                 is_offline: bool = False) -> None:
+                 is_offline: bool = False, device: str | torch.device = "cpu") -> None:
         if capacity < 2:
             raise ValueError(f"capacity must be >= 2, got {capacity}")
         self.capacity = int(capacity)
         self.state_dim, self.action_dim = int(state_dim), int(action_dim)
         self.camera_shapes = {k: tuple(int(x) for x in v) for k, v in (camera_shapes or {}).items()}
         self.is_offline = is_offline
-        self.rng = np.random.default_rng(seed)
-        c = self.capacity
-        self.state = np.zeros((c, self.state_dim), np.float32)
-        self.images = {k: np.zeros((c, *s), np.uint8) for k, s in self.camera_shapes.items()}
-        self.action = np.zeros((c, self.action_dim), np.float32)
-        self.reward = np.zeros(c, np.float32)
-        self.terminated = np.zeros(c, bool)
-        self.truncated = np.zeros(c, bool)
-        self.has_action = np.zeros(c, bool)
-        self.episode_id = np.full(c, -1, np.int64)
-        self.step_in_episode = np.zeros(c, np.int64)
+        self.device = torch.device(device)
+        self.generator = torch.Generator(self.device).manual_seed(seed)
+        c, dev = self.capacity, self.device
+        self.state = torch.zeros((c, self.state_dim), dtype=torch.float32, device=dev)
+        self.images = {k: torch.zeros((c, *s), dtype=torch.uint8, device=dev) for k, s in self.camera_shapes.items()}
+        self.action = torch.zeros((c, self.action_dim), dtype=torch.float32, device=dev)
+        self.reward = torch.zeros(c, dtype=torch.float32, device=dev)
+        self.terminal = torch.zeros(c, dtype=torch.bool, device=dev)
+        self.last = torch.zeros(c, dtype=torch.bool, device=dev)
+        self.acted = torch.zeros(c, dtype=torch.bool, device=dev)
+        self.step_in_episode = torch.zeros(c, dtype=torch.int64, device=dev)
         self.cursor = 0          # next slot to write
         self.size = 0            # slots written (<= capacity)
-        self.num_episodes = 0    # episodes started (ids are 0..num_episodes-1)
+        self.num_episodes = 0    # episodes started
+        self.num_acted = 0       # slots holding an action (len())
         self._open_episode = False
         self._step = 0
 
     # ------------------------------------------------------------------ writing
-    def _write(self, state: np.ndarray, images: dict[str, np.ndarray], action: np.ndarray | None,
-               reward: float, terminated: bool, truncated: bool) -> None:
-        j = self.cursor
-        self.state[j] = state
+    def _write_rows(self, states: np.ndarray, images: dict[str, np.ndarray], actions: np.ndarray | None,
+                    rewards: np.ndarray, terminal: np.ndarray, last: np.ndarray) -> None:
+        """Write T consecutive slots at the cursor (wrapping); `actions` None: observation-only slots."""
+        t = len(states)
+        if t > self.capacity:
+            raise ValueError(f"{t} frames do not fit a buffer of {self.capacity} slots")
+        slots = torch.arange(self.cursor, self.cursor + t, device=self.device) % self.capacity
+        dev = self.device
+        overwritten = int(self.acted[slots].sum())
+        self.state[slots] = torch.as_tensor(np.asarray(states, np.float32), device=dev).reshape(t, self.state_dim)
         for k in self.camera_shapes:
-            self.images[k][j] = images[k]
-        self.has_action[j] = action is not None
-        self.action[j] = 0.0 if action is None else action
-        self.reward[j] = reward
-        self.terminated[j] = terminated
-        self.truncated[j] = truncated
-        self.episode_id[j] = self.num_episodes - 1
-        self.step_in_episode[j] = self._step
-        self.cursor = (j + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-        self._step += 1
+            self.images[k][slots] = torch.as_tensor(np.asarray(images[k], np.uint8), device=dev)
+        acted = actions is not None
+        self.action[slots] = (torch.as_tensor(np.asarray(actions, np.float32), device=dev).reshape(t, self.action_dim)
+                              if acted else 0.0)
+        self.acted[slots] = acted
+        self.reward[slots] = torch.as_tensor(np.asarray(rewards, np.float32), device=dev)
+        self.terminal[slots] = torch.as_tensor(np.asarray(terminal, bool), device=dev)
+        self.last[slots] = torch.as_tensor(np.asarray(last, bool), device=dev)
+        self.step_in_episode[slots] = torch.arange(self._step, self._step + t, device=dev)
+        self.num_acted += (t if acted else 0) - overwritten
+        self.cursor = (self.cursor + t) % self.capacity
+        self.size = min(self.size + t, self.capacity)
+        self._step += t
+
+    def _begin_episode(self) -> None:
+        self.num_episodes += 1
+        self._open_episode, self._step = True, 0
 
     def add(self, observation: dict[str, np.ndarray], action: np.ndarray, reward: float,
             terminated: bool, truncated: bool, next_observation: dict[str, np.ndarray] | None = None) -> None:
@@ -130,36 +149,42 @@ class ChunkReplayBuffer:
         `next_observation` is stored only when the episode ends here (it is the next call's
         `observation` otherwise); it is required then.
         """
+        ended = bool(terminated) or bool(truncated)
+        if ended and next_observation is None:
+            raise ValueError("the episode ended: pass next_observation (the observation after the last "
+                             "action) so the buffer can bootstrap from it")
         if not self._open_episode:
-            self.num_episodes += 1
-            self._open_episode, self._step = True, 0
-        self._write(*self._split(observation), np.asarray(action, np.float32), float(reward),
-                    bool(terminated), bool(truncated) and not terminated)
-        if terminated or truncated:
-            if next_observation is None:
-                raise ValueError("the episode ended: pass next_observation (the observation after the last "
-                                 "action) so the buffer can bootstrap from it")
-            self._write(*self._split(next_observation), None, 0.0, False, False)
+            self._begin_episode()
+        state, images = self._split(observation)
+        self._write_rows(state[None], {k: v[None] for k, v in images.items()}, np.asarray(action)[None],
+                         np.array([reward]), np.array([terminated]), np.array([ended]))
+        if ended:
+            state, images = self._split(next_observation)
+            self._write_rows(state[None], {k: v[None] for k, v in images.items()}, None, np.zeros(1),
+                             np.zeros(1, bool), np.zeros(1, bool))
             self._open_episode = False
 
     def add_episode(self, states: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: bool,
                     final_state: np.ndarray, images: dict[str, np.ndarray] | None = None,
-                    final_images: dict[str, np.ndarray] | None = None) -> None:
-        """A whole episode of T steps: states/images (T, ...), actions (T, A), rewards (T,) and the
-        observation after the last action. `terminated` says how it ended (else: time limit)."""
+                    final_images: dict[str, np.ndarray] | None = None,
+                    terminals: np.ndarray | None = None) -> None:
+        """A whole trajectory of T steps: states/images (T, ...), actions (T, A), rewards (T,) and the
+        observation after the last action. `terminated` says how it ended (else: time limit);
+        `terminals` (T,) marks absorbing steps inside it (offline play data), default: none but the end."""
         images, final_images = images or {}, final_images or {}
         t = len(actions)
         if t == 0:
             return
         if self._open_episode:
             raise RuntimeError("add_episode() while an online episode is still open")
-        self.num_episodes += 1
-        self._open_episode, self._step = True, 0
-        for i in range(t):
-            last = i == t - 1
-            self._write(states[i], {k: v[i] for k, v in images.items()}, actions[i], float(rewards[i]),
-                        last and terminated, last and not terminated)
-        self._write(final_state, final_images, None, 0.0, False, False)
+        term = np.zeros(t, bool) if terminals is None else np.array(terminals, bool)
+        term[-1] |= bool(terminated)
+        last = np.zeros(t, bool)
+        last[-1] = True
+        self._begin_episode()
+        self._write_rows(states, images, actions, rewards, term, last)
+        self._write_rows(np.asarray(final_state)[None], {k: np.asarray(v)[None] for k, v in final_images.items()},
+                         None, np.zeros(1), np.zeros(1, bool), np.zeros(1, bool))
         self._open_episode = False
 
     def close_open_episode(self) -> None:
@@ -168,125 +193,125 @@ class ChunkReplayBuffer:
         time-limit end, so no window ever joins it to the next episode."""
         if not self._open_episode:
             return
-        last = (self.cursor - 1) % self.capacity
-        self.has_action[last], self.reward[last] = False, 0.0
-        self.terminated[last] = self.truncated[last] = False
-        prev = (last - 1) % self.capacity
-        if self.episode_id[prev] == self.episode_id[last] and self.has_action[prev]:
-            self.truncated[prev] = True
+        j = (self.cursor - 1) % self.capacity
+        if self.acted[j]:
+            self.num_acted -= 1
+        self.acted[j], self.reward[j], self.terminal[j], self.last[j] = False, 0.0, False, False
+        prev = (j - 1) % self.capacity
+        if int(self.step_in_episode[j]) > 0 and bool(self.acted[prev]):
+            self.last[prev] = True
         self._open_episode = False
 
     def _split(self, frame: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        return (np.asarray(frame[STATE_KEY], np.float32),
+        return (np.asarray(frame[STATE_KEY], np.float32).reshape(self.state_dim),
                 {k: np.asarray(frame[IMAGE_PREFIX + k], np.uint8) for k in self.camera_shapes})
 
     def __len__(self) -> int:
         """Stored steps the agent acted on."""
-        return int(self.has_action[: self.size].sum()) if self.size < self.capacity else int(self.has_action.sum())
+        return self.num_acted
+
+    def stored_states(self) -> np.ndarray:
+        """Every stored observation's state (for fitting the normaliser)."""
+        return self.state[: self.size].cpu().numpy()
 
     @property
     def image_bytes_per_frame(self) -> int:
-        return int(sum(a.nbytes for a in self.images.values()) // self.capacity)
+        return int(sum(a.numel() * a.element_size() for a in self.images.values()) // self.capacity)
 
     # ------------------------------------------------------------------ sampling
-    def _history(self, idx: np.ndarray, length: int) -> np.ndarray:
-        """(B, L) slots s_{t-L+1..t}; before the episode start (or an overwritten slot) repeat the
-        earliest frame available."""
-        out = np.empty((len(idx), length), np.int64)
-        out[:, -1] = idx
-        for k in range(1, length):
-            prev = (out[:, -k] - 1) % self.capacity
-            same = (self.episode_id[prev] == self.episode_id[idx]) & (
-                self.step_in_episode[prev] == self.step_in_episode[out[:, -k]] - 1) & (
-                self.step_in_episode[out[:, -k]] > 0)
-            out[:, -k - 1] = np.where(same, prev, out[:, -k])
-        return out
-
     def sample(self, batch_size: int, chunk_size: int, horizon: int, discount: float,
                history: int = 1) -> ChunkBatch:
-        """`batch_size` windows, uniform over valid start slots (see the module docstring)."""
+        """`batch_size` windows, uniform over complete windows (see the module docstring)."""
         if len(self) == 0:
             raise RuntimeError("sample() from an empty replay buffer")
         width = max(chunk_size, horizon)
-        starts = np.empty(0, np.int64)
-        for _ in range(100):  # rejection sampling: only windows whose slots are all present are valid
-            cand = self.rng.integers(0, self.size, size=max(2 * batch_size, 64))
-            starts = np.concatenate([starts, cand[self._valid_starts(cand, width)]])
-            if len(starts) >= batch_size:
-                break
-        if len(starts) < batch_size:
-            raise RuntimeError("no complete chunk window in the replay buffer yet; add more steps")
-        return self.gather(starts[:batch_size], chunk_size, horizon, discount, history)
+        picked: list[torch.Tensor] = []
+        need = batch_size
+        for _ in range(100):
+            cand = torch.randint(0, self.size, (need + need // 4 + 8,), device=self.device, generator=self.generator)
+            ok = self._complete(cand, width, history)
+            # complete windows first, in their (random) draw order: a uniform draw among them
+            order = torch.argsort((~ok).to(torch.int8), stable=True)[:need]
+            if bool(ok[order].all()):   # the usual case: one draw
+                return self.gather(torch.cat([*picked, cand[order]]), chunk_size, horizon, discount, history)
+            picked.append(cand[ok])
+            need = batch_size - sum(len(p) for p in picked)
+            if need <= 0:
+                return self.gather(torch.cat(picked)[:batch_size], chunk_size, horizon, discount, history)
+        raise RuntimeError("no complete chunk window in the replay buffer yet; add more steps")
 
-    def _valid_starts(self, start: np.ndarray, width: int) -> np.ndarray:
-        """A start is valid when it is an acted step and the window's slots up to the episode end (or
-        up to the bootstrap observation) are this episode's following steps."""
-        ok = self.has_action[start]  # fancy indexing: already a copy
-        alive = ok.copy()          # still inside the episode before step k
-        for k in range(1, width + 1):
-            j = (start + k) % self.capacity
-            prev = (start + k - 1) % self.capacity
-            # step k-1 happened, so slot k (the next step, or the final observation when step k-1
-            # ended the episode) must be this episode's and already written
-            cont = ((self.episode_id[j] == self.episode_id[start])
-                    & (self.step_in_episode[j] == self.step_in_episode[start] + k))
-            ok &= ~alive | cont
-            alive &= ~(self.terminated[prev] | self.truncated[prev])
+    def _age(self, slots: torch.Tensor) -> torch.Tensor:
+        """How many writes ago each slot was written (0: the newest)."""
+        return (self.cursor - 1 - slots) % self.capacity
+
+    def _complete(self, start: torch.Tensor, width: int, history: int) -> torch.Tensor:
+        """A start is complete when it is an acted step whose window (up to the trajectory's end and
+        the observation after it) is written, and whose history slots are not overwritten."""
+        age = self._age(start)
+        k = torch.arange(width, device=self.device)
+        slots = (start[:, None] + k) % self.capacity
+        ends = self.last[slots] & (k[None] < age[:, None])                 # ends among written slots
+        end_written = ends.any(1)                                           # then its final slot is written too
+        ok = self.acted[start] & ((age >= width) | end_written)
+        if history > 1:
+            back = torch.clamp(self.step_in_episode[start], max=history - 1)
+            ok &= age + back < self.size
         return ok
 
-    def gather(self, start: np.ndarray, h: int, n: int, discount: float, history: int = 1) -> ChunkBatch:
+    def _history(self, slot: torch.Tensor, length: int) -> torch.Tensor:
+        """(B, L) slots s_{t-L+1..t}, repeating the episode's first frame before its start."""
+        back = torch.arange(length - 1, -1, -1, device=self.device)                       # L-1 .. 0
+        back = torch.minimum(back[None], self.step_in_episode[slot][:, None])
+        return (slot[:, None] - back) % self.capacity
+
+    def gather(self, start: torch.Tensor | np.ndarray, h: int, n: int, discount: float,
+               history: int = 1) -> ChunkBatch:
         """Windows at the given start slots (`sample()` picks them; tests name them)."""
+        start = torch.as_tensor(np.asarray(start) if not isinstance(start, torch.Tensor) else start,
+                                dtype=torch.int64, device=self.device)
         b, width = len(start), max(h, n)
-        steps = (start[:, None] + np.arange(width)[None]) % self.capacity            # (B, W)
-        ended = self.terminated[steps] | self.truncated[steps]
-        # real[k]: step k happened in this episode (no end strictly before it)
-        before_end = np.concatenate([np.zeros((b, 1), bool), np.cumsum(ended, 1)[:, :-1] > 0], 1)
-        real = ~before_end
-        end_step = np.where(ended.any(1), ended.argmax(1), width - 1)                 # e
-        n_eff = np.minimum(n, end_step + 1)
-        k = np.arange(width)[None]
-        summed = real & (k < n_eff[:, None])
-        disc = discount ** k.astype(np.float64)
-        ret = (self.reward[steps] * summed * disc).sum(1)
-        terminated_in = (self.terminated[steps] & summed).any(1)
-        boot = np.where(terminated_in, 0.0, discount ** n_eff.astype(np.float64))
-        trunc_early = (self.truncated[steps] & real & (k < h - 1)).any(1)
-        # actions: pad steps after the end with the last real action
-        last_real = np.minimum(np.arange(h)[None], end_step[:, None])
-        act_slots = np.take_along_axis(steps[:, :h], last_real, 1)
+        k = torch.arange(width, device=self.device)
+        steps = (start[:, None] + k) % self.capacity                                   # (B, W)
+        last = self.last[steps]
+        end_step = torch.where(last.any(1), last.int().argmax(1), torch.full_like(start, width - 1))   # e
+        n_eff = torch.clamp(end_step + 1, max=n)
+        summed = k[None] < n_eff[:, None]
+        disc = discount ** k.to(torch.float64)
+        ret = ((self.reward[steps].double() * disc) * summed).sum(1)
+        terminal_in = (self.terminal[steps] & summed).any(1)
+        boot = torch.where(terminal_in, 0.0, discount ** n_eff.to(torch.float64))
+        inside = end_step < h - 1
+        ends_terminal = self.terminal[steps].gather(1, end_step[:, None])[:, 0]
+        act_slots = steps[:, :h].gather(1, torch.clamp(k[None, :h], max=end_step[:, None]))
         next_slot = (start + n_eff) % self.capacity
         hist, next_hist = self._history(start, history), self._history(next_slot, history)
-        t = torch.from_numpy
         return ChunkBatch(
-            state=t(self.state[hist]),
-            images={c: t(self.images[c][start]) for c in self.camera_shapes},
-            actions=t(self.action[act_slots]),
-            action_is_real=t(real[:, :h].astype(np.float32)),
-            discounted_return=t(ret.astype(np.float32)),
-            bootstrap_discount=t(boot.astype(np.float32)),
-            truncated_early=t(trunc_early),
-            next_state=t(self.state[next_hist]),
-            next_images={c: t(self.images[c][next_slot]) for c in self.camera_shapes},
-            n_step_used=t(n_eff.astype(np.float32)),
-            is_offline=torch.full((b,), self.is_offline),
+            state=self.state[hist],
+            images={c: self.images[c][start] for c in self.camera_shapes},
+            actions=self.action[act_slots],
+            discounted_return=ret.float(),
+            bootstrap_discount=boot.float(),
+            terminated_early=inside & ends_terminal,
+            truncated_early=inside & ~ends_terminal,
+            next_state=self.state[next_hist],
+            next_images={c: self.images[c][next_slot] for c in self.camera_shapes},
+            n_step_used=n_eff.float(),
+            is_offline=torch.full((b,), self.is_offline, device=self.device),
         )
 
     # ------------------------------------------------------------------ persistence
-    _ARRAYS = ("state", "action", "reward", "terminated", "truncated", "has_action", "episode_id",
-               "step_in_episode")
-
     def save(self, path: str | Path) -> None:
         """Atomic: write beside the target, then rename over it."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {name: getattr(self, name) for name in self._ARRAYS}
-        arrays.update({f"image::{k}": v for k, v in self.images.items()})
+        arrays = {name: getattr(self, name).cpu().numpy() for name in self._ARRAYS}
+        arrays.update({f"image::{k}": v.cpu().numpy() for k, v in self.images.items()})
         meta = {"capacity": self.capacity, "state_dim": self.state_dim, "action_dim": self.action_dim,
                 "camera_shapes": self.camera_shapes, "cursor": self.cursor, "size": self.size,
-                "num_episodes": self.num_episodes, "open_episode": self._open_episode, "step": self._step,
-                "is_offline": self.is_offline}
+                "num_episodes": self.num_episodes, "num_acted": self.num_acted,
+                "open_episode": self._open_episode, "step": self._step, "is_offline": self.is_offline}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-        arrays["rng"] = np.frombuffer(json.dumps(self.rng.bit_generator.state).encode(), np.uint8)
+        arrays["rng"] = self.generator.get_state().numpy()
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -297,23 +322,27 @@ class ChunkReplayBuffer:
             raise
 
     @classmethod
-    def load(cls, path: str | Path) -> "ChunkReplayBuffer":
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "ChunkReplayBuffer":
         with np.load(path) as z:
             meta = json.loads(z["meta"].tobytes())
             buf = cls(meta["capacity"], meta["state_dim"], meta["action_dim"],
-                      {k: tuple(v) for k, v in meta["camera_shapes"].items()}, is_offline=meta["is_offline"])
+                      {k: tuple(v) for k, v in meta["camera_shapes"].items()}, is_offline=meta["is_offline"],
+                      device=device)
             for name in cls._ARRAYS:
-                setattr(buf, name, z[name])  # np.load hands back fresh, writable arrays
+                setattr(buf, name, torch.from_numpy(z[name]).to(buf.device))
             for k in buf.camera_shapes:
-                buf.images[k] = z[f"image::{k}"]
-            buf.rng.bit_generator.state = json.loads(z["rng"].tobytes())
+                buf.images[k] = torch.from_numpy(z[f"image::{k}"]).to(buf.device)
+            if buf.device.type == "cpu":
+                buf.generator.set_state(torch.from_numpy(z["rng"].copy()))
         buf.cursor, buf.size, buf.num_episodes = meta["cursor"], meta["size"], meta["num_episodes"]
+        buf.num_acted = meta["num_acted"]
         buf._open_episode, buf._step = meta["open_episode"], meta["step"]
         return buf
 
 
 def offline_buffer_from_dataset(dataset: Any, camera_keys: list[str] | None = None,
-                                capacity: int | None = None, seed: int = 0) -> ChunkReplayBuffer:
+                                capacity: int | None = None, seed: int = 0,
+                                device: str | torch.device = "cpu") -> ChunkReplayBuffer:
     """Load a LeRobotDataset (features of `robot.features.dataset_features`) into a buffer.
 
     A dataset frame holds (s_t, a_t, r_t, done_t) but not the observation after an episode's last
@@ -342,7 +371,7 @@ def offline_buffer_from_dataset(dataset: Any, camera_keys: list[str] | None = No
             imgs = np.stack([_to_hwc_uint8(dataset[i][key]) for i in range(len(dataset))])
         images[cam], cams[cam] = imgs, tuple(imgs.shape[1:])
     buf = ChunkReplayBuffer(capacity or len(states) + len(np.unique(episodes)) + 1, states.shape[1],
-                            actions.shape[1], cams, seed=seed, is_offline=True)
+                            actions.shape[1], cams, seed=seed, is_offline=True, device=device)
     for ep in np.unique(episodes):
         rows = np.flatnonzero(episodes == ep)
         rows = rows[np.argsort(frames[rows])]
@@ -353,6 +382,28 @@ def offline_buffer_from_dataset(dataset: Any, camera_keys: list[str] | None = No
             continue
         buf.add_episode(states[acted], actions[acted], rewards[acted], term, states[final],
                         {c: images[c][acted] for c in camera_keys}, {c: images[c][final] for c in camera_keys})
+    return buf
+
+
+def offline_buffer_from_transitions(observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,
+                                    masks: np.ndarray, terminals: np.ndarray, next_observations: np.ndarray,
+                                    seed: int = 0, device: str | torch.device = "cpu") -> ChunkReplayBuffer:
+    """Flat transitions in the D4RL / OGBench layout (a row per step; `terminals` = 1 on a trajectory's
+    last step, `masks` = 0 on an absorbing step, which need not end the trajectory) into an offline
+    buffer, one trajectory per run between terminals: the data as the official QC code reads it."""
+    n = len(actions)
+    ends = np.flatnonzero(np.asarray(terminals) > 0)
+    if len(ends) == 0 or ends[-1] != n - 1:
+        ends = np.append(ends, n - 1)   # a file cut short ends on its last row
+    absorbing = np.asarray(masks) == 0
+    buf = ChunkReplayBuffer(n + len(ends) + 1, observations.shape[1], actions.shape[1], seed=seed,
+                            is_offline=True, device=device)
+    start = 0
+    for end in ends:
+        rows = slice(start, end + 1)
+        buf.add_episode(observations[rows], actions[rows], rewards[rows], bool(absorbing[end]),
+                        next_observations[end], terminals=absorbing[rows])
+        start = end + 1
     return buf
 
 

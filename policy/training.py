@@ -137,10 +137,6 @@ def _offline_data(cfg: TrainConfig, env: gym.Env, policy_cfg: QChunkSACConfig) -
     return None
 
 
-def _stored_states(buf: ChunkReplayBuffer) -> np.ndarray:
-    return buf.state[: buf.size]
-
-
 def train(cfg: TrainConfig) -> dict[str, float]:
     """Run (or resume) a training job; returns the last evaluation."""
     if not 0.0 <= cfg.actor_noise <= 1.0:
@@ -185,7 +181,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     out.mkdir(parents=True, exist_ok=True)
 
     def fit_normalizer(buf: ChunkReplayBuffer) -> None:
-        policy.normalizer.fit(_stored_states(buf), env.action_space.low, env.action_space.high)
+        policy.normalizer.fit(buf.stored_states(), env.action_space.low, env.action_space.high)
 
     if not normalizer_fitted and offline is not None:
         fit_normalizer(offline)
@@ -229,12 +225,13 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             taken = runner.run_chunk(chunk[: cfg.steps - env_step])  # stop exactly at cfg.steps
             for _ in range(taken):
                 env_step += 1
-                if env_step > cfg.warmup_steps:
+                if env_step >= cfg.warmup_steps:   # the official loop's first update is at step start_training
                     batches = [sampler.sample(pcfg.batch_size, pcfg.chunk_size, pcfg.td_horizon, pcfg.discount,
                                               pcfg.obs_history_length).to(cfg.device)
                                for _ in range(pcfg.utd_ratio)]
                     metrics = learner.update(batches)
                     if env_step % cfg.log_every == 0:
+                        metrics = {k: float(v) for k, v in metrics.items()}   # read the device once per log
                         recent = runner.finished[-10:]
                         if recent:
                             metrics["train/success_rate"] = float(np.mean([e.success for e in recent]))

@@ -47,7 +47,7 @@ def test_joint_log_prob_is_the_sum_over_the_chunks_actions():
 
 
 def separate_critic(ens: CriticEnsemble, k: int) -> nn.Sequential:
-    """Critic k of the ensemble rebuilt from nn.Linear / nn.LayerNorm / nn.SiLU modules."""
+    """Critic k of the ensemble rebuilt from nn.Linear / nn.LayerNorm / nn.ReLU modules."""
     layers: list[nn.Module] = []
     n_hidden = len(ens.ln_weights)
     for i in range(n_hidden + 1):
@@ -57,10 +57,10 @@ def separate_critic(ens: CriticEnsemble, k: int) -> nn.Sequential:
         lin.bias.data.copy_(b)
         layers.append(lin)
         if i < n_hidden:
-            ln = nn.LayerNorm(w.shape[1])
+            ln = nn.LayerNorm(w.shape[1], eps=1e-6)
             ln.weight.data.copy_(ens.ln_weights[i][k, 0])
             ln.bias.data.copy_(ens.ln_biases[i][k, 0])
-            layers += [ln, nn.SiLU()]
+            layers += [ln, nn.ReLU()]
     return nn.Sequential(*layers)
 
 

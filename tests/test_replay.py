@@ -40,25 +40,30 @@ def test_chunk_inside_episode_sums_h_rewards_and_bootstraps_with_gamma_h():
     assert w.bootstrap_discount.item() == pytest.approx(G**3)
     assert w.next_state[0, -1, 0].item() == 3
     assert w.actions[0, :, 0].tolist() == [0, 1, 2]
-    assert w.action_is_real[0].tolist() == [1, 1, 1]
-    assert not w.truncated_early.item()
+    assert not w.truncated_early.item() and not w.terminated_early.item()
 
 
-def test_chunk_cut_by_termination_stops_the_return_masks_the_bootstrap_and_pads_actions():
+def test_chunk_cut_by_termination_stops_the_return_masks_the_bootstrap_pads_actions_and_is_flagged():
     w = window(two_episodes(), 2)
     assert w.discounted_return.item() == pytest.approx(3 + G * 4)
     assert w.bootstrap_discount.item() == 0.0
     assert w.actions[0, :, 0].tolist() == [2, 3, 3]
-    assert w.action_is_real[0].tolist() == [1, 1, 0]
-    assert not w.truncated_early.item()  # a terminated chunk stays valid for the chunked critic
+    assert w.terminated_early.item() and not w.truncated_early.item()
     assert w.next_state[0, -1, 0].item() == 4  # the stored final observation
+
+
+def test_termination_on_the_chunks_last_step_is_a_full_chunk_with_no_bootstrap():
+    w = window(two_episodes(), 1)
+    assert w.discounted_return.item() == pytest.approx(2 + G * 3 + G**2 * 4)
+    assert w.bootstrap_discount.item() == 0.0
+    assert not w.terminated_early.item() and not w.truncated_early.item()
 
 
 def test_last_step_before_termination_returns_its_reward_only():
     w = window(two_episodes(), 3)
     assert w.discounted_return.item() == pytest.approx(4)
     assert w.bootstrap_discount.item() == 0.0
-    assert w.action_is_real[0].tolist() == [1, 0, 0]
+    assert w.actions[0, :, 0].tolist() == [3, 3, 3]
 
 
 def test_chunk_cut_by_time_limit_bootstraps_at_the_truncation_step_and_is_flagged():
@@ -66,7 +71,7 @@ def test_chunk_cut_by_time_limit_bootstraps_at_the_truncation_step_and_is_flagge
     assert w.discounted_return.item() == pytest.approx(20 + G * 30)
     assert w.bootstrap_discount.item() == pytest.approx(G**2)
     assert w.next_state[0, -1, 0].item() == 103
-    assert w.truncated_early.item()
+    assert w.truncated_early.item() and not w.terminated_early.item()
     assert w.n_step_used.item() == 2
 
 
@@ -121,7 +126,7 @@ def test_images_are_stored_uint8_at_raw_size_and_returned_with_the_window():
     for t in range(3):
         buf.add(frame(t, image=t), [t], 0.0, False, t == 2, next_observation=frame(3, image=3))
     assert buf.image_bytes_per_frame == 4 * 5 * 3
-    assert buf.images["cam"].dtype == np.uint8
+    assert buf.images["cam"].dtype == torch.uint8
     w = buf.gather(np.array([1]), 2, 2, G)
     assert w.images["cam"].dtype == torch.uint8
     assert int(w.images["cam"][0, 0, 0, 0]) == 1 and int(w.next_images["cam"][0, 0, 0, 0]) == 3
@@ -150,6 +155,18 @@ def test_mixed_sampler_uses_offline_only_before_online_data_exists():
     empty = ChunkReplayBuffer(8, 1, 1)
     batch = MixedSampler(empty, off, 0.5).sample(16, 3, 3, G)
     assert bool(batch.is_offline.all())
+
+
+def test_an_absorbing_step_inside_a_trajectory_masks_the_bootstrap_but_the_return_goes_on():
+    buf = ChunkReplayBuffer(16, 1, 1)   # offline play data: the success state at step 1 does not end it
+    buf.add_episode(np.arange(4.0)[:, None], np.arange(4.0)[:, None], np.array([-1.0, 0.0, -1.0, -1.0]),
+                    False, np.array([4.0]), terminals=np.array([False, True, False, False]))
+    w = buf.gather(np.array([0]), 3, 3, G)
+    assert w.discounted_return.item() == pytest.approx(-1 + 0 - G**2)
+    assert w.bootstrap_discount.item() == 0.0
+    assert not w.terminated_early.item() and not w.truncated_early.item()
+    w = buf.gather(np.array([2]), 2, 2, G)   # after the absorbing step: bootstraps again, then the time limit
+    assert w.bootstrap_discount.item() == pytest.approx(G**2) and w.next_state[0, -1, 0].item() == 4
 
 
 def test_closing_an_interrupted_episode_keeps_it_apart_from_the_next_one():

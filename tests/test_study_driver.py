@@ -28,7 +28,8 @@ def test_a_cell_writes_its_result_file_with_the_budgets_curve(results):
     # smoke budget: 300 online steps, an evaluation every 150
     assert [p["env_step"] for p in record["curve"]] == [150, 300]
     assert all(0.0 <= p["success_rate"] <= 1.0 for p in record["curve"])
-    assert record["online_steps"] == 300 and record["updates"] == 300 - 100  # updates start after warm-up
+    # updates start at the warm-up's last step, as the official loop's (i >= start_training)
+    assert record["online_steps"] == 300 and record["updates"] == 300 - 100 + 1
     assert 0.0 <= record["final_mean_action"]["success_rate"] <= 1.0  # the final policy, acting with its mean
     assert record["policy_config"]["act_chunk_size"] == 5 and record["policy_config"]["critic_mode"] == "chunked"
     assert not list(path.parent.glob("*.tmp"))  # written atomically, no temp file left
@@ -108,9 +109,9 @@ def test_driver_generates_ogbench_data_before_its_cells(tmp_path):
     data = sorted(p.name for p in (tmp_path / "data").iterdir())
     assert data == ["cube-single-play-singletask-task1-v0-2x200-val.npz", "cube-single-play-singletask-task1-v0-2x200.npz"]
     record = json.loads(run.result_path(tmp_path, "smoke", "cube-single", "sac", 0).read_text())
-    # 2 play episodes of 200 stored steps: OGBench's loader makes 199 transitions of each, and the
-    # buffer drops the last one (no success label for the state after it)
-    assert record["offline_transitions"] == 2 * 198
+    # 2 play episodes of 200 stored steps: OGBench's loader makes 199 transitions of each, all kept
+    # (as the official code reads them)
+    assert record["offline_transitions"] == 2 * 199
     assert [p["env_step"] for p in record["curve"]] == [150, 300]
 
 

@@ -58,9 +58,10 @@ def test_generator_is_deterministic_per_seed(dataset):
     np.testing.assert_array_equal(np.load(dataset)["actions"], again["actions"])
 
 
-def test_buffer_ends_a_segment_where_the_cube_reaches_the_goal(dataset, tmp_path):
-    """Place the cube on task1's goal at step k of the data: the transition into s_k gets reward 0
-    and ends its segment as a termination; the time-limited play episodes keep the rest."""
+def test_buffer_reads_the_data_as_the_official_code_does(dataset, tmp_path):
+    """Place the cube on task1's goal at step k of the data: OGBench's relabelling gives step k (the
+    state s_k) reward 0 and mask 0; the play episode goes on from it (no trajectory end), so the step
+    is absorbing for the bootstrap only, and the trajectory still ends with its play episode."""
     env = make_ogbench_env(NAME)
     env.reset(seed=0)
     goal = env.unwrapped._data.mocap_pos.copy()[0]
@@ -72,23 +73,13 @@ def test_buffer_ends_a_segment_where_the_cube_reaches_the_goal(dataset, tmp_path
     save_npz_atomic(val_path(path), raw)
 
     buf = offline_buffer_from_npz(NAME, path, env=env)
-    acted = np.flatnonzero(buf.has_action[: buf.size])
-    terminated = np.flatnonzero(buf.terminated[: buf.size])
-    assert len(terminated) == 1
-    j = terminated[0]
-    assert buf.step_in_episode[j] == k - 1          # the action taken at s_{k-1} reached the goal
-    assert buf.reward[j] == 0.0 and np.all(buf.reward[acted[acted != j]] == -1.0)
-    np.testing.assert_allclose(buf.state[j], raw["observations"][k - 1])
-    # every stored action is a real data step: each play episode loses only its unlabelled last step
-    assert len(buf) == EPISODES * (LENGTH - 2)
-    env.close()
-
-
-def test_state_env_wraps_observations_and_success():
-    env = make_ogbench_env(NAME)
-    obs, _ = env.reset(seed=0)
-    assert set(obs) == {STATE_KEY} and obs[STATE_KEY].shape == (28,) and obs[STATE_KEY].dtype == np.float32
-    obs, reward, terminated, truncated, info = env.step(np.zeros(5, np.float32))
-    assert reward == -1.0 and info["is_success"] is False and not terminated
-    assert env.action_names == ["a0", "a1", "a2", "a3", "a4"]
-    env.close()
+    n = buf.size
+    acted = buf.acted[:n].numpy()
+    terminal = np.flatnonzero(buf.terminal[:n].numpy())
+    assert len(terminal) == 1
+    j = terminal[0]
+    assert buf.step_in_episode[j] == k and not buf.last[j]        # s_k, and the play goes on
+    rewards = buf.reward[:n].numpy()
+    assert rewards[j] == 0.0 and np.all(rewards[acted & (np.arange(n) != j)] == -1.0)
+    assert int(buf.last[:n].sum()) == EPISODES                     # one trajectory per play episode
+    assert float(buf.action[:n].abs().max()) <= 1 - 1e-5

@@ -40,7 +40,7 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
                                                         float(env.metadata.get("render_fps") or 30.0))
     policy = QChunkSACPolicy(pcfg)
     learner = QChunkSACLearner(policy, torch.Generator().manual_seed(seed))
-    policy.normalizer.fit(offline.state[: offline.size], env.action_space.low, env.action_space.high)
+    policy.normalizer.fit(offline.stored_states(), env.action_space.low, env.action_space.high)
     online = ChunkReplayBuffer(tb.online_steps + tb.online_steps // 2 + 1_000, state_dim, len(action_names), seed=seed)
     sampler = MixedSampler(online, offline, pcfg.offline_ratio)
     runner = ChunkRunner(env, online, seed=seed, observer=policy.observe)
@@ -67,7 +67,7 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
         taken = runner.run_chunk(chunk[: tb.online_steps - env_step])  # stop exactly at the budget, as train()
         for _ in range(taken):
             env_step += 1
-            if env_step > tb.warmup_steps:
+            if env_step >= tb.warmup_steps:   # the official loop's first update is at step start_training
                 t0 = time.perf_counter()
                 batches = [sampler.sample(pcfg.batch_size, pcfg.chunk_size, pcfg.td_horizon, pcfg.discount,
                                           pcfg.obs_history_length) for _ in range(pcfg.utd_ratio)]

@@ -35,9 +35,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from policy.replay import ChunkReplayBuffer
+from policy.replay import ChunkReplayBuffer, offline_buffer_from_transitions
 
 STATE_KEY = "observation.state"
+ACTION_CLIP_EPS = 1e-5   # the official code clips dataset actions to +-(1 - eps) when it loads them
 
 
 def domain_of(dataset_name: str) -> str:
@@ -159,14 +160,14 @@ def make_ogbench_env(dataset_name: str) -> OGBenchStateEnv:
 
 def offline_buffer_from_npz(dataset_name: str, path: str | Path, seed: int = 0,
                             env: gym.Env | None = None) -> ChunkReplayBuffer:
-    """Load our npz through OGBench's own loader (single-task reward relabelling) into a chunk buffer.
+    """Load our npz as the official QC code loads OGBench data: OGBench's own loader and single-task
+    relabelling as they are, actions clipped to +-(1 - 1e-5), one trajectory per play episode.
 
-    OGBench relabels the reward of step t from the success of s_t; the env pays the reward of the
-    state *after* the action. We use the env's convention: reward(s_t, a_t) = relabelled reward of
-    s_{t+1}, and a success at s_{t+1} ends a segment as a termination (the single-task env ends the
-    episode on success). The rest of the play episode after a success starts a new segment; a
-    play episode's end is a time limit. The last step of each play episode has no s_{t+1} label
-    and is dropped. Pass the task's `env` to save building another one (relabelling resets it).
+    The relabelled reward and mask of step t describe the state s_t (OGBench computes them from the
+    qpos stored with the observation), one step before the env's convention (the reward of the state
+    after the action); a success state has mask 0 and the play goes on from it. The official code
+    trains on the data this way, so parity does too. Pass the task's `env` to save building another
+    one (relabelling resets it).
     """
     import ogbench
 
@@ -176,19 +177,6 @@ def offline_buffer_from_npz(dataset_name: str, path: str | Path, seed: int = 0,
     else:
         train, _ = ogbench.make_env_and_datasets(dataset_name, dataset_path=str(path), dataset_only=True,
                                                  cur_env=env)
-    obs, act, nxt = train["observations"], train["actions"], train["next_observations"]
-    rew, term = train["rewards"].astype(np.float32), train["terminals"].astype(bool)
-    success = train["masks"] == 0.0
-    n = len(obs)
-    buf = ChunkReplayBuffer(n + n // 10 + 16, obs.shape[1], act.shape[1], seed=seed, is_offline=True)
-    start = 0
-    for t in range(n):
-        last_of_play_episode = term[t]
-        if last_of_play_episode:  # no label for s_{t+1}: drop step t, the segment ends at s_t by time limit
-            if t > start:
-                buf.add_episode(obs[start:t], act[start:t], rew[start + 1:t + 1], False, obs[t])
-            start = t + 1
-        elif success[t + 1]:      # s_{t+1} reaches the goal: an absorbing state, as in the env
-            buf.add_episode(obs[start:t + 1], act[start:t + 1], rew[start + 1:t + 2], True, nxt[t])
-            start = t + 1
-    return buf
+    actions = np.clip(train["actions"], -1 + ACTION_CLIP_EPS, 1 - ACTION_CLIP_EPS)
+    return offline_buffer_from_transitions(train["observations"], actions, train["rewards"], train["masks"],
+                                           train["terminals"], train["next_observations"], seed=seed)

@@ -66,6 +66,16 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
                     "cube-single": TaskBudget(30_000, 1_000, 2_000, 10),
                     "cube-double": TaskBudget(30_000, 1_000, 2_000, 5)},
            _SMALL_NET, seeds=3, ogbench_episodes=200),
+    # The official QC code's online setting (main_online.py + agents/acrlpd.py) at the sizes a 2-core
+    # machine affords: 2 critics of 2x256 with LayerNorm averaged, actor 2x256, batch 256 (128 + 128),
+    # UTD 1, BC 0.01 (the qc variant; the sac variant has none), raw states, 5,000 uniform-random steps,
+    # evaluation every 5,000 steps with 10 episodes sampling the policy, 100k generated play transitions.
+    # docs/benchmarks.md puts the official code's curves from the same data beside these.
+    Budget("parity", {"cube-single": TaskBudget(30_000, 5_000, 5_000, 10),
+                      "cube-double": TaskBudget(30_000, 5_000, 5_000, 10)},
+           {"num_critics": 2, "critic_aggregation": "mean", "critic_hidden_dims": [256, 256],
+            "actor_hidden_dims": [256, 256], "batch_size": 256, "normalize_state": False},
+           seeds=5, ogbench_episodes=100),
     # The HIL session's recipe (policy/hil/config.py) on the `full` step budget: BC weight 1 instead
     # of QC-RLPD's 0.01, a starting temperature of 0.01, target entropy -2hA, exploration at 0.2 of
     # the policy's spread and mean-action evaluation. Under `full`'s paper settings nothing reaches

@@ -163,7 +163,7 @@ class HILLearner:
 
     def _fit_normalizer(self) -> None:
         with self._lock:
-            states = np.concatenate([self.online.state[: self.online.size], self.demos.state[: self.demos.size]])
+            states = np.concatenate([self.online.stored_states(), self.demos.stored_states()])
         self.policy.normalizer.fit(states, self.features["action_low"], self.features["action_high"])
         self.normalizer_fitted = True
         log.info("normaliser fitted on %d observations", len(states))
@@ -178,7 +178,7 @@ class HILLearner:
             batches = [sampler.sample(pcfg.batch_size, pcfg.chunk_size, pcfg.td_horizon, pcfg.discount,
                                       pcfg.obs_history_length).to(self.config.device)
                        for _ in range(pcfg.utd_ratio)]
-        self.last_metrics = self.learner.update(batches)
+        self.last_metrics = {k: float(v) for k, v in self.learner.update(batches).items()}
         self._updates_since_publish += 1
         if self.metrics_path is not None and self.config.log_every and self.learner.step % self.config.log_every == 0:
             line = {"update": self.learner.step, "env_steps": self.env_steps, "episodes": self.episodes,
