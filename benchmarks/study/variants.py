@@ -3,6 +3,7 @@
 | name | actor | critic | backup |
 |---|---|---|---|
 | sac | 1 action | Q(s, a) | 1-step (RLPD-style SAC with demos, `preset("sac")`) |
+| rlpd | 1 action | Q(s, a) | 1-step, no BC term (the paper's RLPD baseline) |
 | qc | chunk of h | Q(s, a_{0:h}) (the paper's chunked critic) | h-step, gamma^h bootstrap |
 | ac_1step | chunk of h | Q(s, a_0) | 1-step (the paper's "RLPD-AC" ablation) |
 | seed_standard | chunk of h | Q(s, a_0) | n-step, n = h (the seed; also the paper's "BFN-n"-style n-step backup) |
@@ -42,6 +43,8 @@ class Variant:
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("sac", "SAC (h=1, RLPD-style)", {}, base="sac"),
+    # the paper's RLPD baseline exactly: h = 1 and no BC term (run on request, e.g. the parity budget)
+    Variant("rlpd", "RLPD (h=1, no BC)", {"bc_weight": 0.0}, base="sac"),
     Variant("qc", "QC (chunked critic, h=5)", {"act_chunk_size": CHUNK}),
     Variant("ac_1step", "chunked actor + 1-step critic (RLPD-AC)",
             {"act_chunk_size": CHUNK, "critic_mode": "first_action", "q_chunking_strategy": "standard", "n_step": 1}),
