@@ -16,21 +16,19 @@ from pathlib import Path
 
 import draccus
 
+from contract import ARM_TYPES
+
 # Which module registers each device type. Tools import only the modules the command line names
 # (`register_for_cli`), so a simulated run never imports LeRobot (and with it torch) and the
 # deploy path stays light; `register_all` imports every module (for --help and for tests).
+SIM_MODULE = "robot.sim.robot"
+HARDWARE_MODULE = "robot.lerobot_arms"
 ROBOT_MODULES: dict[str, str] = {
-    "sim_so101": "robot.sim.robot",
-    "sim_koch": "robot.sim.robot",
-    "koch_follower": "robot.lerobot_arms",
-    "so100_follower": "robot.lerobot_arms",
-    "so101_follower": "robot.lerobot_arms",
+    name: SIM_MODULE if arm.simulated else HARDWARE_MODULE for name, arm in ARM_TYPES.items() if arm.role == "follower"
 }
 TELEOP_MODULES: dict[str, str] = {
+    **{name: HARDWARE_MODULE for name, arm in ARM_TYPES.items() if arm.role == "leader"},
     "scripted": "robot.sim.expert",
-    "koch_leader": "robot.lerobot_arms",
-    "so100_leader": "robot.lerobot_arms",
-    "so101_leader": "robot.lerobot_arms",
     "keyboard": "robot.keyboard",
 }
 # Always registered: the defaults of the tools' configs.

@@ -14,20 +14,10 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-# LeRobot's motor order for Koch and SO-100/SO-101 followers and leaders (servo ids 1..6).
-MOTOR_NAMES: tuple[str, ...] = (
-    "shoulder_pan",
-    "shoulder_lift",
-    "elbow_flex",
-    "wrist_flex",
-    "wrist_roll",
-    "gripper",
-)
-ACTION_NAMES: tuple[str, ...] = tuple(f"{m}.pos" for m in MOTOR_NAMES)
+from contract import ACTION_NAMES, MOTOR_NAMES, RobotError
 
-
-class RobotError(RuntimeError):
-    """A robot-side failure whose message says what to do about it."""
+__all__ = ["ACTION_NAMES", "MOTOR_NAMES", "InProcessDevice", "Robot", "RobotError", "Teleoperator",
+           "action_dict_to_array", "array_to_action_dict"]
 
 
 class Robot(abc.ABC):

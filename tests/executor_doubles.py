@@ -1,6 +1,6 @@
 """Small stand-ins for a robot arm and chunk policies, for the executor and safety tests and the
 executor benchmark. They implement the real interfaces (`robot.interface.Robot`,
-`robot.chunk_policy.ChunkPolicy`); nothing here mocks chunkbot's own classes."""
+`contract.ChunkPolicy`); nothing here mocks chunkbot's own classes."""
 
 from __future__ import annotations
 
