@@ -22,7 +22,7 @@ from contract import ARM_TYPES
 # (`register_for_cli`), so a simulated run never imports LeRobot (and with it torch) and the
 # deploy path stays light; `register_all` imports every module (for --help and for tests).
 SIM_MODULE = "robot.sim.robot"
-HARDWARE_MODULE = "robot.lerobot_arms"
+HARDWARE_MODULE = "robot.hardware"
 ROBOT_MODULES: dict[str, str] = {
     name: SIM_MODULE if arm.simulated else HARDWARE_MODULE for name, arm in ARM_TYPES.items() if arm.role == "follower"
 }

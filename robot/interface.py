@@ -16,8 +16,26 @@ from typing import Any
 
 from contract import ACTION_NAMES, MOTOR_NAMES, RobotError
 
-__all__ = ["ACTION_NAMES", "MOTOR_NAMES", "InProcessDevice", "Robot", "RobotError", "Teleoperator",
-           "action_dict_to_array", "array_to_action_dict"]
+__all__ = ["ACTION_NAMES", "MOTOR_NAMES", "InProcessDevice", "Robot", "RobotError", "ServoBusError", "ServoFaultError",
+           "Teleoperator", "action_dict_to_array", "array_to_action_dict"]
+
+
+class ServoBusError(RobotError):
+    """The servo bus failed (a read after its retries, the connect check, torque off).
+    `motors` are the servos that did not answer a ping afterwards (empty: all answered)."""
+
+    def __init__(self, message: str, motors: list[str]):
+        super().__init__(message)
+        self.motors = motors
+
+
+class ServoFaultError(ServoBusError):
+    """A servo answered with a hardware error (overload, overheating, ...): retrying cannot help, the
+    loop must stop with torque off and a person must look. `faults`: {motor: [error, ...]}."""
+
+    def __init__(self, message: str, motors: list[str], faults: dict[str, list[str]]):
+        super().__init__(message, motors)
+        self.faults = faults
 
 
 class Robot(abc.ABC):

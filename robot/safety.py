@@ -99,7 +99,7 @@ class SafetyLayer:
         if config.approach_steps < 1:
             raise ValueError(f"approach_steps must be >= 1, got {config.approach_steps}")
         limits = config.joint_limits
-        if limits is None:  # the robot's own: an attribute, or a method as on robot.lerobot_arms arms
+        if limits is None:  # the robot's own: an attribute, or a method as on robot.hardware arms
             limits = getattr(robot, "joint_limits", None)
             limits = limits() if callable(limits) else limits
         self.lower, self.upper = self._limit_arrays(limits)

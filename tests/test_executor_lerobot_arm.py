@@ -1,10 +1,10 @@
-"""The executor driving LeRobot's own Koch follower driver (through robot.lerobot_arms) on the
+"""The executor driving LeRobot's own Koch follower driver (through robot.hardware) on the
 emulated Dynamixel bus: real packets, real LeRobot failure modes."""
 
 import numpy as np
 import pytest
 
-pytest.importorskip("robot.lerobot_arms")
+pytest.importorskip("robot.hardware")
 
 from lerobot.motors import MotorCalibration  # noqa: E402
 
