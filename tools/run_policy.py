@@ -29,6 +29,7 @@ from typing import Any
 import draccus
 
 from robot.config import RobotConfig
+from robot.connection import connected
 from robot.executor import ChunkExecutor, ExecutionConfig, InferenceError
 from robot.safety import SafetyConfig
 from robot.viz import VizConfig
@@ -127,9 +128,6 @@ def _is_sim(robot: Any) -> bool:
 
 def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
     from robot.config import make_robot
-    from robot.inference_worker import InlineInference
-    from robot.timing import FakeClock
-    from robot.viz import ChunkView, attach_view
 
     if cfg.policy.path is None:
         raise ValueError("--policy.path is required (an exported .onnx actor or a torch checkpoint dir)")
@@ -145,8 +143,17 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
     if sim and sim_fps is not None and not math.isclose(float(sim_fps), fps):
         raise ValueError(f"the policy runs at {fps} fps but --robot.fps={sim_fps}; set --robot.fps={fps:g}")
     max_steps = cfg.max_steps or (robot.task.max_episode_steps if sim else int(round(30.0 * fps)))
+    with connected(robot):  # a failing disconnect never hides the fault that stopped the run
+        return _run_episodes(cfg, robot, policy, sim, fps, max_steps)
+
+
+def _run_episodes(cfg: RunPolicyConfig, robot: Any, policy: Any, sim: bool, fps: float,
+                  max_steps: int) -> list[dict[str, Any]]:
+    from robot.inference_worker import InlineInference
+    from robot.timing import FakeClock
+    from robot.viz import ChunkView, attach_view
+
     results: list[dict[str, Any]] = []
-    robot.connect()
     view = ChunkView.for_robot(cfg.viz, robot, fps=fps, chunk_size=int(policy.chunk_size),
                                name=f"{Path(cfg.policy.path).name} on {cfg.robot.type}", lossless=not cfg.realtime)
     try:
@@ -183,7 +190,6 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
             log.info("episode %d: %s", episode, json.dumps(row))
     finally:
         view.close()
-        robot.disconnect()
     return results
 
 

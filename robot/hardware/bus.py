@@ -254,9 +254,12 @@ class DynamixelServoBus(ServoBus, DynamixelMotorsBus):
             return []
         model, servo_id = self.motors[motor].model, self.motors[motor].id
         address, _ = get_address(self.model_ctrl_table, model, "Hardware_Error_Status")
-        bits, comm, _ = self.packet_handler.read1ByteTxRx(self.port_handler, servo_id, address)
-        return bit_names(bits, DYNAMIXEL_HARDWARE_ERRORS) if comm == self.sdk_success \
-            else ["a hardware error (its Hardware_Error_Status register could not be read)"]
+        for _ in range(2):
+            bits, comm, _ = self.packet_handler.read1ByteTxRx(self.port_handler, servo_id, address)
+            if comm == self.sdk_success:
+                return bit_names(bits, DYNAMIXEL_HARDWARE_ERRORS)
+            self.drain_input(quiet_s=0.0005)
+        return ["a hardware error (its Hardware_Error_Status register could not be read)"]
 
     def write_calibration(self, calibration_dict: dict[str, MotorCalibration], cache: bool = True) -> None:
         """LeRobot's, plus Drive_Mode: a Dynamixel reverses direction in the servo and LeRobot compares it in
