@@ -24,7 +24,7 @@ import draccus
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_for_cli
 from robot.connection import disconnect
 from robot.features import IMAGE_PREFIX, to_policy_frame
-from robot.interface import ACTION_NAMES, RobotError, action_dict_to_array
+from robot.interface import RobotError, action_dict_to_array
 from robot.recording import DatasetRecorder, terminate_as_interrupt
 from robot.safety import SafetyConfig
 from robot.teleop_step import SafeTeleopStep
@@ -97,7 +97,7 @@ def record(cfg: RecordConfig) -> Path:
     teleop = make_teleoperator(cfg.teleop, robot=robot)
     teleop.connect()
     recorder = DatasetRecorder(
-        cfg.dataset.repo_id, root, fps, robot.observation_features, ACTION_NAMES,
+        cfg.dataset.repo_id, root, fps, robot.observation_features, tuple(robot.action_features),
         robot_type=robot.name, use_videos=cfg.dataset.use_videos,
         resume=cfg.dataset.resume, overwrite=cfg.dataset.overwrite,
     )

@@ -28,7 +28,7 @@ from typing import Any
 
 import draccus
 
-from robot.config import RobotConfig
+from robot.config import RobotConfig, register_for_cli
 from robot.connection import connected
 from robot.executor import ChunkExecutor, ExecutionConfig, InferenceError
 from robot.safety import SafetyConfig
@@ -36,18 +36,6 @@ from robot.viz import VizConfig
 from tools._common import fail, init_tool
 
 log = logging.getLogger("tools.run_policy")
-
-
-def _register_robot_types(argv: list[str]) -> None:
-    """Populate the --robot.type registry before parsing. A simulated arm needs only robot.sim
-    (importing the real-arm adapters would pull LeRobot, and with it torch, into an ONNX run)."""
-    robot_type = next((a.split("=", 1)[1] for a in argv if a.startswith("--robot.type=")), "sim_so101")
-    if robot_type.startswith("sim_") and not {"-h", "--help"} & set(argv):
-        import robot.sim.robot  # noqa: F401  (registers sim_so101 / sim_koch)
-    else:
-        from robot.config import register_all
-
-        register_all()
 
 
 @dataclass
@@ -62,7 +50,7 @@ class PolicyRef:
 class RunPolicyConfig:
     """Run an exported .onnx actor or a torch checkpoint on a robot through the chunk executor."""
 
-    # --robot.type=sim_so101 | sim_koch | so101_follower | koch_follower | ... and that type's options
+    # --robot.type=sim_so101 | sim_koch | so101_follower | koch_follower | any LeRobot type, and its options
     robot: RobotConfig = field(default_factory=lambda: RobotConfig.get_choice_class("sim_so101")())
     policy: PolicyRef = field(default_factory=PolicyRef)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
@@ -202,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     from tools.export_onnx import _normalise_option
 
     args = [_normalise_option(a, ()) for a in (sys.argv[1:] if argv is None else argv)]
-    _register_robot_types(args)
+    register_for_cli(args, prefixes=("robot",))  # a sim arm imports neither LeRobot nor torch
     cfg = draccus.parse(RunPolicyConfig, args=args)
     try:
         results = run(cfg)
