@@ -94,7 +94,7 @@ class ServoBus:
                 logger.debug("sync read of %s failed (try %d, %d stale bytes dropped): %s",
                              data_name, attempt + 1, dropped, e)
                 continue
-            self.check_status(names)
+            self.check_status(names, f"reading {data_name}")
             return values
         self.warn_about_checksums()
         raise self.failure(f"reading {data_name} failed {tries} times in a row ({_last_line(last_error)})",
@@ -116,7 +116,7 @@ class ServoBus:
         except RuntimeError as e:
             if isinstance(e, ServoBusError) or not self._has_hardware_error(motor):
                 raise
-            raise self.failure(_last_line(e), [motor]) from e
+            raise self.failure(f"in the reply to: {_last_line(e)}", [motor]) from e
 
     def _names(self, motors: str | Sequence[str] | None) -> list[str]:
         if motors is None:
@@ -131,11 +131,11 @@ class ServoBus:
     def _has_hardware_error(self, motor: str) -> bool:
         return bool(self.status.last_error.get(self.motors[motor].id, 0) & self.hardware_error_mask)
 
-    def check_status(self, motors: list[str]) -> None:
+    def check_status(self, motors: list[str], what: str) -> None:
         """After a read: a servo whose reply carried a hardware error stops the caller; checksums are judged."""
         faulty = [m for m in motors if self._has_hardware_error(m)]
         if faulty:
-            raise self.failure("a servo reported a hardware error", faulty)
+            raise self.failure(what, faulty)
         self.warn_about_checksums()
 
     def warn_about_checksums(self) -> None:
@@ -179,8 +179,8 @@ class ServoBus:
                                              for errs in faults.values() for e in errs))
             also = f" Also not answering: {self._who(silent)}." if silent else ""
             return ServoFaultError(
-                f"{self.label}: {what}. Servo hardware error: {who}. To do: {advice}; then power-cycle the arm "
-                f"(a servo keeps its torque off until it restarts).{also}", sorted(faults) + silent, faults)
+                f"{self.label}: servo hardware error: {who} (seen {what}). To do: {advice}; then power-cycle the "
+                f"arm (a servo keeps its torque off until it restarts).{also}", sorted(faults) + silent, faults)
         if silent:
             advice = (f"Servo(s) not answering: {self._who(silent)}. Check that servo's cable and every connector "
                       "between it and the controller board (servos are daisy-chained: one loose plug silences all "
