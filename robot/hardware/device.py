@@ -127,6 +127,9 @@ class ServoDevice:
             for attempt in range(1 + self.config.connect_retries):
                 try:
                     super().connect(calibrate=False)  # LeRobot's sequence, without its interactive step
+                    if calibrate and not self.is_calibrated:
+                        self._write_file_calibration_to_servos()
+                        self.configure()  # again: torque back on, and the leader's gripper to its rest position
                     break
                 except DeviceAlreadyConnectedError as e:
                     raise RobotError(f"{self._what()} is already connected") from e
@@ -148,13 +151,6 @@ class ServoDevice:
                 except PORT_ERRORS as e:
                     self._release_quietly()
                     raise self._port_failed(e) from e
-            try:
-                if calibrate and not self.is_calibrated:
-                    self._write_file_calibration_to_servos()
-                    self.configure()  # again: torque back on, and the leader's gripper to its rest position
-            except BaseException:
-                self._release_quietly()
-                raise
         if self.config.set_latency_timer:
             set_low_latency(self.config.port)
 
