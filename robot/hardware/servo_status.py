@@ -48,6 +48,7 @@ class StatusLog:
         self.replies: Counter[int] = Counter()
         self.corrupted: Counter[int] = Counter()
         self.recent: dict[int, deque[bool]] = {}  # True: that reply had a bad checksum
+        self.recent_corrupted: Counter[int] = Counter()  # the Trues in `recent` (kept, not summed: read per read)
 
     def note(self, servo_id: int, answered: bool, corrupted: bool, error: int) -> None:
         if answered:
@@ -55,16 +56,20 @@ class StatusLog:
         if answered or corrupted:
             self.replies[servo_id] += 1
             self.corrupted[servo_id] += corrupted
-            self.recent.setdefault(servo_id, deque(maxlen=self.window)).append(corrupted)
+            recent = self.recent.setdefault(servo_id, deque(maxlen=self.window))
+            if len(recent) == self.window:
+                self.recent_corrupted[servo_id] -= recent[0]  # about to fall out of the window
+            recent.append(corrupted)
+            self.recent_corrupted[servo_id] += corrupted
 
     def corrupted_share(self, servo_id: int) -> tuple[int, int]:
         """(corrupted, replies) over the servo's last `window` replies."""
-        recent = self.recent.get(servo_id, ())
-        return sum(recent), len(recent)
+        return self.recent_corrupted[servo_id], len(self.recent.get(servo_id, ()))
 
     def forget_recent(self, servo_id: int) -> None:
         """Start the servo's window afresh (after a warning about it, so the next one is about new replies)."""
         self.recent.pop(servo_id, None)
+        self.recent_corrupted.pop(servo_id, None)
 
 
 class _StatusRecording:
