@@ -33,8 +33,8 @@ from lerobot.motors import MotorCalibration
 from calibration import save_calibration
 from robot.config import robot_config_for
 from robot.interface import ACTION_NAMES, MOTOR_NAMES
-from tests.emulators import koch_bus, so_bus
-from tests.emulators.process import bus_in_subprocess
+from emulators import koch_bus, so_bus
+from emulators.process import bus_in_subprocess
 
 BAUD = 1_000_000
 BITS_PER_BYTE = 10  # start + 8 data + stop

@@ -113,7 +113,7 @@ def make_robot_for(kind: str, fps: int):
         robot.connect()
         limits = {n: (float(lo), float(hi)) for n, lo, hi in zip(ACTION_NAMES, robot.action_low, robot.action_high)}
         return robot, limits
-    from tests.executor_doubles import WIDE_LIMITS, FirstOrderArm
+    from emulators.first_order_arm import WIDE_LIMITS, FirstOrderArm
 
     robot = FirstOrderArm(RealClock())
     robot.connect()

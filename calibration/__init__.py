@@ -1,7 +1,8 @@
-"""Calibration files (LeRobot-compatible JSON) and the joint limits they imply."""
+"""Calibration files (LeRobot-compatible JSON) and the joint limits they imply.
+
+Depends only on `contract`; importing it loads neither LeRobot nor torch."""
 
 from calibration.files import (
-    LEROBOT_CALIBRATION_DIRS,
     CalibrationError,
     calibrate_command,
     calibration_path,
@@ -14,7 +15,6 @@ from calibration.files import (
 from calibration.limits import joint_limits, norm_modes
 
 __all__ = [
-    "LEROBOT_CALIBRATION_DIRS",
     "CalibrationError",
     "calibrate_command",
     "calibration_path",

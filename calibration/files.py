@@ -9,9 +9,12 @@ A calibration file is what LeRobot 0.6.1 writes after `lerobot-calibrate` (dracc
 Default location, as LeRobot computes it: `$HF_LEROBOT_CALIBRATION/{robots|teleoperators}/<dir>/<id>.json`
 where `$HF_LEROBOT_CALIBRATION` defaults to `$HF_LEROBOT_HOME/calibration` and that to
 `$HF_HOME/lerobot/calibration` (`~/.cache/huggingface/lerobot/calibration`). `<dir>` is the
-LeRobot class's `name`, which for the SO arms in 0.6.1 is `so_follower` / `so_leader` for both
-SO-100 and SO-101 (older LeRobot releases used `so101_follower` etc.: we say so when a file sits
-there instead). A file written here loads in LeRobot and vice versa.
+LeRobot class's `name` (`contract.arms`), which for the SO arms in 0.6.1 is `so_follower` /
+`so_leader` for both SO-100 and SO-101 (older LeRobot releases used `so101_follower` etc.: we say
+so when a file sits there instead). A file written here loads in LeRobot and vice versa.
+
+Importing this module loads neither LeRobot nor torch: LeRobot's `MotorCalibration` (what its
+buses compare and write) is imported when a file is read.
 """
 
 from __future__ import annotations
@@ -20,22 +23,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lerobot.motors import MotorCalibration
+from contract import ARM_TYPES, MOTOR_NAMES, RobotError, real_arm_types
 
-from robot.interface import MOTOR_NAMES, RobotError
+if TYPE_CHECKING:
+    from lerobot.motors import MotorCalibration
 
 _FIELDS = ("id", "drive_mode", "homing_offset", "range_min", "range_max")
-
-# our device type -> (LeRobot category, LeRobot class `name` = calibration sub-directory)
-LEROBOT_CALIBRATION_DIRS: dict[str, tuple[str, str]] = {
-    "koch_follower": ("robots", "koch_follower"),
-    "so100_follower": ("robots", "so_follower"),
-    "so101_follower": ("robots", "so_follower"),
-    "koch_leader": ("teleoperators", "koch_leader"),
-    "so100_leader": ("teleoperators", "so_leader"),
-    "so101_leader": ("teleoperators", "so_leader"),
-}
 
 
 class CalibrationError(RobotError):
@@ -53,13 +48,13 @@ def calibration_root() -> Path:
 
 
 def _lerobot_dir(device_type: str) -> tuple[str, str]:
-    try:
-        return LEROBOT_CALIBRATION_DIRS[device_type]
-    except KeyError:
+    """(LeRobot category, calibration sub-directory) of an arm type with servos."""
+    arm = ARM_TYPES.get(device_type)
+    if arm is None or arm.calibration_dir is None:
         raise ValueError(
-            f"no calibration layout for device type {device_type!r}; "
-            f"known: {', '.join(sorted(LEROBOT_CALIBRATION_DIRS))}"
-        ) from None
+            f"no calibration layout for device type {device_type!r}; known: {', '.join(sorted(real_arm_types()))}"
+        )
+    return arm.calibration_category, arm.calibration_dir
 
 
 def default_calibration_dir(device_type: str) -> Path:
@@ -75,7 +70,8 @@ def calibration_path(device_type: str, device_id: str | None, calibration_dir: P
 
 def calibrate_command(device_type: str, device_id: str | None, port: str | None = None) -> str:
     """The command that writes the missing file."""
-    flag = "teleop" if _lerobot_dir(device_type)[0] == "teleoperators" else "robot"
+    _lerobot_dir(device_type)  # an arm type with a calibration, or a ValueError naming those
+    flag = ARM_TYPES[device_type].flag
     port_arg = port if port else "<port from python -m tools.find_port>"
     return (
         f"python -m tools.calibrate --{flag}.type={device_type} --{flag}.port={port_arg} "
@@ -84,6 +80,8 @@ def calibrate_command(device_type: str, device_id: str | None, port: str | None 
 
 
 def _parse(raw: object, path: Path) -> dict[str, MotorCalibration]:
+    from lerobot.motors import MotorCalibration  # LeRobot (and torch) only once a file is read
+
     if not isinstance(raw, dict) or not raw:
         raise ValueError("the top level must be a non-empty JSON object {motor: {...}}")
     calibration = {}

@@ -8,32 +8,35 @@ LeRobot 0.6.1 (`SerialMotorsBus._normalize`, all four arms use 4096-count encode
   itself is confined to [range_min, range_max] (written as its Min/Max_Position_Limit), so the
   reachable interval is +-(range_max - range_min) / 2 * 360 / 4095 degrees.
 
-Which mode each joint uses: body joints in DEGREES when `use_degrees` (SO arms default True, Koch
-follower default False), else RANGE_M100_100; the Koch leader is always RANGE_M100_100; the
-gripper is always RANGE_0_100.
+Which mode each joint uses is the arm table's (`contract.arms.ArmType.units`): body joints in
+DEGREES when `use_degrees` and the driver has a degrees mode, else RANGE_M100_100; the gripper
+always RANGE_0_100.
 """
 
 from __future__ import annotations
 
-from lerobot.motors import MotorCalibration, MotorNormMode
+from typing import TYPE_CHECKING, Any
 
-from robot.interface import MOTOR_NAMES
+from contract import position_feature, real_arm_types
+from contract.arms import ARM_TYPES, DEGREES, RANGE_0_100, RANGE_M100_100
+
+if TYPE_CHECKING:
+    from lerobot.motors import MotorCalibration
 
 RESOLUTION = 4096  # XL330, XL430 and STS3215 alike
-GRIPPER = "gripper"
-
-_KNOWN_TYPES = (
-    "koch_follower", "koch_leader", "so100_follower", "so101_follower", "so100_leader", "so101_leader",
-)
 
 
-def norm_modes(robot_type: str, use_degrees: bool) -> dict[str, MotorNormMode]:
-    """The normalisation LeRobot applies to each motor of this arm type."""
-    if robot_type not in _KNOWN_TYPES:
-        raise ValueError(f"unknown arm type {robot_type!r}; known: {', '.join(_KNOWN_TYPES)}")
-    degrees = use_degrees and robot_type != "koch_leader"  # KochLeader has no degrees option
-    body = MotorNormMode.DEGREES if degrees else MotorNormMode.RANGE_M100_100
-    return {m: (MotorNormMode.RANGE_0_100 if m == GRIPPER else body) for m in MOTOR_NAMES}
+def _units(robot_type: str, use_degrees: bool) -> dict[str, str]:
+    if robot_type not in real_arm_types():
+        raise ValueError(f"unknown arm type {robot_type!r}; known: {', '.join(real_arm_types())}")
+    return ARM_TYPES[robot_type].units(use_degrees)
+
+
+def norm_modes(robot_type: str, use_degrees: bool) -> dict[str, Any]:
+    """The `lerobot.motors.MotorNormMode` LeRobot applies to each motor of this arm type."""
+    from lerobot.motors import MotorNormMode
+
+    return {m: MotorNormMode(unit) for m, unit in _units(robot_type, use_degrees).items()}
 
 
 def joint_limits(
@@ -41,16 +44,17 @@ def joint_limits(
 ) -> dict[str, tuple[float, float]]:
     """`{"<motor>.pos": (lo, hi)}` in the units `get_observation` / `send_action` use."""
     limits: dict[str, tuple[float, float]] = {}
-    for motor, mode in norm_modes(robot_type, use_degrees).items():
+    for motor, unit in _units(robot_type, use_degrees).items():
         if motor not in calibration:
             raise KeyError(f"calibration has no entry for {motor!r} (has {sorted(calibration)})")
         cal = calibration[motor]
-        if mode is MotorNormMode.RANGE_0_100:
+        if unit == RANGE_0_100:
             lo, hi = 0.0, 100.0
-        elif mode is MotorNormMode.RANGE_M100_100:
+        elif unit == RANGE_M100_100:
             lo, hi = -100.0, 100.0
         else:
+            assert unit == DEGREES, unit
             half = (cal.range_max - cal.range_min) / 2 * 360.0 / (RESOLUTION - 1)
             lo, hi = -half, half
-        limits[f"{motor}.pos"] = (lo, hi)
+        limits[position_feature(motor)] = (lo, hi)
     return limits

@@ -25,8 +25,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-STATE_KEY = "observation.state"
-IMAGE_PREFIX = "observation.images."
+from contract import IMAGE_PREFIX, STATE_KEY
+
 ACTION_CHUNK = "action_chunk"
 STATE_HISTORY = "state_history"
 NEXT_STATE_HISTORY = "next_state_history"

@@ -1,6 +1,6 @@
 """`OnnxChunkPolicy`: the exported chunk actor on onnxruntime, with no torch anywhere.
 
-It implements `robot.chunk_policy.ChunkPolicy`, so the chunk executor runs it exactly like the
+It implements `contract.ChunkPolicy`, so the chunk executor runs it exactly like the
 torch policy: one raw policy frame in (`observation.state` float32, `observation.images.<cam>`
 uint8 H x W x 3, as `robot.features.to_policy_frame` builds it), one (h, A) chunk of joint
 targets in robot units out. Normalisation, image preprocessing and action scaling live in the graph.

@@ -2,7 +2,7 @@
 
     config      QChunkSACConfig, preset("qc" | "sac" | "seed")
     policy      QChunkSACPolicy (normaliser + encoder + chunk actor; LeRobot-style inference,
-                robot.chunk_policy.ChunkPolicy), DeterministicChunkActor (for ONNX export)
+                contract.ChunkPolicy), DeterministicChunkActor (for ONNX export)
     learning    QChunkSACLearner (critic ensemble, targets, temperature, update), ChunkReplayBuffer,
                 MixedSampler, offline_buffer_from_dataset
     job         TrainConfig, train (python -m tools.train), save_checkpoint / load_checkpoint

@@ -5,7 +5,7 @@ where the policy is the actor side and the algorithm owns the rest.
 
 Inference follows LeRobot's policy API: `predict_action_chunk(obs) -> (h, A)`,
 `select_action(obs) -> (A,)` from an internal queue refilled with a new chunk when empty,
-`reset()`. It also satisfies `robot.chunk_policy.ChunkPolicy` (`predict_chunk` on a policy
+`reset()`. It also satisfies `contract.ChunkPolicy` (`predict_chunk` on a policy
 frame, numpy out). `deterministic_chunk(state, *images)` is a plain tensor function
 (raw state history, uint8 images -> robot-unit chunk) for ONNX export.
 """
@@ -22,15 +22,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from contract import IMAGE_PREFIX, STATE_HISTORY_KEY, STATE_KEY
 from policy.actor import make_actor
 from policy.config import QChunkSACConfig
 from policy.distributions import sample_tanh_gaussian
 from policy.encoder import ObservationEncoder
 from policy.normalize import Normalizer
 
-STATE_KEY = "observation.state"
-IMAGE_PREFIX = "observation.images."
-STATE_HISTORY_KEY = "state_history"   # robot.features.STATE_HISTORY_KEY: (L-1, D) previous states, oldest first
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
@@ -169,7 +167,7 @@ class QChunkSACPolicy(nn.Module):
         return self._queue.popleft()
 
     def predict_chunk(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        """robot.chunk_policy.ChunkPolicy: policy frame -> (h, A) float32 numpy."""
+        """contract.ChunkPolicy: policy frame -> (h, A) float32 numpy."""
         return self.predict_action_chunk(observation).cpu().numpy().astype(np.float32)
 
     # --- persistence (LeRobot's pretrained_model layout) ---

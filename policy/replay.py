@@ -43,8 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-STATE_KEY = "observation.state"
-IMAGE_PREFIX = "observation.images."
+from contract import IMAGE_PREFIX, STATE_KEY
 
 
 @dataclass

@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-STATE_KEY = "observation.state"
+from contract import STATE_KEY
 
 
 class PointReachEnv(gym.Env):

@@ -4,33 +4,39 @@
 module registers its own config with `@RobotConfig.register_subclass("<type>")`. `make_robot`
 and `make_teleoperator` import the modules that register, so the registry is complete
 whichever entry point runs first.
+
+chunkbot's registries are its own (LeRobot's import torch, and a simulated run must not), but they
+hold every type LeRobot knows too: a type chunkbot does not define (`omx_follower`, `lekiwi`, a
+`lerobot_robot_*` plugin's) is looked up in LeRobot's registries (`adopt_lerobot_types`) and built by
+LeRobot's own factories. chunkbot's own types keep their names: its `koch_follower` is LeRobot's
+driver with chunkbot's bus handling (`robot.hardware`).
 """
 
 from __future__ import annotations
 
 import abc
 import importlib
+import logging
+import pkgutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import draccus
 
+from contract import ARM_TYPES
+
 # Which module registers each device type. Tools import only the modules the command line names
 # (`register_for_cli`), so a simulated run never imports LeRobot (and with it torch) and the
 # deploy path stays light; `register_all` imports every module (for --help and for tests).
+SIM_MODULE = "robot.sim.robot"
+HARDWARE_MODULE = "robot.hardware"
 ROBOT_MODULES: dict[str, str] = {
-    "sim_so101": "robot.sim.robot",
-    "sim_koch": "robot.sim.robot",
-    "koch_follower": "robot.lerobot_arms",
-    "so100_follower": "robot.lerobot_arms",
-    "so101_follower": "robot.lerobot_arms",
+    name: SIM_MODULE if arm.simulated else HARDWARE_MODULE for name, arm in ARM_TYPES.items() if arm.role == "follower"
 }
 TELEOP_MODULES: dict[str, str] = {
+    **{name: HARDWARE_MODULE for name, arm in ARM_TYPES.items() if arm.role == "leader"},
     "scripted": "robot.sim.expert",
-    "koch_leader": "robot.lerobot_arms",
-    "so100_leader": "robot.lerobot_arms",
-    "so101_leader": "robot.lerobot_arms",
     "keyboard": "robot.keyboard",
 }
 # Always registered: the defaults of the tools' configs.
@@ -66,20 +72,45 @@ def _import(name: str) -> None:
 
 
 def register_all() -> None:
-    """Register every robot and teleoperator type."""
+    """Register every robot and teleoperator type of chunkbot's."""
     for name in dict.fromkeys((*_DEFAULT_MODULES, *ROBOT_MODULES.values(), *TELEOP_MODULES.values())):
         _import(name)
+
+
+def adopt_lerobot_types() -> None:
+    """Make every robot and teleoperator type LeRobot knows a choice here too: LeRobot's own (all of
+    `lerobot.robots` / `lerobot.teleoperators`) and installed plugins' (`lerobot_robot_*`, ...). A name
+    chunkbot defines keeps chunkbot's class. Loads LeRobot, hence torch."""
+    import lerobot.cameras
+    import lerobot.robots
+    import lerobot.teleoperators
+    from lerobot.utils.import_utils import register_third_party_plugins
+
+    register_all()  # chunkbot's names first: they keep chunkbot's classes
+    for package in (lerobot.cameras, lerobot.robots, lerobot.teleoperators):  # each subpackage registers its types
+        for module in pkgutil.iter_modules(package.__path__):
+            if module.ispkg:
+                try:
+                    importlib.import_module(f"{package.__name__}.{module.name}")
+                except ImportError as e:  # an optional dependency is missing: that type is not offered
+                    logging.getLogger(__name__).debug("LeRobot's %s is unavailable: %s", module.name, e)
+    register_third_party_plugins()
+    for ours, theirs in ((RobotConfig, lerobot.robots.RobotConfig),
+                         (TeleoperatorConfig, lerobot.teleoperators.TeleoperatorConfig)):
+        for name, config_class in theirs.get_known_choices().items():
+            if name not in ours.get_known_choices():
+                ours.register_subclass(name, config_class)
 
 
 def register_for_cli(argv: list[str] | None = None, prefixes: tuple[str, ...] = ("robot", "teleop")) -> None:
     """Register the defaults plus the types named as `--<prefix>.type=X` on the command line.
 
-    `--help` (or an unknown type) registers everything, so the help lists every choice and draccus
-    reports an unknown type against the full list.
+    `--help` (or a type chunkbot does not define) registers everything, LeRobot's types included, so
+    the help lists every choice and draccus reports an unknown type against the full list.
     """
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
-        register_all()
+        adopt_lerobot_types()
         return
     for name in _DEFAULT_MODULES:
         _import(name)
@@ -97,8 +128,8 @@ def register_for_cli(argv: list[str] | None = None, prefixes: tuple[str, ...] = 
             table = tables.get(prefix.split(".")[-1], {**ROBOT_MODULES, **TELEOP_MODULES})
             if value in table:
                 _import(table[value])
-            else:
-                register_all()
+            else:  # not chunkbot's: LeRobot's or a plugin's, or unknown (draccus then lists every choice)
+                adopt_lerobot_types()
 
 
 def _known(registry: type[draccus.ChoiceRegistry]) -> list[str]:
@@ -109,7 +140,7 @@ def robot_config_for(type_name: str, **kwargs) -> RobotConfig:
     if type_name in ROBOT_MODULES:
         _import(ROBOT_MODULES[type_name])
     else:
-        register_all()
+        adopt_lerobot_types()
     try:
         cls = RobotConfig.get_choice_class(type_name)
     except KeyError:
@@ -120,13 +151,21 @@ def robot_config_for(type_name: str, **kwargs) -> RobotConfig:
 
 
 def make_robot(config: RobotConfig):
-    """Build the robot a config describes (not yet connected)."""
+    """Build the robot a config describes (not yet connected): chunkbot's own through its config's
+    `build()`, any other LeRobot type through LeRobot's factory."""
     builder = getattr(config, "build", None)
-    if builder is None:
-        raise ValueError(f"robot type {config.type!r} has no builder")
-    return builder()
+    if builder is not None:
+        return builder()
+    from lerobot.robots import make_robot_from_config
+
+    return make_robot_from_config(config)
 
 
 def make_teleoperator(config: TeleoperatorConfig, robot=None):
-    """Build a teleoperator; `robot` is handed to those that need the follower (scripted expert)."""
-    return config.build(robot=robot)
+    """Build a teleoperator; `robot` is handed to chunkbot's that need the follower (scripted expert)."""
+    builder = getattr(config, "build", None)
+    if builder is not None:
+        return builder(robot=robot)
+    from lerobot.teleoperators import make_teleoperator_from_config
+
+    return make_teleoperator_from_config(config)

@@ -44,8 +44,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from contract import ChunkPolicy
 from robot.action_queue import MODES, Admission, Chunk, make_action_queue
-from robot.chunk_policy import ChunkPolicy
 from robot.features import STATE_HISTORY_KEY, STATE_KEY, to_policy_frame
 from robot.inference_worker import InferenceRequest, InferenceRunner, ThreadedInference
 from robot.interface import Robot, action_dict_to_array

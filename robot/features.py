@@ -4,7 +4,8 @@ A robot declares float features (`shoulder_pan.pos`, ..., and in simulation also
 the cube pose) and camera features (`(H, W, 3)` tuples). A policy frame gathers every float
 feature, in declared order, into one `observation.state` vector and keeps each camera as
 `observation.images.<camera>` (uint8, H x W x 3). Datasets, the learner, the ONNX actor and the
-runtime all use this one mapping, so a policy trained on a dataset reads the live robot the same way.
+runtime all use this one mapping, so a policy trained on a dataset reads the live robot the same
+way. The key names themselves are `contract.features`'.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ from typing import Any
 
 import numpy as np
 
-STATE_KEY = "observation.state"
-IMAGE_PREFIX = "observation.images."
-ACTION_KEY = "action"
-# Optional in a frame handed to a policy with an observation history of L > 1 frames: the states of
-# the previous L-1 control steps, (L-1, D) float32, oldest first (the executor fills it).
-STATE_HISTORY_KEY = "state_history"
+from contract import ACTION_KEY, IMAGE_PREFIX, STATE_HISTORY_KEY, STATE_KEY
+
+__all__ = ["ACTION_KEY", "IMAGE_PREFIX", "STATE_HISTORY_KEY", "STATE_KEY", "camera_shapes", "dataset_features",
+           "state_names", "to_policy_frame"]
 
 
 def state_names(observation_features: dict[str, Any]) -> list[str]:

@@ -27,7 +27,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from robot.chunk_policy import ChunkPolicy
+from contract import ChunkPolicy
 from robot.timing import Clock
 
 

@@ -14,20 +14,28 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-# LeRobot's motor order for Koch and SO-100/SO-101 followers and leaders (servo ids 1..6).
-MOTOR_NAMES: tuple[str, ...] = (
-    "shoulder_pan",
-    "shoulder_lift",
-    "elbow_flex",
-    "wrist_flex",
-    "wrist_roll",
-    "gripper",
-)
-ACTION_NAMES: tuple[str, ...] = tuple(f"{m}.pos" for m in MOTOR_NAMES)
+from contract import ACTION_NAMES, MOTOR_NAMES, RobotError
+
+__all__ = ["ACTION_NAMES", "MOTOR_NAMES", "InProcessDevice", "Robot", "RobotError", "ServoBusError", "ServoFaultError",
+           "Teleoperator", "action_dict_to_array", "array_to_action_dict"]
 
 
-class RobotError(RuntimeError):
-    """A robot-side failure whose message says what to do about it."""
+class ServoBusError(RobotError):
+    """The servo bus failed (a read after its retries, the connect check, torque off).
+    `motors` are the servos that did not answer a ping afterwards (empty: all answered)."""
+
+    def __init__(self, message: str, motors: list[str]):
+        super().__init__(message)
+        self.motors = motors
+
+
+class ServoFaultError(ServoBusError):
+    """A servo answered with a hardware error (overload, overheating, ...): retrying cannot help, the
+    loop must stop with torque off and a person must look. `faults`: {motor: [error, ...]}."""
+
+    def __init__(self, message: str, motors: list[str], faults: dict[str, list[str]]):
+        super().__init__(message, motors)
+        self.faults = faults
 
 
 class Robot(abc.ABC):

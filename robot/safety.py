@@ -16,7 +16,10 @@ Every target the executor wants to send (policy, hold or human takeover) goes th
 Bus faults: a failed read or write is retried at once; a period whose read (or write) still fails
 holds; `max_fault_periods` consecutive faulty periods disable torque (the robot's `torque_off()`
 if it has one, else `disconnect()`, which disables torque on LeRobot arms) and raise
-`BusFaultError` naming the fault. Every intervention is recorded as a `SafetyEvent`.
+`BusFaultError` naming the fault. A servo that reports a hardware error (`ServoFaultError`:
+overload, overheating, ...) is not retried: nothing more is commanded, torque goes off at once and
+the `BusFaultError` names the servo, its error and what to do. Every intervention is recorded as a
+`SafetyEvent`.
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from robot.interface import Robot, RobotError, array_to_action_dict
+from robot.interface import Robot, RobotError, ServoFaultError, array_to_action_dict
 
 
 class BusFaultError(RobotError):
-    """The servo bus kept failing; torque has been disabled (or that was attempted)."""
+    """The servo bus kept failing, or a servo reported a hardware error; torque has been disabled (or
+    that was attempted)."""
 
 
 @dataclass
@@ -99,7 +103,7 @@ class SafetyLayer:
         if config.approach_steps < 1:
             raise ValueError(f"approach_steps must be >= 1, got {config.approach_steps}")
         limits = config.joint_limits
-        if limits is None:  # the robot's own: an attribute, or a method as on robot.lerobot_arms arms
+        if limits is None:  # the robot's own: an attribute, or a method as on robot.hardware arms
             limits = getattr(robot, "joint_limits", None)
             limits = limits() if callable(limits) else limits
         self.lower, self.upper = self._limit_arrays(limits)
@@ -224,12 +228,20 @@ class SafetyLayer:
             f"Check the servo power supply and the cable to every servo, then reconnect the robot."
         ) from error
 
+    def _servo_fault(self, step: int, what: str, fault: ServoFaultError) -> None:
+        """A servo reported a hardware error: retrying cannot help. Stop commanding, torque off, say why."""
+        self.record("servo_fault", step, during=what, faults=fault.faults, error=str(fault))
+        outcome = self.torque_off(step, reason=f"a servo reported a hardware error during {what}")
+        raise BusFaultError(f"servo fault during robot.{what}(): {fault} ({outcome})") from fault
+
     def read_observation(self, step: int) -> dict[str, Any] | None:
         """The robot's observation, or None if the bus failed this period (the caller holds)."""
         error: BaseException | None = None
         for attempt in range(1 + self.config.read_retries):
             try:
                 return self.robot.get_observation()
+            except ServoFaultError as e:
+                self._servo_fault(step, "get_observation", e)
             except Exception as e:  # any bus error: serial, ConnectionError, timeouts
                 error = e
                 self.record("bus_read_error", step, attempt=attempt, error=f"{type(e).__name__}: {e}")
@@ -248,6 +260,8 @@ class SafetyLayer:
                 self.robot.send_action(action)
                 self.last_target = np.asarray(target, dtype=np.float64).copy()
                 return True
+            except ServoFaultError as e:
+                self._servo_fault(step, "send_action", e)
             except Exception as e:
                 error = e
                 self.record("bus_write_error", step, attempt=attempt, error=f"{type(e).__name__}: {e}")

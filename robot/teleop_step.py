@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from robot.interface import ACTION_NAMES, Robot, Teleoperator, action_dict_to_array
+from robot.interface import Robot, Teleoperator, action_dict_to_array
 from robot.safety import SafetyConfig, SafetyLayer
 
 
@@ -22,7 +22,8 @@ class SafeTeleopStep:
     def __init__(self, robot: Robot, teleop: Teleoperator, safety: SafetyConfig | None = None) -> None:
         self.robot = robot
         self.teleop = teleop
-        self.safety = SafetyLayer(robot, ACTION_NAMES, safety or SafetyConfig())
+        self.action_names = tuple(robot.action_features)  # any LeRobot robot's, not only the six-joint arms'
+        self.safety = SafetyLayer(robot, self.action_names, safety or SafetyConfig())
         self.step = 0
         self._new_plan = True
 
@@ -37,7 +38,7 @@ class SafeTeleopStep:
         present = target = None
         if observation is not None:
             present = self.safety.present_position(observation)
-            target = action_dict_to_array(self.teleop.get_action()).astype(np.float64)
+            target = action_dict_to_array(self.teleop.get_action(), self.action_names).astype(np.float64)
         safe, _ = self.safety.filter(target, present, k, new_plan=self._new_plan and target is not None)
         if target is not None:
             self._new_plan = False

@@ -7,8 +7,8 @@ import time
 import dynamixel_sdk as dxl
 import pytest
 
-from tests.emulators import koch_bus
-from tests.emulators.dynamixel import crc16, stuff, unstuff
+from emulators import koch_bus
+from emulators.dynamixel import crc16, stuff, unstuff
 
 GOAL, PRESENT, TORQUE, HOMING, OPERATING_MODE = 116, 132, 64, 20, 11
 
@@ -140,3 +140,38 @@ def test_access_past_the_control_table_is_an_access_error(sdk):
     assert (comm, error) == (dxl.COMM_SUCCESS, 7)
     assert ph.write4ByteTxRx(port, 1, 145, 1) == (dxl.COMM_SUCCESS, 7)
     assert emu.errors == []
+
+
+HARDWARE_ERROR_STATUS = 70
+
+
+def test_a_hardware_error_sets_the_alert_bit_in_every_reply_and_names_itself_in_its_register(sdk):
+    emu, port, ph = sdk
+    ph.write1ByteTxRx(port, 3, TORQUE, 1)
+    emu.servos[3].raise_hardware_error("overload")
+    value, comm, error = ph.read1ByteTxRx(port, 3, HARDWARE_ERROR_STATUS)
+    assert (value, comm, error) == (0x20, dxl.COMM_SUCCESS, 0x80)
+    assert ph.ping(port, 3)[2] == 0x80
+    assert ph.ping(port, 2)[2] == 0  # the others are healthy
+
+
+def test_an_overload_turns_torque_off_until_the_servo_is_rebooted(sdk):
+    emu, port, ph = sdk
+    ph.write1ByteTxRx(port, 3, TORQUE, 1)
+    emu.servos[3].raise_hardware_error("overload")
+    assert not emu.servos[3].torque_on
+    ph.write1ByteTxRx(port, 3, TORQUE, 1)
+    assert not emu.servos[3].torque_on
+    emu.servos[3].clear_hardware_error()
+    assert ph.write1ByteTxRx(port, 3, TORQUE, 1) == (dxl.COMM_SUCCESS, 0)
+    assert emu.servos[3].torque_on
+
+
+def test_corrupt_every_breaks_one_reply_in_n_of_that_servo(sdk):
+    emu, port, ph = sdk
+    emu.corrupt_every(4, servo_id=2)
+    results = [ph.read4ByteTxRx(port, 2, PRESENT)[1] for _ in range(12)]
+    assert results.count(dxl.COMM_RX_CORRUPT) == 3 and emu.corrupted == 3
+    assert all(ph.read4ByteTxRx(port, 1, PRESENT)[1] == dxl.COMM_SUCCESS for _ in range(8))
+    emu.corrupt_every(0)
+    assert all(ph.read4ByteTxRx(port, 2, PRESENT)[1] == dxl.COMM_SUCCESS for _ in range(8))

@@ -7,8 +7,8 @@ import time
 import pytest
 import scservo_sdk as scs
 
-from tests.emulators import so_bus
-from tests.emulators.feetech import decode_sign_magnitude, encode_sign_magnitude
+from emulators import so_bus
+from emulators.feetech import decode_sign_magnitude, encode_sign_magnitude
 
 GOAL, PRESENT, TORQUE, HOMING, MODEL = 42, 56, 40, 31, 3
 
@@ -84,3 +84,31 @@ def test_corrupted_reply_is_rejected_then_next_read_succeeds(sdk):
     assert comm == scs.COMM_RX_CORRUPT
     value, comm, _ = ph.read2ByteTxRx(port, 5, MODEL)
     assert (value, comm) == (777, scs.COMM_SUCCESS)
+
+
+def test_a_hardware_error_is_in_the_error_byte_of_every_reply(sdk):
+    emu, port, ph = sdk
+    emu.servos[4].raise_hardware_error("overheating")
+    _, comm, error = ph.read2ByteTxRx(port, 4, PRESENT)
+    assert (comm, error) == (scs.COMM_SUCCESS, 4)
+    assert "Overheat" in ph.getRxPacketError(error)
+    assert ph.read2ByteTxRx(port, 3, PRESENT)[2] == 0
+
+
+def test_an_overload_releases_torque_until_a_power_cycle(sdk):
+    emu, port, ph = sdk
+    ph.write1ByteTxRx(port, 4, TORQUE, 1)
+    emu.servos[4].raise_hardware_error("overload")
+    assert not emu.servos[4].torque_on
+    assert ph.write1ByteTxRx(port, 4, TORQUE, 1) == (scs.COMM_SUCCESS, 32)
+    assert not emu.servos[4].torque_on
+    emu.servos[4].clear_hardware_error()
+    ph.write1ByteTxRx(port, 4, TORQUE, 1)
+    assert emu.servos[4].torque_on
+
+
+def test_corrupt_every_breaks_one_reply_in_n(sdk):
+    emu, port, ph = sdk
+    emu.corrupt_every(5)
+    results = [ph.read2ByteTxRx(port, 1 + k % 6, PRESENT)[1] for k in range(20)]
+    assert results.count(scs.COMM_RX_CORRUPT) == 4 and emu.corrupted == 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import scservo_sdk as scs
 
-from tests.emulators.process import bus_in_subprocess
+from emulators.process import bus_in_subprocess
 
 
 def test_bus_in_subprocess_answers_pings():

@@ -1,10 +1,10 @@
-"""The executor driving LeRobot's own Koch follower driver (through robot.lerobot_arms) on the
+"""The executor driving LeRobot's own Koch follower driver (through robot.hardware) on the
 emulated Dynamixel bus: real packets, real LeRobot failure modes."""
 
 import numpy as np
 import pytest
 
-pytest.importorskip("robot.lerobot_arms")
+pytest.importorskip("robot.hardware")
 
 from lerobot.motors import MotorCalibration  # noqa: E402
 
@@ -14,7 +14,7 @@ from robot.executor import ChunkExecutor, ExecutionConfig  # noqa: E402
 from robot.interface import MOTOR_NAMES  # noqa: E402
 from robot.safety import BusFaultError, SafetyConfig  # noqa: E402
 from robot.timing import RealClock  # noqa: E402
-from tests.emulators import koch_bus  # noqa: E402
+from emulators import koch_bus  # noqa: E402
 from tests.executor_doubles import ScriptedChunkPolicy, reach_chunk  # noqa: E402
 
 FPS = 30.0

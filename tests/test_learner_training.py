@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from contract import ChunkPolicy
 from policy.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
 from policy.config import preset
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.runner import evaluate, uniform_random_chunk
 from policy.toy_env import PointReachEnv
 from policy.training import TrainConfig, train
-from robot.chunk_policy import ChunkPolicy
 from tools.train import build_config
 
 ENV = "chunkbot/PointReach-v0"

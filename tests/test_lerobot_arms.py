@@ -13,9 +13,9 @@ from lerobot.motors import MotorCalibration
 from calibration import CalibrationError, save_calibration
 from robot.config import RobotConfig, make_robot, make_teleoperator, robot_config_for
 from robot.interface import ACTION_NAMES, MOTOR_NAMES, RobotError
-from robot.lerobot_arms import ServoBusError, KochLeaderConfig, LeRobotArm, LeRobotLeader
-from tests.emulators import KOCH_LEADER_MODELS, koch_bus, so_bus
-from tests.emulators.dynamixel import SYNC_READ
+from robot.hardware import KochLeaderConfig, ServoArm, ServoBusError, ServoLeader
+from emulators import KOCH_LEADER_MODELS, koch_bus, so_bus
+from emulators.dynamixel import SYNC_READ
 
 # Calibrated range 1000..3000 counts for every joint: normalised values are easy to compute by hand.
 LO, HI = 1000, 3000
@@ -100,7 +100,7 @@ def test_config_types_are_registered_in_our_registry():
 
 def test_connect_writes_the_files_calibration_into_the_servos(koch):
     emu, arm = koch
-    assert isinstance(arm, LeRobotArm)
+    assert isinstance(arm, ServoArm)
     assert [emu.servos[i].get_signed("Homing_Offset") for i in range(1, 7)] == KOCH_OFFSETS
     assert [emu.servos[i].get_field("Min_Position_Limit") for i in range(1, 7)] == [LO] * 6
     assert arm.is_calibrated
@@ -175,7 +175,7 @@ def test_so101_joint_limits_follow_the_calibration(so101):
 def test_koch_leader_read_gives_actions(cal_dir):
     with koch_bus(KOCH_LEADER_MODELS) as emu:
         leader = make_teleoperator(KochLeaderConfig(port=emu.port, id="leader", calibration_dir=cal_dir))
-        assert isinstance(leader, LeRobotLeader)
+        assert isinstance(leader, ServoLeader)
         leader.connect()
         try:
             # LeRobot's leader: torque only on the gripper (a spring-back trigger held at 50)

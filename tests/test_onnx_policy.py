@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from contract import ChunkPolicy
 from export import (ActorMetadata, ModelMismatchError, ObservationMismatchError, OnnxChunkPolicy, OnnxModelError,
                     read_metadata)
 from export.exporter import ParityError, check_parity, export_policy
 from export.sample_policies import make_policy, save_training_checkpoint
-from robot.chunk_policy import ChunkPolicy
 
 torch.set_num_threads(1)
 

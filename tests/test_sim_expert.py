@@ -163,7 +163,7 @@ def test_expert_actions_change_smoothly_from_one_period_to_the_next():
 
 
 def test_expert_chunk_policy_plans_on_a_copy_and_leaves_the_live_robot_alone():
-    from robot.chunk_policy import ChunkPolicy
+    from contract import ChunkPolicy
     from robot.sim.expert import ExpertChunkPolicy
 
     robot = _robot("koch", "lift")

@@ -11,7 +11,7 @@ from calibration import save_calibration
 from robot.config import TeleoperatorConfig, robot_config_for
 from robot.interface import ACTION_NAMES, MOTOR_NAMES
 from robot.safety import SafetyConfig
-from tests.emulators import KOCH_LEADER_MODELS, koch_bus
+from emulators import KOCH_LEADER_MODELS, koch_bus
 from tools.teleoperate import TeleoperateConfig, teleoperate
 
 

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 import draccus
 from draccus.utils import ParsingError
 
+from contract import real_arm_types
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_all
 from robot.interface import RobotError
 
 register_all()
 log = logging.getLogger("tools.calibrate")
-
-ARM_TYPES = ("koch_follower", "so100_follower", "so101_follower", "koch_leader", "so100_leader", "so101_leader")
 
 
 @dataclass
@@ -36,8 +35,8 @@ class CalibrateConfig:
         if (self.robot is None) == (self.teleop is None):
             raise ValueError("give exactly one of --robot.type=... or --teleop.type=...")
         device = self.robot if self.robot is not None else self.teleop
-        if device.type not in ARM_TYPES:
-            raise ValueError(f"{device.type!r} has no calibration; real arm types: {', '.join(ARM_TYPES)}")
+        if device.type not in real_arm_types():
+            raise ValueError(f"{device.type!r} has no calibration; real arm types: {', '.join(real_arm_types())}")
 
 
 def calibrate(cfg: CalibrateConfig) -> str:

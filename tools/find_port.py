@@ -25,6 +25,8 @@ from typing import Callable
 
 import draccus
 
+from contract import ARM_TYPES, real_arm_types
+
 BY_ID_DIR = Path("/dev/serial/by-id")
 
 
@@ -36,15 +38,10 @@ class FindPortConfig:
     probe: bool = False
 
 
-KOCH_FOLLOWER_MODELS = (1060, 1060, 1200, 1200, 1200, 1200)  # XL430-W250 x2, XL330-M288 x4
-KOCH_LEADER_MODELS = (1190,) * 6  # XL330-M077
-SO_MODELS = (777,) * 6  # STS3215
-
-
 def _ping_ids(bus_class, port: str, ids=range(1, 7)) -> dict[int, int]:
     """Model number of each id that answers, using LeRobot's bus (no handshake, nothing written)."""
     bus = bus_class(port, {})
-    bus._connect(handshake=False)
+    bus.connect(handshake=False)
     try:
         found = {}
         for i in ids:
@@ -56,29 +53,43 @@ def _ping_ids(bus_class, port: str, ids=range(1, 7)) -> dict[int, int]:
         bus.port_handler.closePort()
 
 
+def _arms_on(bus: str, bus_class) -> dict[tuple[int, ...], list[str]]:
+    """Model numbers of ids 1..6 -> the arm types that have them (contract.arms), for one kind of bus."""
+    arms: dict[tuple[int, ...], list[str]] = {}
+    for name in real_arm_types():
+        arm = ARM_TYPES[name]
+        if arm.bus == bus:
+            arms.setdefault(tuple(bus_class.model_number_table[m] for m in arm.models), []).append(name)
+    return arms
+
+
 def identify_arm(port: str) -> str | None:
     """Which arm answers on `port`: "koch_follower", "koch_leader", "so100/so101 (leader or
     follower)", a description of a partial/unknown set of servos, or None when nothing answers."""
     from lerobot.motors.dynamixel import DynamixelMotorsBus
     from lerobot.motors.feetech import FeetechMotorsBus
 
-    for bus_class in (DynamixelMotorsBus, FeetechMotorsBus):
+    for bus, bus_class in (("dynamixel", DynamixelMotorsBus), ("feetech", FeetechMotorsBus)):
         try:
             found = _ping_ids(bus_class, port)
         except (ConnectionError, OSError):
             return None
         if not found:
             continue
-        models = tuple(found.get(i) for i in range(1, 7))
-        if models == KOCH_FOLLOWER_MODELS:
-            return "koch_follower"
-        if models == KOCH_LEADER_MODELS:
-            return "koch_leader"
-        if models == SO_MODELS:
-            return "so100/so101 (leader or follower)"
-        protocol = "Dynamixel" if bus_class is DynamixelMotorsBus else "Feetech"
+        names = _arms_on(bus, bus_class).get(tuple(found.get(i) for i in range(1, 7)))
+        if names is not None:
+            return _describe(names)
+        protocol = "Dynamixel" if bus == "dynamixel" else "Feetech"
         return f"{protocol} servos {found} (id: model number): not a complete Koch or SO arm"
     return None
+
+
+def _describe(names: list[str]) -> str:
+    """One arm type by name; arm types with the same servos (SO-100/SO-101 leader and follower) as a group."""
+    if len(names) == 1:
+        return names[0]
+    families = sorted({n.split("_")[0] for n in names})
+    return f"{'/'.join(families)} (leader or follower)"
 
 
 @dataclass(frozen=True)

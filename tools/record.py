@@ -22,13 +22,14 @@ from pathlib import Path
 import draccus
 
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_for_cli
+from robot.connection import disconnect
 from robot.features import IMAGE_PREFIX, to_policy_frame
-from robot.interface import ACTION_NAMES, action_dict_to_array
+from robot.interface import RobotError, action_dict_to_array
 from robot.recording import DatasetRecorder, terminate_as_interrupt
 from robot.safety import SafetyConfig
 from robot.teleop_step import SafeTeleopStep
 from robot.viz import ChunkView, VizConfig
-from tools._common import init_tool
+from tools._common import fail, init_tool
 
 register_for_cli()
 log = logging.getLogger("tools.record")
@@ -96,7 +97,7 @@ def record(cfg: RecordConfig) -> Path:
     teleop = make_teleoperator(cfg.teleop, robot=robot)
     teleop.connect()
     recorder = DatasetRecorder(
-        cfg.dataset.repo_id, root, fps, robot.observation_features, ACTION_NAMES,
+        cfg.dataset.repo_id, root, fps, robot.observation_features, tuple(robot.action_features),
         robot_type=robot.name, use_videos=cfg.dataset.use_videos,
         resume=cfg.dataset.resume, overwrite=cfg.dataset.overwrite,
     )
@@ -138,8 +139,8 @@ def record(cfg: RecordConfig) -> Path:
                     recorder.episodes_saved)
     finally:
         with contextlib.ExitStack() as cleanup:  # LIFO, and every step runs even if an earlier one raises
-            cleanup.callback(robot.disconnect)
-            cleanup.callback(teleop.disconnect)
+            cleanup.callback(disconnect, robot)  # after a fault, a failing disconnect is logged, not raised over it
+            cleanup.callback(disconnect, teleop)
             cleanup.callback(recorder.close)
             cleanup.callback(view.close)
             cleanup.callback(bar.close)
@@ -185,7 +186,10 @@ def main() -> None:
     init_tool()
     cfg = draccus.parse(RecordConfig)
     terminate_as_interrupt()
-    record(cfg)
+    try:
+        record(cfg)
+    except RobotError as e:  # a bus fault, a silent or faulty servo, a missing calibration: say which
+        fail(str(e), code=1)
 
 
 if __name__ == "__main__":

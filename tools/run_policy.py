@@ -28,25 +28,14 @@ from typing import Any
 
 import draccus
 
-from robot.config import RobotConfig
+from robot.config import RobotConfig, register_for_cli
+from robot.connection import connected
 from robot.executor import ChunkExecutor, ExecutionConfig, InferenceError
 from robot.safety import SafetyConfig
 from robot.viz import VizConfig
 from tools._common import fail, init_tool
 
 log = logging.getLogger("tools.run_policy")
-
-
-def _register_robot_types(argv: list[str]) -> None:
-    """Populate the --robot.type registry before parsing. A simulated arm needs only robot.sim
-    (importing the real-arm adapters would pull LeRobot, and with it torch, into an ONNX run)."""
-    robot_type = next((a.split("=", 1)[1] for a in argv if a.startswith("--robot.type=")), "sim_so101")
-    if robot_type.startswith("sim_") and not {"-h", "--help"} & set(argv):
-        import robot.sim.robot  # noqa: F401  (registers sim_so101 / sim_koch)
-    else:
-        from robot.config import register_all
-
-        register_all()
 
 
 @dataclass
@@ -61,7 +50,7 @@ class PolicyRef:
 class RunPolicyConfig:
     """Run an exported .onnx actor or a torch checkpoint on a robot through the chunk executor."""
 
-    # --robot.type=sim_so101 | sim_koch | so101_follower | koch_follower | ... and that type's options
+    # --robot.type=sim_so101 | sim_koch | so101_follower | koch_follower | any LeRobot type, and its options
     robot: RobotConfig = field(default_factory=lambda: RobotConfig.get_choice_class("sim_so101")())
     policy: PolicyRef = field(default_factory=PolicyRef)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
@@ -127,9 +116,6 @@ def _is_sim(robot: Any) -> bool:
 
 def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
     from robot.config import make_robot
-    from robot.inference_worker import InlineInference
-    from robot.timing import FakeClock
-    from robot.viz import ChunkView, attach_view
 
     if cfg.policy.path is None:
         raise ValueError("--policy.path is required (an exported .onnx actor or a torch checkpoint dir)")
@@ -145,8 +131,17 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
     if sim and sim_fps is not None and not math.isclose(float(sim_fps), fps):
         raise ValueError(f"the policy runs at {fps} fps but --robot.fps={sim_fps}; set --robot.fps={fps:g}")
     max_steps = cfg.max_steps or (robot.task.max_episode_steps if sim else int(round(30.0 * fps)))
+    with connected(robot):  # a failing disconnect never hides the fault that stopped the run
+        return _run_episodes(cfg, robot, policy, sim, fps, max_steps)
+
+
+def _run_episodes(cfg: RunPolicyConfig, robot: Any, policy: Any, sim: bool, fps: float,
+                  max_steps: int) -> list[dict[str, Any]]:
+    from robot.inference_worker import InlineInference
+    from robot.timing import FakeClock
+    from robot.viz import ChunkView, attach_view
+
     results: list[dict[str, Any]] = []
-    robot.connect()
     view = ChunkView.for_robot(cfg.viz, robot, fps=fps, chunk_size=int(policy.chunk_size),
                                name=f"{Path(cfg.policy.path).name} on {cfg.robot.type}", lossless=not cfg.realtime)
     try:
@@ -183,7 +178,6 @@ def run(cfg: RunPolicyConfig) -> list[dict[str, Any]]:
             log.info("episode %d: %s", episode, json.dumps(row))
     finally:
         view.close()
-        robot.disconnect()
     return results
 
 
@@ -196,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     from tools.export_onnx import _normalise_option
 
     args = [_normalise_option(a, ()) for a in (sys.argv[1:] if argv is None else argv)]
-    _register_robot_types(args)
+    register_for_cli(args, prefixes=("robot",))  # a sim arm imports neither LeRobot nor torch
     cfg = draccus.parse(RunPolicyConfig, args=args)
     try:
         results = run(cfg)

@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 import draccus
 
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_for_cli
+from robot.connection import connected
 from robot.recording import terminate_as_interrupt
-from robot.safety import BusFaultError, SafetyConfig
+from robot.interface import RobotError
+from robot.safety import SafetyConfig
 from robot.teleop_step import SafeTeleopStep
 from robot.timing import RealClock
 from robot.viz import ChunkView, VizConfig
@@ -45,11 +47,14 @@ class TeleoperateConfig:
 def teleoperate(cfg: TeleoperateConfig) -> int:
     """Run the loop; returns the number of control periods run."""
     robot = make_robot(cfg.robot)
-    robot.connect()
     teleop = make_teleoperator(cfg.teleop, robot=robot)
-    teleop.connect()
+    with connected(robot), connected(teleop):  # a failing disconnect never hides the fault that stopped the loop
+        with contextlib.closing(ChunkView.for_robot(cfg.viz, robot, fps=cfg.fps)) as view:
+            return _loop(cfg, robot, teleop, view)
+
+
+def _loop(cfg: TeleoperateConfig, robot, teleop, view) -> int:
     step = SafeTeleopStep(robot, teleop, cfg.safety)
-    view = ChunkView.for_robot(cfg.viz, robot, fps=cfg.fps)
     clock = RealClock()
     period = 1.0 / cfg.fps
     t0 = deadline = clock.now()
@@ -65,11 +70,6 @@ def teleoperate(cfg: TeleoperateConfig) -> int:
     except KeyboardInterrupt:
         step.interrupt()
         log.info("stopped: the arm holds its pose")
-    finally:
-        with contextlib.ExitStack() as cleanup:  # LIFO, and every step runs even if an earlier one raises
-            cleanup.callback(robot.disconnect)
-            cleanup.callback(teleop.disconnect)
-            cleanup.callback(view.close)
     return step.step
 
 
@@ -79,7 +79,7 @@ def main() -> None:
     cfg = draccus.parse(TeleoperateConfig)
     try:
         teleoperate(cfg)
-    except BusFaultError as e:
+    except RobotError as e:  # a bus fault, a silent or faulty servo, a missing calibration: say which
         fail(str(e), code=1)
 
 

@@ -35,9 +35,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from contract import STATE_KEY
 from policy.replay import ChunkReplayBuffer, offline_buffer_from_transitions
 
-STATE_KEY = "observation.state"
 ACTION_CLIP_EPS = 1e-5   # the official code clips dataset actions to +-(1 - eps) when it loads them
 
 

@@ -11,6 +11,7 @@ from policy.hil.config import HILConfig
 from policy.hil.learner import HILLearner
 from policy.hil.session import EpisodeResult, HILSession, LocalLink
 from robot.config import make_robot, make_teleoperator
+from robot.connection import disconnect
 from robot.keyboard import KeyHub, TerminalKeyReader
 from robot.recording import terminate_as_interrupt
 
@@ -56,10 +57,10 @@ def run_session(cfg: HILConfig, link, start: dict[str, Any]) -> list[EpisodeResu
         finally:
             if reader is not None:
                 reader.stop()
-            teleop.disconnect()
+            disconnect(teleop)  # after a fault, a failing disconnect is logged, not raised over it
     finally:
         link.close()
-        robot.disconnect()
+        disconnect(robot)
 
 
 def run_local_session(cfg: HILConfig) -> list[EpisodeResult]:

@@ -16,7 +16,14 @@ from robot.sim.expert import (  # noqa: E402
     ScriptedTeleopConfig,
     make_env_expert,
 )
-from robot.sim.robot import SimKochConfig, SimRobot, SimRobotConfig, SimSO101Config  # noqa: E402
+from robot.sim.robot import (  # noqa: E402
+    SimKoch,
+    SimKochConfig,
+    SimRobot,
+    SimRobotConfig,
+    SimSO101,
+    SimSO101Config,
+)
 from robot.sim.task_spec import TASKS, SimTask  # noqa: E402
 from robot.sim.tasks import ENV_IDS, SimArmEnv, register_envs  # noqa: E402
 
@@ -32,9 +39,11 @@ __all__ = [
     "ScriptedTeleopConfig",
     "SimArm",
     "SimArmEnv",
+    "SimKoch",
     "SimKochConfig",
     "SimRobot",
     "SimRobotConfig",
+    "SimSO101",
     "SimSO101Config",
     "SimTask",
     "make_env_expert",

@@ -255,14 +255,20 @@ class ScriptedTeleopConfig(TeleoperatorConfig):
 
 
 class ScriptedTeleop(InProcessDevice, Teleoperator):
-    """The scripted expert behind LeRobot's teleoperator interface, bound to one SimRobot."""
+    """The scripted expert behind LeRobot's teleoperator interface, bound to one SimRobot (without one,
+    as LeRobot's tools build it, to the simulated arm this process built last, found at connect)."""
 
     name = "scripted"
 
-    def __init__(self, config: ScriptedTeleopConfig, robot: SimRobot):
+    def __init__(self, config: ScriptedTeleopConfig, robot: SimRobot | None = None):
         self.config = config
         self.robot = robot
         self.expert = ScriptedExpert(noise=config.noise, seed=config.seed)
+
+    def connect(self, calibrate: bool = True) -> None:
+        if self.robot is None:
+            self.robot = SimRobot.latest()
+        super().connect(calibrate)
 
     def get_action(self) -> dict[str, float]:
         return self.expert.act_dict(self.robot)

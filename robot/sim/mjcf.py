@@ -24,10 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from contract import MOTOR_NAMES
+
 CUBE_HALF = 0.0125  # 2.5 cm cube
 CUBE_MASS = 0.03    # kg, within the 10-30 g of a printed cube
 
-MOTORS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
+MOTORS = MOTOR_NAMES  # joint and actuator names in the model: LeRobot's motor names
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,13 @@ forward kinematics of joint vectors in robot units (e.g. a predicted action chun
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from contract import ARM_TYPES
 from robot.config import RobotConfig
 from robot.interface import ACTION_NAMES, MOTOR_NAMES, InProcessDevice, Robot, RobotError, action_dict_to_array
 from robot.sim.arm import CAMERAS, SimArm
@@ -68,18 +70,20 @@ class SimRobotConfig(RobotConfig):
 @dataclass(kw_only=True)
 class SimSO101Config(SimRobotConfig):
     arm_name = "so101"
-    use_degrees: bool = True            # LeRobot's SO default
+    use_degrees: bool = ARM_TYPES["sim_so101"].degrees_by_default   # LeRobot's SO default: degrees
 
 
 @RobotConfig.register_subclass("sim_koch")
 @dataclass(kw_only=True)
 class SimKochConfig(SimRobotConfig):
     arm_name = "koch"
-    use_degrees: bool = False           # LeRobot's Koch default: body joints in [-100, 100]
+    use_degrees: bool = ARM_TYPES["sim_koch"].degrees_by_default    # LeRobot's Koch default: [-100, 100]
 
 
 class SimRobot(InProcessDevice, Robot):
     """A MuJoCo arm scene that reads and writes like a LeRobot follower arm."""
+
+    _latest: weakref.ref[SimRobot] | None = None
 
     def __init__(self, config: SimRobotConfig):
         if config.task not in TASKS:
@@ -117,6 +121,17 @@ class SimRobot(InProcessDevice, Robot):
         self._lock = threading.RLock()
         self.episode_step = 0
         self.reset(config.seed)
+        SimRobot._latest = weakref.ref(self)
+
+    @classmethod
+    def latest(cls) -> SimRobot:
+        """The simulated arm this process built last. For LeRobot's tools, which build a teleoperator
+        from its config alone (no way to hand it the follower), so the scripted expert finds its arm here."""
+        robot = cls._latest() if cls._latest is not None else None
+        if robot is None:
+            raise RobotError("the scripted teleoperator drives a simulated arm, and none was built: "
+                             "use --robot.type=sim_so101 or sim_koch")
+        return robot
 
     # ------------------------------------------------------------------ Robot interface
     @property
@@ -129,6 +144,11 @@ class SimRobot(InProcessDevice, Robot):
         for cam in self.config.cameras:
             feats[cam] = (self.config.image_height, self.config.image_width, 3)
         return feats
+
+    @property
+    def cameras(self) -> dict[str, tuple[int, int, int]]:
+        """Camera name -> frame shape (LeRobot's tools count a robot's `cameras`)."""
+        return {cam: (self.config.image_height, self.config.image_width, 3) for cam in self.config.cameras}
 
     def connect(self, calibrate: bool = True) -> None:
         super().connect(calibrate)
@@ -226,3 +246,8 @@ class SimRobot(InProcessDevice, Robot):
     def _require_connected(self) -> None:
         if not self._connected:
             raise RobotError(f"{self.name} is not connected: call connect() first")
+
+
+# LeRobot builds a plugin's robot from its config's class name minus "Config" (`make_device_from_device_class`
+# looks for `SimSO101` next to `SimSO101Config`): the same class under the names it looks for.
+SimSO101 = SimKoch = SimRobot

@@ -25,8 +25,6 @@ import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # robot.sim.arm does the same before importing mujoco
 
-ARM_TYPES = ("so101", "koch")
-
 
 def arm_type_for(robot_name: str) -> str | None:
     """Which sim model draws a robot: "koch" / "so101" from names such as sim_koch, koch_follower,

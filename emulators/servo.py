@@ -85,6 +85,18 @@ class Servo:
     def check_write(self, address: int, length: int) -> int:
         return 0
 
+    def status_error(self) -> int:
+        """The hardware-error bits this servo puts in the error byte of every status packet."""
+        return 0
+
+    def raise_hardware_error(self, kind: str) -> None:
+        """Report a hardware error ("overload", "overheating", ...) from now on, as the model does."""
+        raise NotImplementedError
+
+    def clear_hardware_error(self) -> None:
+        """What power-cycling the servo does: the error is gone (torque stays off)."""
+        raise NotImplementedError
+
     def on_torque_enabled(self) -> None:
         """Real servos hold where they are when torque comes on: goal := present."""
         self.set_signed("Goal_Position", self.present_from_actual(self.actual))

@@ -11,16 +11,24 @@ Servo behaviour (STS3215 table as LeRobot 0.6.1 uses it): positions are sign-mag
 sign at bit 15, Homing_Offset sign-magnitude at bit 11, and Present_Position =
 (shaft - Homing_Offset) mod 4096 (Phase bit 4 clear, the setting LeRobot enforces); goals are
 clamped to Min/Max_Position_Limit in position mode. Enabling torque holds the present position.
+A hardware error (`raise_hardware_error("overload")`) is reported in the error byte of every status
+packet (bits as `scservo_sdk` reads them); overload, overheating and overcurrent also release torque,
+as the STS3215's default unloading conditions do, until the servo is power-cycled.
 """
 
 from __future__ import annotations
 
-from tests.emulators.pty import PtyBusEmulator
-from tests.emulators.servo import Field, Servo
+import time
+
+from emulators.pty import PtyBusEmulator
+from emulators.servo import Field, Servo
 
 BROADCAST_ID = 0xFE
 PING, READ, WRITE, SYNC_READ, SYNC_WRITE = 0x01, 0x02, 0x03, 0x82, 0x83
 STS3215_MODEL_NUMBER = 777
+# error-byte bits of a status packet (scservo_sdk's ERRBIT_*)
+HARDWARE_ERRORS = {"input_voltage": 1, "angle_sensor": 2, "overheating": 4, "overcurrent": 8, "overload": 32}
+UNLOADING = 4 | 8 | 32  # errors that release torque (the STS3215's default unloading conditions)
 
 
 def checksum(body: bytes | bytearray) -> int:
@@ -85,6 +93,7 @@ class FeetechSTSServo(Servo):
     table_size = 87
 
     def __init__(self, servo_id: int, max_speed: float = 6000.0, firmware: tuple[int, int] = (3, 10)):
+        self._status_error = 0
         super().__init__(servo_id, STS3215_MODEL_NUMBER, max_speed)
         self.model = "sts3215"
         self.set_field("Firmware_Major_Version", firmware[0])
@@ -101,6 +110,27 @@ class FeetechSTSServo(Servo):
         self.set_field("Present_Temperature", 30)
         self.set_signed("Goal_Position", self.present_from_actual(self.actual))
         self.write_present_state()
+
+    def status_error(self) -> int:
+        return self._status_error
+
+    def raise_hardware_error(self, kind: str) -> None:
+        with self.lock:
+            self._refresh(time.monotonic())
+            self._status_error |= HARDWARE_ERRORS[kind]
+            if self._status_error & UNLOADING:
+                self.set_field("Torque_Enable", 0)
+
+    def clear_hardware_error(self) -> None:
+        with self.lock:
+            self._status_error = 0
+
+    def write(self, address: int, data: bytes) -> int:
+        with self.lock:
+            error = super().write(address, data)
+            if self._status_error & UNLOADING:  # torque stays released until a power cycle
+                self.set_field("Torque_Enable", 0)
+            return error
 
     def get_signed(self, name: str) -> int:
         bit = _SIGN_BITS.get(name)
@@ -166,13 +196,15 @@ class FeetechBusEmulator(PtyBusEmulator):
     def _execute(self, target: int, instruction: int, params: bytes) -> list[tuple[int, bytes]]:
         if instruction == PING:
             if target == BROADCAST_ID:
-                return [(i, status_packet(i, 0)) for i in sorted(self.servos) if self._alive(i)]
-            return [(target, status_packet(target, 0))] if self._alive(target) else []
+                return [(i, status_packet(i, self.servos[i].status_error())) for i in sorted(self.servos)
+                        if self._alive(i)]
+            servo = self._alive(target)
+            return [(target, status_packet(target, servo.status_error()))] if servo else []
         if instruction == READ:
             servo = self._alive(target)
             if servo is None or len(params) != 2:
                 return []
-            return [(target, status_packet(target, 0, servo.read(params[0], params[1])))]
+            return [(target, status_packet(target, servo.status_error(), servo.read(params[0], params[1])))]
         if instruction == WRITE:
             address, data = params[0], params[1:]
             if target == BROADCAST_ID:
@@ -183,14 +215,15 @@ class FeetechBusEmulator(PtyBusEmulator):
             servo = self._alive(target)
             if servo is None:
                 return []
-            return [(target, status_packet(target, servo.write(address, data)))]
+            error = servo.write(address, data)
+            return [(target, status_packet(target, error | servo.status_error()))]
         if instruction == SYNC_READ:
             address, length = params[0], params[1]
             out = []
             for i in params[2:]:
                 servo = self._alive(i)
                 if servo is not None:
-                    out.append((i, status_packet(i, 0, servo.read(address, length))))
+                    out.append((i, status_packet(i, servo.status_error(), servo.read(address, length))))
             return out
         if instruction == SYNC_WRITE:
             address, length = params[0], params[1]

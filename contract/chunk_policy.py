@@ -1,14 +1,16 @@
 """The `ChunkPolicy` protocol: what the runtime needs from any policy that predicts action chunks.
 
-Implemented by the torch policy (`policy.QChunkSACPolicy`) and by the torch-free ONNX actor
-(`export.OnnxChunkPolicy`). Kept in `robot/` so the deploy path never imports training code.
+Implemented by the torch policy (`policy.QChunkSACPolicy`), the torch-free ONNX actor
+(`export.OnnxChunkPolicy`) and the sim's scripted expert; the executor (`robot.executor`) runs any
+of them. Here, below both, so the deploy path never imports training code.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @runtime_checkable

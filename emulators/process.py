@@ -13,7 +13,7 @@ from typing import Iterator
 
 
 def _child(factory: str, max_speed: float, wire_baudrate: int | None, conn) -> None:
-    from tests.emulators import koch_bus, so_bus
+    from emulators import koch_bus, so_bus
 
     make = {"koch": koch_bus, "so": so_bus}[factory]
     with make(max_speed=max_speed) as emu:

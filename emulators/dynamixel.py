@@ -12,18 +12,29 @@ Servo behaviour copied from the ROBOTIS X-series manual: Present_Position = shaf
 (Drive_Mode bit 0 reverses the shaft direction); EEPROM (addresses < 64) refuses writes while
 torque is on (access error 7); enabling torque copies Present_Position into Goal_Position;
 position mode (3) clamps goals to Min/Max_Position_Limit, extended modes (4, 5) do not.
+A hardware error (`raise_hardware_error("overload")`) sets its bit in Hardware_Error_Status and the
+Alert bit (0x80) in the error byte of every status packet; if the bit is in Shutdown (overload,
+overheating and electrical shock by default) torque goes off and stays off until the servo is
+rebooted (`clear_hardware_error()`).
 """
 
 from __future__ import annotations
 
-from tests.emulators.pty import PtyBusEmulator
-from tests.emulators.servo import Field, Servo
+import time
+
+from emulators.pty import PtyBusEmulator
+from emulators.servo import Field, Servo
 
 HEADER = b"\xff\xff\xfd\x00"
 BROADCAST_ID = 0xFE
 STATUS = 0x55
 PING, READ, WRITE, SYNC_READ, SYNC_WRITE, BULK_READ = 0x01, 0x02, 0x03, 0x82, 0x83, 0x92
 ERR_INSTRUCTION, ERR_CRC, ERR_DATA_LENGTH, ERR_ACCESS = 2, 3, 5, 7
+ALERT = 0x80  # error byte: "check Hardware_Error_Status"
+# Hardware_Error_Status bits (ROBOTIS X-series e-manual)
+HARDWARE_ERRORS = {"input_voltage": 0x01, "overheating": 0x04, "motor_encoder": 0x08, "electrical_shock": 0x10,
+                   "overload": 0x20}
+DEFAULT_SHUTDOWN = 0x34  # overload, electrical shock, overheating
 
 MODEL_NUMBERS = {"xl330-m077": 1190, "xl330-m288": 1200, "xl430-w250": 1060}
 EEPROM_END = 64  # first RAM address (Torque_Enable)
@@ -98,8 +109,10 @@ _X_FIELDS = {
     "Homing_Offset": Field(20, 4),
     "Max_Position_Limit": Field(48, 4),
     "Min_Position_Limit": Field(52, 4),
+    "Shutdown": Field(63, 1),
     "Torque_Enable": Field(64, 1),
     "Status_Return_Level": Field(68, 1),
+    "Hardware_Error_Status": Field(70, 1),
     "Position_D_Gain": Field(80, 2),
     "Position_I_Gain": Field(82, 2),
     "Position_P_Gain": Field(84, 2),
@@ -130,6 +143,7 @@ class DynamixelXServo(Servo):
         self.set_field("Max_Position_Limit", 4095)
         self.set_field("Min_Position_Limit", 0)
         self.set_field("Status_Return_Level", 2)
+        self.set_field("Shutdown", DEFAULT_SHUTDOWN)
         self.set_field("Position_P_Gain", 400 if model.startswith("xl330") else 640)
         self.set_field("Present_Input_Voltage", 50 if model.startswith("xl330") else 120)
         self.set_field("Present_Temperature", 30)
@@ -158,6 +172,30 @@ class DynamixelXServo(Servo):
 
     def check_write(self, address: int, length: int) -> int:
         return ERR_ACCESS if address < EEPROM_END and self.torque_on else 0
+
+    def write(self, address: int, data: bytes) -> int:
+        with self.lock:
+            error = super().write(address, data)
+            if self._shut_down():  # torque cannot come back on until a reboot
+                self.set_field("Torque_Enable", 0)
+            return error
+
+    def _shut_down(self) -> bool:
+        return bool(self.get_field("Hardware_Error_Status") & self.get_field("Shutdown"))
+
+    def status_error(self) -> int:
+        return ALERT if self.get_field("Hardware_Error_Status") else 0
+
+    def raise_hardware_error(self, kind: str) -> None:
+        with self.lock:
+            self._refresh(time.monotonic())
+            self.set_field("Hardware_Error_Status", self.get_field("Hardware_Error_Status") | HARDWARE_ERRORS[kind])
+            if self._shut_down():
+                self.set_field("Torque_Enable", 0)
+
+    def clear_hardware_error(self) -> None:
+        with self.lock:
+            self.set_field("Hardware_Error_Status", 0)
 
     def write_present_state(self) -> None:
         self.set_signed("Present_Position", self.present_from_actual(self.actual))
@@ -210,7 +248,7 @@ class DynamixelBusEmulator(PtyBusEmulator):
                 if servo is not None:
                     model = servo.get_field("Model_Number")
                     fw = servo.get_field("Firmware_Version")
-                    out.append((i, status_packet(i, 0, bytes([model & 0xFF, model >> 8, fw]))))
+                    out.append((i, status_packet(i, servo.status_error(), bytes([model & 0xFF, model >> 8, fw]))))
             return out
         if instruction == READ:
             servo = self._alive(target)
@@ -218,8 +256,8 @@ class DynamixelBusEmulator(PtyBusEmulator):
                 return []
             address, length = params[0] | params[1] << 8, params[2] | params[3] << 8
             if address + length > servo.table_size:
-                return [(target, status_packet(target, ERR_ACCESS))]
-            return [(target, status_packet(target, 0, servo.read(address, length)))]
+                return [(target, status_packet(target, ERR_ACCESS | servo.status_error()))]
+            return [(target, status_packet(target, servo.status_error(), servo.read(address, length)))]
         if instruction == WRITE:
             address, data = params[0] | params[1] << 8, params[2:]
             if target == BROADCAST_ID:
@@ -230,14 +268,15 @@ class DynamixelBusEmulator(PtyBusEmulator):
             servo = self._alive(target)
             if servo is None:
                 return []
-            return [(target, status_packet(target, servo.write(address, data)))]
+            error = servo.write(address, data)
+            return [(target, status_packet(target, error | servo.status_error()))]
         if instruction == SYNC_READ:
             address, length = params[0] | params[1] << 8, params[2] | params[3] << 8
             out = []
             for i in params[4:]:
                 servo = self._alive(i)
                 if servo is not None:
-                    out.append((i, status_packet(i, 0, servo.read(address, length))))
+                    out.append((i, status_packet(i, servo.status_error(), servo.read(address, length))))
             return out
         if instruction == SYNC_WRITE:
             address, length = params[0] | params[1] << 8, params[2] | params[3] << 8
@@ -254,10 +293,10 @@ class DynamixelBusEmulator(PtyBusEmulator):
                 address, length = params[k + 1] | params[k + 2] << 8, params[k + 3] | params[k + 4] << 8
                 servo = self._alive(i)
                 if servo is not None:
-                    out.append((i, status_packet(i, 0, servo.read(address, length))))
+                    out.append((i, status_packet(i, servo.status_error(), servo.read(address, length))))
             return out
         if target != BROADCAST_ID and self._alive(target) is not None:
-            return [(target, status_packet(target, ERR_INSTRUCTION))]
+            return [(target, status_packet(target, ERR_INSTRUCTION | self.servos[target].status_error()))]
         return []
 
 

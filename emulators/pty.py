@@ -9,7 +9,10 @@ closing and reopening it (a pty whose last slave fd closes makes the master read
 Fault injection common to both protocols:
 - `servo.silent = True`: the servo ignores every packet (unplugged cable, dead servo);
 - `corrupt_next_replies(n, servo_id)`: the next n status packets (from that servo) go out with a
-  broken checksum, like line noise;
+  broken checksum, like line noise; `corrupt_every(n, servo_id)`: one in every n of them, until
+  `corrupt_every(0)` (`corrupted` counts the packets broken so far);
+- `servo.raise_hardware_error(kind)` (in the protocol modules): the servo reports "overload",
+  "overheating", ... in the error byte of every status packet, as the real models do;
 - `servo.reply_delay_s` / `reply_delay_s`: a late answer (per servo / every reply).
 
 Wire time is not modelled unless `wire_baudrate` is set: then the replies to each instruction leave
@@ -25,7 +28,7 @@ import threading
 import time
 import tty
 
-from tests.emulators.servo import Servo
+from emulators.servo import Servo
 
 
 def _sleep_precise(seconds: float) -> None:
@@ -53,6 +56,9 @@ class PtyBusEmulator:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._corrupt: list[int | None] = []  # one entry per reply to corrupt; None = any servo
+        self._corrupt_every: tuple[int, int | None] = (0, None)  # (n, servo id or None = any)
+        self._replies_seen = 0  # replies counted towards `corrupt_every`
+        self.corrupted = 0  # status packets sent with a broken checksum
         self.reply_delay_s = 0.0
         self.wire_baudrate: int | None = None  # e.g. 1_000_000 to add real-bus byte times
         self.packets_received = 0  # valid instruction packets, for tests and benchmarks
@@ -87,6 +93,12 @@ class PtyBusEmulator:
     def corrupt_next_replies(self, count: int = 1, servo_id: int | None = None) -> None:
         with self._lock:
             self._corrupt.extend([servo_id] * count)
+
+    def corrupt_every(self, n: int, servo_id: int | None = None) -> None:
+        """Break the checksum of one in every `n` status packets (of that servo); 0 stops it."""
+        with self._lock:
+            self._corrupt_every = (n, servo_id)
+            self._replies_seen = 0
 
     # ---- protocol hook --------------------------------------------------------------------------
     def parse(self, buffer: bytearray) -> list[tuple[int, bytes]]:
@@ -127,11 +139,19 @@ class PtyBusEmulator:
         if delay > 0:
             _sleep_precise(delay)
         with self._lock:
+            corrupt = False
             for i, target in enumerate(self._corrupt):
                 if target is None or target == servo_id:
                     del self._corrupt[i]
-                    reply = reply[:-1] + bytes([reply[-1] ^ 0xFF])  # flip the checksum byte
+                    corrupt = True
                     break
+            every, target = self._corrupt_every
+            if every and (target is None or target == servo_id):
+                self._replies_seen += 1
+                corrupt = corrupt or self._replies_seen % every == 0
+            if corrupt:
+                reply = reply[:-1] + bytes([reply[-1] ^ 0xFF])  # flip the checksum byte
+                self.corrupted += 1
         os.write(self._master, reply)
 
     def _log(self, instruction: int, target: int) -> None:

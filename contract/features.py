@@ -1,0 +1,35 @@
+"""The names every part of chunkbot agrees on: motors, their features, and the keys of a policy frame.
+
+A robot reports and takes `<motor>.pos` floats (LeRobot's naming); a policy frame gathers the float
+features into one `observation.state` vector and keeps each camera as `observation.images.<camera>`;
+a dataset stores the action the robot received under `action`. Datasets, the learner, the ONNX
+actor and the runtime all use these names, so each is written here once.
+"""
+
+from __future__ import annotations
+
+# LeRobot's motor order for the Koch and SO-100/SO-101 arms (servo ids 1..6 in this order).
+MOTOR_NAMES: tuple[str, ...] = (
+    "shoulder_pan",
+    "shoulder_lift",
+    "elbow_flex",
+    "wrist_flex",
+    "wrist_roll",
+    "gripper",
+)
+GRIPPER = "gripper"
+
+
+def position_feature(motor: str) -> str:
+    """`"elbow_flex"` -> `"elbow_flex.pos"`: the observation and action feature of a motor's position."""
+    return f"{motor}.pos"
+
+
+ACTION_NAMES: tuple[str, ...] = tuple(position_feature(m) for m in MOTOR_NAMES)
+
+STATE_KEY = "observation.state"
+IMAGE_PREFIX = "observation.images."
+ACTION_KEY = "action"
+# Optional in a frame handed to a policy with an observation history of L > 1 frames: the states of
+# the previous L-1 control steps, (L-1, D) float32, oldest first (the executor fills it).
+STATE_HISTORY_KEY = "state_history"
