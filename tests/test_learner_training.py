@@ -70,7 +70,7 @@ def test_pretrained_policy_reproduces_the_trained_policys_chunks(tmp_path):
     again = QChunkSACPolicy.from_pretrained(last_checkpoint(tmp_path) / "pretrained_model")
     state = torch.randn(3, 1, 4)
     torch.testing.assert_close(policy.deterministic_chunk(state), again.deterministic_chunk(state))
-    assert extra["env_step"] == 60 and learner.step == 60 - 40
+    assert extra["env_step"] == 60 and learner.step == 60 - 40 + 1   # updates from the warm-up's last step on
     assert set(buffers) == {"online", "offline"} and len(buffers["online"]) == 60
 
 
@@ -78,7 +78,7 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     train(tiny_job(tmp_path, steps=60, eval_every=0))
     train(tiny_job(tmp_path, steps=100, eval_every=0, resume=True))
     policy, learner, buffers, extra = load_checkpoint(last_checkpoint(tmp_path))
-    assert extra["env_step"] == 100 and learner.step == 100 - 40
+    assert extra["env_step"] == 100 and learner.step == 100 - 40 + 1
     assert len(buffers["online"]) == 100
 
 
