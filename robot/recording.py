@@ -1,9 +1,11 @@
 """Write robot episodes to a LeRobotDataset so that nothing finished is ever lost.
 
-LeRobot only makes a dataset readable after `finalize()` (parquet footers); an interrupted
-process that never calls it leaves every episode unreadable. `DatasetRecorder` is a context
-manager that finalizes on any exit (Ctrl-C and SIGTERM included), drops only the episode that
-was in progress, and can resume appending to an existing dataset.
+`DatasetRecorder` is the one writer of recorded episodes (tools.record, the HIL sessions). Each
+saved episode is committed (robot.dataset_commit): its parquet files are closed and fsynced and a
+commit record is replaced atomically, so a SIGKILL or a power cut loses at most the episode in
+progress, and the dataset stays one that `LeRobotDataset(repo_id, root=...)` reads. Resuming (and
+`open_dataset`) first rolls a killed recording back to its last commit and says what it dropped.
+Ctrl-C and SIGTERM (`terminate_as_interrupt`) end the recording through `close()` as well.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
+from robot.dataset_commit import DatasetDamagedError, commit_episode, recover, write_commit
 from robot.features import ACTION_KEY, dataset_features
 
 log = logging.getLogger(__name__)
@@ -26,7 +30,7 @@ VIDEO_BACKEND = "pyav"
 
 
 class DatasetRecorder:
-    """Append (observation, action, reward, success, done) frames episode by episode."""
+    """Append (observation, action, reward, success, done[, extra columns]) frames episode by episode."""
 
     def __init__(
         self,
@@ -39,15 +43,26 @@ class DatasetRecorder:
         use_videos: bool = False,
         resume: bool = False,
         overwrite: bool = False,
+        extra_features: dict[str, dict] | None = None,
+        exists_hint: str = "Pass --dataset.resume=true to append episodes, or choose another --dataset.root.",
     ) -> None:
         import datasets
         from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
         datasets.disable_progress_bars()  # one bar per saved episode drowns the recording's own bar
         self.root = Path(root)
-        self.features = dataset_features(observation_features, action_names, use_videos=use_videos)
-        info = self.root / "meta" / "info.json"
-        if info.exists() and resume:
+        self.features = {**dataset_features(observation_features, action_names, use_videos=use_videos),
+                         **(extra_features or {})}
+        holds_data = self.root.exists() and any(self.root.iterdir())
+        if holds_data and resume and not _has_episode_files(self.root) and not (self.root / "meta" / "info.json").exists():
+            shutil.rmtree(self.root)  # killed while the dataset was being created: nothing to keep
+            holds_data = False
+        if holds_data and resume:
+            recovery = recover(self.root)
+            if recovery.changed:
+                log.warning("resuming %s", recovery.summary(self.root))
+            else:
+                log.info("resuming %s after its %d finished episode(s)", self.root, recovery.episodes)
             self.dataset = LeRobotDataset.resume(repo_id, root=self.root, video_backend=VIDEO_BACKEND)
             theirs = {k: tuple(v["shape"]) for k, v in self.dataset.features.items() if k in self.features}
             ours = {k: tuple(v["shape"]) for k, v in self.features.items()}
@@ -57,17 +72,15 @@ class DatasetRecorder:
                     f"gives {ours}. Record into a new --dataset.root instead."
                 )
         else:
-            if self.root.exists() and any(self.root.iterdir()):
+            if holds_data:
                 if not overwrite:
-                    raise FileExistsError(
-                        f"{self.root} already holds data. Pass --dataset.resume=true to append episodes, "
-                        f"or choose another --dataset.root."
-                    )
+                    raise FileExistsError(f"{self.root} already holds data. {exists_hint}")
                 shutil.rmtree(self.root)
             self.dataset = LeRobotDataset.create(
                 repo_id, fps, self.features, root=self.root, robot_type=robot_type,
                 use_videos=use_videos, video_backend=VIDEO_BACKEND,
             )
+            write_commit(self.root)  # the empty dataset: a kill before the first episode resumes from it
         self.episodes_saved = 0
         self._closed = False
 
@@ -75,22 +88,38 @@ class DatasetRecorder:
     def num_episodes(self) -> int:
         return self.dataset.meta.total_episodes
 
-    def add_frame(self, frame: dict[str, np.ndarray], action: np.ndarray, reward: float, success: bool,
-                  done: bool, task: str) -> None:
+    def row(self, frame: dict[str, np.ndarray], action: np.ndarray, reward: float, success: bool, done: bool,
+            task: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One LeRobot frame: the policy frame, the action sent, the RL columns and any extra columns."""
         row = dict(frame)
         row[ACTION_KEY] = np.asarray(action, dtype=np.float32)
         row["next.reward"] = np.asarray([reward], dtype=np.float32)
         row["next.success"] = np.asarray([success], dtype=bool)
         row["next.done"] = np.asarray([done], dtype=bool)
+        for key, value in (extra or {}).items():
+            row[key] = np.asarray([value], dtype=self.features[key]["dtype"])
         row["task"] = task
-        self.dataset.add_frame(row)
+        return row
+
+    def add_frame(self, frame: dict[str, np.ndarray], action: np.ndarray, reward: float, success: bool,
+                  done: bool, task: str, extra: dict[str, Any] | None = None) -> None:
+        self.dataset.add_frame(self.row(frame, action, reward, success, done, task, extra))
 
     def save_episode(self) -> None:
+        """Write the frames added since the last save as one episode and commit it to disk."""
         if self.dataset.has_pending_frames():
-            # A Ctrl-C during the write itself must not leave half an episode in the files.
-            with _signals_deferred():
+            # Ctrl-C during the write must not leave half an episode; a SIGKILL is rolled back on resume
+            with signals_deferred():
                 self.dataset.save_episode()
-            self.episodes_saved += 1
+                commit_episode(self.dataset)
+                self.episodes_saved += 1
+
+    def add_episode(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Add and save a whole episode (rows from `row()`), or nothing of it if Ctrl-C comes meanwhile."""
+        with signals_deferred():
+            for row in rows:
+                self.dataset.add_frame(row)
+            self.save_episode()
 
     def discard_episode(self) -> None:
         if self.dataset.has_pending_frames():
@@ -101,8 +130,8 @@ class DatasetRecorder:
             return
         self._closed = True
         self.discard_episode()
-        with _signals_deferred():
-            self.dataset.finalize()
+        with signals_deferred():
+            self.dataset.finalize()  # every episode is committed already: this only releases the writers
 
     def __enter__(self) -> "DatasetRecorder":
         return self
@@ -111,12 +140,15 @@ class DatasetRecorder:
         self.close()
 
 
-class _signals_deferred:
-    """Hold SIGINT/SIGTERM until the block ends (main thread only), then re-raise them."""
+def _has_episode_files(root: Path) -> bool:
+    return any(p.is_file() for d in ("data", "videos", "meta/episodes") for p in (root / d).rglob("*"))
 
-    def __enter__(self):
-        import threading
 
+class signals_deferred:
+    """Hold SIGINT/SIGTERM until the block ends (main thread only), then raise KeyboardInterrupt.
+    A block nested in another raises when it ends, so end the outer block with it."""
+
+    def __enter__(self) -> "signals_deferred":
         self._pending: list[int] = []
         self._old: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
@@ -133,8 +165,6 @@ class _signals_deferred:
 
 def terminate_as_interrupt() -> None:
     """Treat SIGTERM like Ctrl-C so `finally` blocks finalize datasets and checkpoints."""
-    import threading
-
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_interrupt)
 
@@ -144,7 +174,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def open_dataset(repo_id: str, root: Path | str):
-    """Read a recorded dataset with a clear error when it is missing or was never finalized."""
+    """Read a recorded dataset; a killed recording is first rolled back to its last finished episode."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     root = Path(root)
@@ -153,6 +183,12 @@ def open_dataset(repo_id: str, root: Path | str):
             f"no LeRobot dataset at {root} (meta/info.json is missing). Record one with "
             f"`python -m tools.record --dataset.root={root} ...`."
         )
+    try:
+        recovery = recover(root)
+    except DatasetDamagedError as e:
+        raise RuntimeError(str(e)) from None
+    if recovery.changed:
+        log.warning("%s", recovery.summary(root))
     try:
         return LeRobotDataset(repo_id, root=root, video_backend=VIDEO_BACKEND)
     except Exception as e:  # pyarrow / datasets raise many types for damaged files

@@ -7,8 +7,9 @@ Each frame stores the policy frame (`observation.state`, `observation.images.<ca
 the robot actually received, `next.reward`, `next.success` and `next.done` (terminated). In
 simulation the task gives reward and success and an episode ends on success or at the task's time
 limit; a real arm runs each episode for `--dataset.episode_time_s` with `--dataset.reset_time_s`
-between episodes. Ctrl-C keeps every finished episode (the dataset is finalized on the way out);
-`--dataset.resume=true` appends to it later.
+between episodes. Every finished episode is committed to disk when it ends: Ctrl-C, SIGTERM, even a
+SIGKILL or a power cut lose at most the episode in progress; `--dataset.resume=true` appends to the
+dataset later (after rolling a killed recording back to its last finished episode).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import draccus
 
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_for_cli
 from robot.connection import disconnect
+from robot.dataset_commit import DatasetDamagedError
 from robot.features import IMAGE_PREFIX, to_policy_frame
 from robot.interface import RobotError, action_dict_to_array
 from robot.recording import DatasetRecorder, terminate_as_interrupt
@@ -96,11 +98,17 @@ def record(cfg: RecordConfig) -> Path:
     robot.connect()
     teleop = make_teleoperator(cfg.teleop, robot=robot)
     teleop.connect()
-    recorder = DatasetRecorder(
-        cfg.dataset.repo_id, root, fps, robot.observation_features, tuple(robot.action_features),
-        robot_type=robot.name, use_videos=cfg.dataset.use_videos,
-        resume=cfg.dataset.resume, overwrite=cfg.dataset.overwrite,
-    )
+    try:
+        recorder = DatasetRecorder(
+            cfg.dataset.repo_id, root, fps, robot.observation_features, tuple(robot.action_features),
+            robot_type=robot.name, use_videos=cfg.dataset.use_videos,
+            resume=cfg.dataset.resume, overwrite=cfg.dataset.overwrite,
+        )
+    except BaseException:  # e.g. a dataset that cannot be resumed: let go of the arm before saying so
+        with contextlib.ExitStack() as cleanup:
+            cleanup.callback(disconnect, robot)
+            cleanup.callback(disconnect, teleop)
+        raise
     first = recorder.num_episodes
     # Real arms: every action passes the safety layer, as a policy's chunks do.
     safe_step = None if sim else SafeTeleopStep(robot, teleop, cfg.safety)
@@ -190,6 +198,8 @@ def main() -> None:
         record(cfg)
     except RobotError as e:  # a bus fault, a silent or faulty servo, a missing calibration: say which
         fail(str(e), code=1)
+    except DatasetDamagedError as e:
+        fail(str(e))
 
 
 if __name__ == "__main__":
