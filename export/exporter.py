@@ -92,6 +92,10 @@ def resolve_checkpoint(path: str | Path) -> tuple[Path, Path | None]:
     for pretrained in (path, path / "pretrained_model", path / "checkpoints" / "last" / "pretrained_model"):
         if (pretrained / "config.json").is_file() and (pretrained / "model.safetensors").is_file():
             checkpoint = pretrained.parent if pretrained.name == "pretrained_model" else None
+            if checkpoint is not None and (checkpoint / "manifest.json").is_file():
+                from policy.checkpoint import verify_checkpoint  # training side, as the policy itself
+
+                verify_checkpoint(checkpoint)  # never export a damaged checkpoint
             if checkpoint is not None and not (checkpoint / "training_state").is_dir():
                 checkpoint = None
             return pretrained, checkpoint

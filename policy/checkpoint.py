@@ -1,18 +1,23 @@
-"""Checkpoints in LeRobot's layout, written atomically.
+"""Checkpoints in LeRobot's layout, written atomically, checksummed, and resumed from the newest readable one.
 
     <output_dir>/checkpoints/<step:09d>/pretrained_model/{config.json, model.safetensors, train_config.json}
                                        /training_state/{learner.safetensors, optimizers.pt,
                                                         training_step.json, <name>_buffer.npz}
+                                       /manifest.json   (sha256 of every file above; written last)
     <output_dir>/checkpoints/last -> <step:09d>      (symlink, as LeRobot)
 
-A checkpoint is assembled in a hidden temp folder beside its final place and renamed into it,
-then `last` is repointed with an atomic symlink replace: a crash leaves either the previous
-checkpoint or the new one, never half of one.
+A checkpoint is assembled in a hidden temp folder beside its final place, fsynced and renamed into
+it, then `last` is repointed with an atomic symlink replace: a crash or a power cut leaves either
+the previous checkpoint or the new one, never half of one. Damage after that (a truncated copy, a
+bad disk) is caught on load by the manifest, and `load_newest_checkpoint` falls back to the newest
+checkpoint that verifies and loads, saying in one line which one it skipped and why.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -25,10 +30,18 @@ from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer
 
+log = logging.getLogger(__name__)
+
 CHECKPOINTS = "checkpoints"
 LAST = "last"
 PRETRAINED = "pretrained_model"
 TRAINING_STATE = "training_state"
+MANIFEST = "manifest.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is damaged (checksum mismatch, missing or unreadable file) or absent: bad input,
+    which the tools report in one line like any other ValueError."""
 
 
 def save_checkpoint(output_dir: str | Path, step: int, policy: QChunkSACPolicy, learner: QChunkSACLearner,
@@ -56,6 +69,7 @@ def save_checkpoint(output_dir: str | Path, step: int, policy: QChunkSACPolicy, 
     for buf_name, buf in (buffers or {}).items():
         buf.save(state_dir / f"{buf_name}_buffer.npz")
     (state_dir / "training_step.json").write_text(json.dumps({"step": step, **(extra or {})}, indent=2))
+    _write_manifest(tmp)  # last, after every file it vouches for is on disk
     # a checkpoint of the same step is replaced by two renames, and deleted only after: a kill at any
     # point leaves `last` pointing at a complete checkpoint (or, between the renames, at none for an instant)
     old = root / f".old-{name}-{os.getpid()}"
@@ -68,21 +82,90 @@ def save_checkpoint(output_dir: str | Path, step: int, policy: QChunkSACPolicy, 
     link_tmp.unlink(missing_ok=True)
     os.symlink(name, link_tmp)
     os.replace(link_tmp, root / LAST)
+    _fsync_dir(root)
     return final
 
 
 def last_checkpoint(output_dir: str | Path) -> Path | None:
-    last = Path(output_dir) / CHECKPOINTS / LAST
-    return last.resolve() if last.exists() else None
+    """The checkpoint `last` points at; the newest step folder when `last` is missing or dangling."""
+    found = checkpoints_newest_first(output_dir)
+    return found[0] if found else None
+
+
+def checkpoints_newest_first(output_dir: str | Path) -> list[Path]:
+    """Every checkpoint folder of a run: the one `last` points at first, then by step, newest first."""
+    root = Path(output_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    steps = sorted((p for p in root.iterdir() if p.name.isdigit() and p.is_dir()), key=lambda p: int(p.name),
+                   reverse=True)
+    last = root / LAST
+    first = [last.resolve()] if last.exists() else []
+    return first + [p.resolve() for p in steps if p.resolve() not in first]
+
+
+def load_newest_checkpoint(output_dir: str | Path, device: str | torch.device = "cpu"
+                           ) -> tuple[Path, tuple[QChunkSACPolicy, QChunkSACLearner, dict[str, ChunkReplayBuffer],
+                                                  dict[str, Any]]]:
+    """(checkpoint, load_checkpoint(checkpoint)) of the newest checkpoint that verifies and loads.
+
+    A damaged newer one is skipped with a one-line warning; none readable raises CheckpointError."""
+    skipped: list[str] = []
+    for checkpoint in checkpoints_newest_first(output_dir):
+        try:
+            loaded = load_checkpoint(checkpoint, device)
+        except (CheckpointError, FileNotFoundError) as e:
+            skipped.append(str(e))
+            continue
+        if skipped:
+            log.warning("skipped damaged checkpoint(s) %s; resuming from %s, the newest readable one",
+                        "; ".join(skipped), checkpoint)
+        return checkpoint, loaded
+    if not skipped:
+        raise CheckpointError(f"no checkpoint in {Path(output_dir) / CHECKPOINTS}")
+    raise CheckpointError(f"no readable checkpoint in {Path(output_dir) / CHECKPOINTS} ({'; '.join(skipped)}); "
+                          "restore a copy of the run, or start a new --output_dir")
+
+
+def verify_checkpoint(checkpoint: str | Path) -> None:
+    """Check every file of a checkpoint against its manifest; CheckpointError names the first bad one."""
+    checkpoint = Path(checkpoint)
+    try:
+        manifest = json.loads((checkpoint / MANIFEST).read_text())["sha256"]
+    except FileNotFoundError:
+        log.warning("%s has no %s (written by an older chunkbot): its files cannot be verified", checkpoint, MANIFEST)
+        return
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{checkpoint}: {MANIFEST} is unreadable ({type(e).__name__})") from None
+    for rel, digest in manifest.items():
+        path = checkpoint / rel
+        if not path.is_file():
+            raise CheckpointError(f"{checkpoint}: {rel} is missing")
+        if _sha256(path) != digest:
+            raise CheckpointError(f"{checkpoint}: {rel} does not match its checksum (changed or truncated after "
+                                  "it was written)")
 
 
 def load_checkpoint(checkpoint: str | Path, device: str | torch.device = "cpu"
                     ) -> tuple[QChunkSACPolicy, QChunkSACLearner, dict[str, ChunkReplayBuffer], dict[str, Any]]:
-    """Policy, learner (critics, targets, temperature, optimiser state), buffers and the extra state."""
+    """Policy, learner (critics, targets, temperature, optimiser state), buffers and the extra state.
+
+    The files are verified against the checkpoint's manifest first; a damaged checkpoint raises
+    CheckpointError (`load_newest_checkpoint` then falls back to an older one)."""
     checkpoint = Path(checkpoint)
     state_dir = checkpoint / TRAINING_STATE
     if not state_dir.is_dir():
         raise FileNotFoundError(f"{checkpoint} has no {TRAINING_STATE}/ folder; is it a training checkpoint?")
+    verify_checkpoint(checkpoint)
+    try:
+        return _load(checkpoint, state_dir, device)
+    except Exception as e:  # noqa: BLE001 - safetensors, torch.load, json and numpy raise their own types
+        reason = " ".join(str(e).split())[:200]
+        raise CheckpointError(f"{checkpoint} cannot be loaded ({type(e).__name__}: {reason})") from e
+
+
+def _load(checkpoint: Path, state_dir: Path, device: str | torch.device
+          ) -> tuple[QChunkSACPolicy, QChunkSACLearner, dict[str, ChunkReplayBuffer], dict[str, Any]]:
     policy = QChunkSACPolicy.from_pretrained(checkpoint / PRETRAINED, device).train()
     rng = torch.load(state_dir / "rng_state.pt", weights_only=False)
     generator = None
@@ -98,3 +181,39 @@ def load_checkpoint(checkpoint: str | Path, device: str | torch.device = "cpu"
     buffers = {p.name[: -len("_buffer.npz")]: ChunkReplayBuffer.load(p) for p in state_dir.glob("*_buffer.npz")}
     extra = json.loads((state_dir / "training_step.json").read_text())
     return policy, learner, buffers, extra
+
+
+def _write_manifest(checkpoint: Path) -> None:
+    files = sorted(p for p in checkpoint.rglob("*") if p.is_file())
+    digests = {}
+    for path in files:
+        digests[path.relative_to(checkpoint).as_posix()] = _sha256(path)
+        _fsync(path)
+    manifest = checkpoint / MANIFEST
+    manifest.write_text(json.dumps({"sha256": digests}, indent=1))
+    _fsync(manifest)
+    for directory in {p.parent for p in files} | {checkpoint}:
+        _fsync_dir(directory)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError:  # not every filesystem can fsync a directory; the renames stay atomic
+        pass
+    finally:
+        os.close(fd)

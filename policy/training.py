@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from policy.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
+from policy.checkpoint import last_checkpoint, load_newest_checkpoint, save_checkpoint
 from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE, QChunkSACConfig
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import IMAGE_PREFIX, STATE_KEY, QChunkSACPolicy
@@ -160,7 +160,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     if cfg.resume and checkpoint is None:
         raise FileNotFoundError(f"--resume=true but {out}/checkpoints/last does not exist")
     if checkpoint is not None:
-        policy, learner, buffers, extra = load_checkpoint(checkpoint, cfg.device)
+        checkpoint, (policy, learner, buffers, extra) = load_newest_checkpoint(out, cfg.device)
         online = buffers.get("online") or ChunkReplayBuffer(cfg.online_buffer_capacity, state_dim,
                                                             len(action_names), policy.config.camera_shapes, cfg.seed)
         offline = buffers.get("offline")

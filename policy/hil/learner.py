@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from policy.checkpoint import last_checkpoint, load_checkpoint, save_checkpoint
+from policy.checkpoint import last_checkpoint, load_newest_checkpoint, save_checkpoint
 from policy.config import QChunkSACConfig
 from policy.hil.weights import policy_to_bytes
 from policy.learner import QChunkSACLearner
@@ -221,10 +221,10 @@ class HILLearner:
     @classmethod
     def resume(cls, output_dir: str | Path, config: HILLearnerConfig | None = None) -> tuple["HILLearner", dict[str, Any]]:
         """The learner of the last checkpoint in `output_dir` and that checkpoint's extra state."""
-        ckpt = last_checkpoint(output_dir)
-        if ckpt is None:
+        if last_checkpoint(output_dir) is None:
             raise FileNotFoundError(f"--resume=true but {output_dir}/checkpoints/last does not exist")
-        policy, learner, buffers, extra = load_checkpoint(ckpt, (config or HILLearnerConfig()).device)
+        device = (config or HILLearnerConfig()).device
+        ckpt, (policy, learner, buffers, extra) = load_newest_checkpoint(output_dir, device)
         self = cls(policy.config, config)
         self.policy, self.learner = policy, learner
         self.online, self.demos = buffers["online"], buffers["demos"]
