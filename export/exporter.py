@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from export import integrity
 from export.graph import ChunkActorGraph, critic_description, load_critic, reference_chunk
 from export.metadata import (ACTION_CHUNK, CHUNK_Q_VALUES, CHUNK_VALUE, EXPORTER_VERSION, IMAGE_PREFIX,
                              NEXT_STATE_HISTORY, STATE_HISTORY, STATE_KEY, ActorMetadata, TensorSpec)
@@ -343,13 +344,14 @@ def _write_metadata(path: Path, metadata: ActorMetadata) -> None:
 
     model = onnx.load(str(path))
     del model.metadata_props[:]
-    for key, value in metadata.to_props().items():
+    for key, value in {**metadata.to_props(), integrity.CHECKSUM_KEY: integrity.PLACEHOLDER}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     model.doc_string = (f"chunkbot chunk actor ({metadata.policy_type}, h={metadata.chunk_size}, "
                         f"A={len(metadata.action_names)}, robot {metadata.robot_type}); inputs {list(metadata.inputs)}")
     onnx.checker.check_model(model)
-    onnx.save(model, str(path))  # < 2 GB: everything stays inside the one file
+    # < 2 GB: everything stays inside the one file, sealed with the SHA-256 of its bytes
+    path.write_bytes(integrity.seal(model.SerializeToString()))
 
 
 def export_policy(policy_path: str | Path, output: str | Path, *, with_critic: bool = False,

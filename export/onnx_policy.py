@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from export import integrity
 from export.metadata import ACTION_CHUNK, IMAGE_PREFIX, STATE_HISTORY, STATE_KEY, ActorMetadata, OnnxModelError
 
 _ORT_DTYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)"}
@@ -44,19 +45,29 @@ def session_options(intra_op_threads: int = 1) -> ort.SessionOptions:
 
 
 def load_session(path: str | Path, options: ort.SessionOptions | None = None) -> ort.InferenceSession:
-    """An onnxruntime CPU session, or an OnnxModelError that says what is wrong with the file."""
+    """An onnxruntime CPU session, or an OnnxModelError that says what is wrong with the file. The file's
+    bytes are checked against the SHA-256 sealed into it at export (export.integrity) first."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no ONNX model at {path}; export one with "
                                 "`python -m tools.export_onnx --policy.path=CHECKPOINT --output=actor.onnx`")
+    data = path.read_bytes()
+    sealed = integrity.has_checksum(data)
+    if sealed:
+        integrity.verify(data, str(path))  # before onnxruntime sees a byte of it
     try:
-        return ort.InferenceSession(str(path), options or session_options(), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(data, options or session_options(), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own pybind classes (InvalidProtobuf, Fail, ...)
-        size = path.stat().st_size
         raise OnnxModelError(
-            f"cannot load {path} ({size} bytes) as an ONNX model: the file is corrupted, truncated or not ONNX "
+            f"cannot load {path} ({len(data)} bytes) as an ONNX model: the file is corrupted, truncated or not ONNX "
             f"(onnxruntime: {type(e).__name__}: {str(e).strip()[:300]}); copy it again or re-export it with "
             "`python -m tools.export_onnx`") from None
+    if not sealed and "format" in session.get_modelmeta().custom_metadata_map:
+        raise OnnxModelError(
+            f"{path} is a chunkbot actor without the {integrity.CHECKSUM_KEY!r} checksum entry (exported by an older "
+            "chunkbot, or the entry is damaged), so it cannot be verified; re-export it with "
+            "`python -m tools.export_onnx`")
+    return session
 
 
 def read_metadata(path: str | Path) -> ActorMetadata:

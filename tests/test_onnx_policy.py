@@ -160,6 +160,48 @@ def test_corrupted_bytes_give_a_clear_error(tmp_path, exported):
         OnnxChunkPolicy(broken)
 
 
+def test_200_bytes_flipped_inside_the_weights_are_refused_although_onnxruntime_would_run_them(exported, tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    data = bytearray(exported["mlp"][2].read_bytes())
+    weights = max((t.raw_data for t in onnx.load(str(exported["mlp"][2])).graph.initializer), key=len)
+    start = data.find(weights) + 16
+    for i in range(start, start + 200):
+        data[i] ^= 0xA5
+    broken = tmp_path / "flipped.onnx"
+    broken.write_bytes(bytes(data))
+    session = ort.InferenceSession(bytes(data), providers=["CPUExecutionProvider"])  # no check of its own:
+    state = np.zeros((1, exported["mlp"][0].config.state_dim), np.float32)
+    assert session.run(None, {"observation.state": state})[0].shape[1:] == (5, 6)  # it loads and runs
+    with pytest.raises(OnnxModelError, match="do not match the SHA-256 written into it at export .* re-export it"):
+        OnnxChunkPolicy(broken)
+
+
+def test_an_actor_copied_alone_still_verifies(exported, tmp_path):
+    import shutil
+
+    copy = tmp_path / "robot" / "actor.onnx"
+    copy.parent.mkdir()
+    shutil.copy(exported["mlp"][2], copy)  # the checksum travels inside the file
+    assert OnnxChunkPolicy(copy).chunk_size == 5
+
+
+def test_an_actor_without_its_checksum_is_refused_with_how_to_fix_it(exported, tmp_path):
+    import onnx
+
+    model = onnx.load(str(exported["mlp"][2]))
+    kept = [(p.key, p.value) for p in model.metadata_props if p.key != "sha256"]
+    del model.metadata_props[:]
+    for key, value in kept:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    unsealed = tmp_path / "unsealed.onnx"
+    onnx.save(model, str(unsealed))
+    with pytest.raises(OnnxModelError, match="without the 'sha256' checksum entry .* re-export it"):
+        OnnxChunkPolicy(unsealed)
+
+
 def test_onnx_file_without_chunkbot_metadata_is_refused(exported, tmp_path):
     import onnx
 
