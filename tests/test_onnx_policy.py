@@ -14,7 +14,7 @@ from contract import ChunkPolicy
 from export import (ActorMetadata, ModelMismatchError, ObservationMismatchError, OnnxChunkPolicy, OnnxModelError,
                     read_metadata)
 from export.exporter import ParityError, check_parity, export_policy
-from export.sample_policies import make_policy, save_training_checkpoint
+from tests.sample_policies import make_policy, save_training_checkpoint
 
 torch.set_num_threads(1)
 

@@ -6,7 +6,8 @@ exactly what training writes. The weights are re-drawn at a scale where the chun
 input (a fresh actor's head is ~1e-3 and would hide a mis-wired input behind a near-constant
 output), and the normaliser gets non-trivial statistics and the sim arm's joint ranges.
 
-Imports torch and policy/ inside the functions only (export/ must not import policy/ at load time).
+A test fixture (benchmarks/bench_onnx.py uses it too, as it uses tests.emulators); torch and
+policy/ are imported inside the functions, so importing it stays cheap.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 KINDS = ("mlp", "act", "image")
 
-# Tiny networks for tests (exports in seconds) and the benchmark's deployment-sized ones.
+# Tiny networks (exports in seconds); benchmarks/bench_onnx.py passes its deployment-sized ones as `sizes`.
 TINY: dict[str, dict[str, Any]] = {
     "mlp": {"actor_hidden_dims": [32, 32]},
     "act": {"use_act_actor": True, "obs_history_length": 3,
@@ -26,11 +27,6 @@ TINY: dict[str, dict[str, Any]] = {
                     "dim_feedforward": 32}},
     "image": {"actor_hidden_dims": [32], "use_images": True,
               "image_encoder": {"channels": 4, "num_layers": 2, "latent_dim": 8}},
-}
-BENCHMARK: dict[str, dict[str, Any]] = {
-    "mlp": {"actor_hidden_dims": [256, 256, 256]},
-    "act": {"use_act_actor": True, "obs_history_length": 5},   # the seed's ACT actor: d_model 128, 2+2 layers
-    "image": {"actor_hidden_dims": [256, 256], "use_images": True},   # CNN 32 ch x 4 layers on 128 x 128
 }
 
 
