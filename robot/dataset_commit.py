@@ -44,8 +44,9 @@ _TRACKED_DIRS = ("data", "videos", _EPISODES_DIR)
 _STAGING_DIR = "images"  # LeRobot's per-frame camera files of the episode being recorded
 
 
-class DatasetDamagedError(RuntimeError):
-    """A dataset that is inconsistent beyond an unfinished episode and cannot be rolled back."""
+class DatasetDamagedError(ValueError):
+    """A dataset that is inconsistent beyond an unfinished episode and cannot be rolled back: bad input,
+    which the tools report in one line like any other ValueError."""
 
 
 # ------------------------------------------------------------------------------------------ commit
