@@ -193,6 +193,6 @@ def open_dataset(repo_id: str, root: Path | str):
         return LeRobotDataset(repo_id, root=root, video_backend=VIDEO_BACKEND)
     except Exception as e:  # pyarrow / datasets raise many types for damaged files
         raise RuntimeError(
-            f"the dataset at {root} cannot be read ({type(e).__name__}: {e}). It may be truncated or "
-            f"was never finalized (a killed recording); re-record the damaged episodes or restore a copy."
+            f"the dataset at {root} cannot be read ({type(e).__name__}: {e}). A file of a finished episode is "
+            f"damaged (a bad copy or disk); restore a copy of the dataset or record it again."
         ) from e

@@ -78,7 +78,8 @@ def test_recorder_rejects_resuming_with_other_features(tmp_path):
         DatasetRecorder("local/x", tmp_path / "d", 30, {"a.pos": float, "b.pos": float}, ["a.pos"], resume=True)
 
 
-def test_ctrl_c_mid_episode_keeps_every_finished_episode(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "sigterm"])
+def test_ctrl_c_or_sigterm_mid_episode_keeps_every_finished_episode(tmp_path, sig):
     root = tmp_path / "ds"
     cmd = [sys.executable, "-m", "tools.record", "--robot.type=sim_so101", "--robot.task=lift",
            "--teleop.type=scripted", "--dataset.repo_id=local/test_lift", f"--dataset.root={root}",
@@ -94,7 +95,7 @@ def test_ctrl_c_mid_episode_keeps_every_finished_episode(tmp_path):
         time.sleep(0.1)
     assert b"2/100" in bytes(seen), bytes(seen)[-2000:].decode(errors="replace")
     time.sleep(0.3)  # into the third episode (real time: ~1 s per episode)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     assert proc.wait(timeout=60) == 0
     reader.join(timeout=5)
     ds = open_dataset("local/test_lift", root)
