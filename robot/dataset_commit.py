@@ -16,11 +16,15 @@ footer until closed) leaves an inconsistent one: `recover` finds that cheaply (p
 counts against `info.json`) and rolls it back to the last commit: files the commit does not list are
 the unfinished episode's and are deleted, the metadata files are restored from the commit's copy.
 A consistent dataset the commit does not describe (appended by LeRobot's own tools) is adopted as it is.
+
+A recorder holds `WriterLock` while it writes: recovery never touches a dataset that a live process
+is recording (its unfinished episode is not a killed one), and two recorders cannot share one.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import logging
 import os
@@ -34,6 +38,7 @@ import pyarrow.parquet as pq
 log = logging.getLogger(__name__)
 
 COMMIT_FILE = "meta/chunkbot_commit.json"
+LOCK_FILE = ".chunkbot_writer.lock"
 COMMIT_VERSION = 1
 INFO = "meta/info.json"
 STATS = "meta/stats.json"
@@ -47,6 +52,49 @@ _STAGING_DIR = "images"  # LeRobot's per-frame camera files of the episode being
 class DatasetDamagedError(ValueError):
     """A dataset that is inconsistent beyond an unfinished episode and cannot be rolled back: bad input,
     which the tools report in one line like any other ValueError."""
+
+
+class DatasetBusyError(ValueError):
+    """Another live process is recording into the dataset."""
+
+
+class WriterLock:
+    """An exclusive lock on `<root>/.chunkbot_writer.lock` held while a recorder writes the dataset.
+
+    It is an flock, which the kernel drops when its process dies: a lock that can be taken means no
+    live writer (a SIGKILLed one included), so its leftovers are a killed recording's."""
+
+    def __init__(self, root: Path) -> None:
+        self._fd: int | None = os.open(Path(root) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = None
+            raise DatasetBusyError(f"{root} is being recorded by another process; wait for it to end, or record "
+                                   "into another --dataset.root") from None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def being_written(root: Path) -> bool:
+    """True while a live process holds the dataset's WriterLock."""
+    path = Path(root) / LOCK_FILE
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------------ commit
@@ -139,10 +187,12 @@ class Recovery:
                 f"({'; '.join(what)})")
 
 
-def recover(root: Path) -> Recovery:
+def recover(root: Path, adopt: bool = True) -> Recovery:
     """Make the dataset at `root` consistent again after a killed recording; see the module docstring.
+    `adopt`: record a consistent dataset that the commit does not describe as the new commit.
 
-    Raises DatasetDamagedError when it is inconsistent and no commit can restore it."""
+    Raises DatasetDamagedError when it is inconsistent and no commit can restore it. Call it holding the
+    dataset's WriterLock, or after `being_written(root)` said no: a live recording is not a killed one."""
     root = Path(root)
     for tmp in (root / "meta").glob(".*.tmp"):  # a commit cut short: the previous one stands
         tmp.unlink(missing_ok=True)
@@ -162,11 +212,8 @@ def recover(root: Path) -> Recovery:
                                       f"last commit ({'; '.join(problems[:3])}); restore a copy or record anew")
     info = json.loads((root / INFO).read_text())
     result.episodes = int(info["total_episodes"])
-    if commit is None or commit["episodes"] != result.episodes or commit["files"] != _tracked_files(root):
-        try:
-            write_commit(root)  # adopt the dataset as it is: the next recovery rolls back to this state
-        except OSError as e:  # a read-only copy still reads
-            log.debug("cannot write the commit record of %s: %s", root, e)
+    if adopt and (commit is None or commit["episodes"] != result.episodes or commit["files"] != _tracked_files(root)):
+        write_commit(root)  # the dataset as it is: the next recovery rolls back to this state
     return result
 
 

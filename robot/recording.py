@@ -19,7 +19,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from robot.dataset_commit import DatasetDamagedError, commit_episode, recover, write_commit
+from robot.dataset_commit import (DatasetDamagedError, WriterLock, being_written, commit_episode, recover,
+                                  write_commit)
 from robot.features import ACTION_KEY, dataset_features
 
 log = logging.getLogger(__name__)
@@ -47,42 +48,54 @@ class DatasetRecorder:
         exists_hint: str = "Pass --dataset.resume=true to append episodes, or choose another --dataset.root.",
     ) -> None:
         import datasets
-        from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
         datasets.disable_progress_bars()  # one bar per saved episode drowns the recording's own bar
         self.root = Path(root)
         self.features = {**dataset_features(observation_features, action_names, use_videos=use_videos),
                          **(extra_features or {})}
-        holds_data = self.root.exists() and any(self.root.iterdir())
-        if holds_data and resume and not _has_episode_files(self.root) and not (self.root / "meta" / "info.json").exists():
-            shutil.rmtree(self.root)  # killed while the dataset was being created: nothing to keep
-            holds_data = False
-        if holds_data and resume:
-            recovery = recover(self.root)
-            if recovery.changed:
-                log.warning("resuming %s", recovery.summary(self.root))
-            else:
-                log.info("resuming %s after its %d finished episode(s)", self.root, recovery.episodes)
-            self.dataset = LeRobotDataset.resume(repo_id, root=self.root, video_backend=VIDEO_BACKEND)
-            theirs = {k: tuple(v["shape"]) for k, v in self.dataset.features.items() if k in self.features}
-            ours = {k: tuple(v["shape"]) for k, v in self.features.items()}
-            if theirs != ours:
-                raise ValueError(
-                    f"cannot resume {self.root}: it was recorded with features {theirs}, this robot "
-                    f"gives {ours}. Record into a new --dataset.root instead."
-                )
-        else:
-            if holds_data:
-                if not overwrite:
-                    raise FileExistsError(f"{self.root} already holds data. {exists_hint}")
-                shutil.rmtree(self.root)
-            self.dataset = LeRobotDataset.create(
-                repo_id, fps, self.features, root=self.root, robot_type=robot_type,
-                use_videos=use_videos, video_backend=VIDEO_BACKEND,
-            )
-            write_commit(self.root)  # the empty dataset: a kill before the first episode resumes from it
+        self._lock: WriterLock | None = None
+        try:
+            self.dataset = self._open(repo_id, fps, robot_type, use_videos, resume, overwrite, exists_hint)
+        except BaseException:
+            self._release_lock()
+            raise
         self.episodes_saved = 0
         self._closed = False
+
+    def _open(self, repo_id: str, fps: int, robot_type: str | None, use_videos: bool, resume: bool,
+              overwrite: bool, exists_hint: str):
+        """The LeRobotDataset to write, holding the WriterLock: resumed (after recovering a killed
+        recording) or created."""
+        from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+        root = self.root
+        holds_data = root.exists() and any(root.iterdir())
+        if holds_data and (resume or overwrite):
+            self._lock = WriterLock(root)
+        if holds_data and resume and not _has_episode_files(root) and not (root / "meta" / "info.json").exists():
+            holds_data = False  # killed while the dataset was being created: nothing to keep
+        if holds_data and resume:
+            recovery = recover(root)
+            if recovery.changed:
+                log.warning("resuming %s", recovery.summary(root))
+            else:
+                log.info("resuming %s after its %d finished episode(s)", root, recovery.episodes)
+            dataset = LeRobotDataset.resume(repo_id, root=root, video_backend=VIDEO_BACKEND)
+            theirs = {k: tuple(v["shape"]) for k, v in dataset.features.items() if k in self.features}
+            ours = {k: tuple(v["shape"]) for k, v in self.features.items()}
+            if theirs != ours:
+                raise ValueError(f"cannot resume {root}: it was recorded with features {theirs}, this robot "
+                                 f"gives {ours}. Record into a new --dataset.root instead.")
+            return dataset
+        if holds_data and not overwrite:
+            raise FileExistsError(f"{root} already holds data. {exists_hint}")
+        self._release_lock()
+        shutil.rmtree(root, ignore_errors=True)  # LeRobot creates the folder itself
+        dataset = LeRobotDataset.create(repo_id, fps, self.features, root=root, robot_type=robot_type,
+                                        use_videos=use_videos, video_backend=VIDEO_BACKEND)
+        self._lock = WriterLock(root)
+        write_commit(root)  # the empty dataset: a kill before the first episode resumes from it
+        return dataset
 
     @property
     def num_episodes(self) -> int:
@@ -129,9 +142,17 @@ class DatasetRecorder:
         if self._closed:
             return
         self._closed = True
-        self.discard_episode()
-        with signals_deferred():
-            self.dataset.finalize()  # every episode is committed already: this only releases the writers
+        try:
+            self.discard_episode()
+            with signals_deferred():
+                self.dataset.finalize()  # every episode is committed already: this only releases the writers
+        finally:
+            self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> "DatasetRecorder":
         return self
@@ -183,12 +204,13 @@ def open_dataset(repo_id: str, root: Path | str):
             f"no LeRobot dataset at {root} (meta/info.json is missing). Record one with "
             f"`python -m tools.record --dataset.root={root} ...`."
         )
-    try:
-        recovery = recover(root)
-    except DatasetDamagedError as e:
-        raise RuntimeError(str(e)) from None
-    if recovery.changed:
-        log.warning("%s", recovery.summary(root))
+    if not being_written(root):  # a live recording's unfinished episode is not a killed one: leave it
+        try:
+            recovery = recover(root, adopt=False)
+        except DatasetDamagedError as e:
+            raise RuntimeError(str(e)) from None
+        if recovery.changed:
+            log.warning("%s", recovery.summary(root))
     try:
         return LeRobotDataset(repo_id, root=root, video_backend=VIDEO_BACKEND)
     except Exception as e:  # pyarrow / datasets raise many types for damaged files

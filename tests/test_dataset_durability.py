@@ -229,3 +229,25 @@ def test_tools_record_reports_an_unrecoverable_dataset_in_one_line(tmp_path, mon
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: the dataset at") and "record into a new --dataset.root" in err[-1]
+
+
+def test_a_live_recording_is_neither_rolled_back_by_a_reader_nor_shared_with_a_second_recorder(tmp_path):
+    from robot.dataset_commit import DatasetBusyError
+
+    root = tmp_path / "ds"
+    frame = {"observation.state": np.zeros(2, np.float32), "observation.images.front": np.zeros((24, 24, 3), np.uint8)}
+    with DatasetRecorder("local/live", root, 30, FEATURES, ACTIONS) as live:
+        for _ in range(2):
+            live.add_frame(frame, np.zeros(2), reward=0.0, success=False, done=False, task="t")
+        live.save_episode()
+        live.add_frame(frame, np.zeros(2), reward=0.0, success=False, done=False, task="t")  # episode in progress
+        staged = sorted((root / "images").rglob("*.png"))
+        assert len(staged) == 1
+        assert open_dataset("local/live", root).num_episodes == 1  # reads the finished episode...
+        assert sorted((root / "images").rglob("*.png")) == staged  # ...and leaves the live one's frames alone
+        with pytest.raises(DatasetBusyError, match="being recorded by another process"):
+            DatasetRecorder("local/live", root, 30, FEATURES, ACTIONS, resume=True)
+        live.add_frame(frame, np.zeros(2), reward=0.0, success=False, done=False, task="t")
+        live.save_episode()
+    with DatasetRecorder("local/live", root, 30, FEATURES, ACTIONS, resume=True) as again:  # the lock went with it
+        assert again.num_episodes == 2

@@ -24,7 +24,7 @@ import draccus
 
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_for_cli
 from robot.connection import disconnect
-from robot.dataset_commit import DatasetDamagedError
+from robot.dataset_commit import DatasetBusyError, DatasetDamagedError
 from robot.features import IMAGE_PREFIX, to_policy_frame
 from robot.interface import RobotError, action_dict_to_array
 from robot.recording import DatasetRecorder, terminate_as_interrupt
@@ -198,7 +198,7 @@ def main() -> None:
         record(cfg)
     except RobotError as e:  # a bus fault, a silent or faulty servo, a missing calibration: say which
         fail(str(e), code=1)
-    except DatasetDamagedError as e:
+    except (DatasetDamagedError, DatasetBusyError) as e:
         fail(str(e))
 
 
