@@ -4,11 +4,13 @@ LeRobot 0.6.1 writes a session's episodes into one data parquet and one `meta/ep
 get their footers only in `finalize()`: a process killed before it (SIGKILL, power cut, OOM) leaves
 every episode of the session unreadable. Here, after each `save_episode()`:
 
-1. `_close_episode_files` closes both parquet files and makes the next episode start new ones, so a
+1. `close_episode_files` closes both parquet files and makes the next episode start new ones, so a
    finished episode's files are complete and never opened again (the one reach into LeRobot's writer);
-2. the new files and the small metadata files LeRobot rewrites in place (`info.json`, `stats.json`,
-   `tasks.parquet`) are fsynced, then `meta/chunkbot_commit.json` is replaced atomically: it lists
-   every data, video and episode-metadata file with its size and holds a copy of those small files.
+2. `write_commit` fsyncs the new files and the small metadata files LeRobot rewrites in place
+   (`info.json`, `stats.json`, `tasks.parquet`), then replaces `meta/chunkbot_commit.json`
+   atomically: it lists every data, video and episode-metadata file with its size and holds a copy
+   of those small files. The recorder runs it beside the next episode's frames (fsync can take a
+   good part of a second on a busy disk) and waits for it before that episode's own save.
 
 Between two commits the dataset on disk is a complete LeRobotDataset that LeRobot reads as it is. A
 kill inside a save (LeRobot rewrites `info.json` non-atomically, and the new parquet files have no
@@ -98,13 +100,7 @@ def being_written(root: Path) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ commit
-def commit_episode(dataset: Any) -> None:
-    """After `dataset.save_episode()`: make that episode durable (see the module docstring)."""
-    _close_episode_files(dataset)
-    write_commit(Path(dataset.root))
-
-
-def _close_episode_files(dataset: Any) -> None:
+def close_episode_files(dataset: Any) -> None:
     """Footer the parquet files of the episode just saved; start the next episode in new files.
 
     LeRobot has no public way to close its writers and keep recording (finalize() ends the dataset,

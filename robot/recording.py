@@ -1,9 +1,10 @@
 """Write robot episodes to a LeRobotDataset so that nothing finished is ever lost.
 
 `DatasetRecorder` is the one writer of recorded episodes (tools.record, the HIL sessions). Each
-saved episode is committed (robot.dataset_commit): its parquet files are closed and fsynced and a
-commit record is replaced atomically, so a SIGKILL or a power cut loses at most the episode in
-progress, and the dataset stays one that `LeRobotDataset(repo_id, root=...)` reads. Resuming (and
+saved episode is committed (robot.dataset_commit): its parquet files are closed, then fsynced and
+recorded in a commit record replaced atomically, so a SIGKILL loses at most the episode in progress,
+and a power cut that too or, in the fraction of a second after an episode's save while its files
+are flushed, that episode; the dataset stays one that `LeRobotDataset(repo_id, root=...)` reads. Resuming (and
 `open_dataset`) first rolls a killed recording back to its last commit and says what it dropped.
 Ctrl-C and SIGTERM (`terminate_as_interrupt`) end the recording through `close()` as well.
 """
@@ -19,7 +20,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from robot.dataset_commit import (DatasetDamagedError, WriterLock, being_written, commit_episode, recover,
+from robot.dataset_commit import (DatasetDamagedError, WriterLock, being_written, close_episode_files, recover,
                                   write_commit)
 from robot.features import ACTION_KEY, dataset_features
 
@@ -54,6 +55,7 @@ class DatasetRecorder:
         self.features = {**dataset_features(observation_features, action_names, use_videos=use_videos),
                          **(extra_features or {})}
         self._lock: WriterLock | None = None
+        self._committer: _Committer | None = None
         try:
             self.dataset = self._open(repo_id, fps, robot_type, use_videos, resume, overwrite, exists_hint)
         except BaseException:
@@ -123,8 +125,10 @@ class DatasetRecorder:
         if self.dataset.has_pending_frames():
             # Ctrl-C during the write must not leave half an episode; a SIGKILL is rolled back on resume
             with signals_deferred():
+                self._wait_for_commit()  # commits stay in order: a rollback never drops a finished episode
                 self.dataset.save_episode()
-                commit_episode(self.dataset)
+                close_episode_files(self.dataset)  # from here a SIGKILL keeps this episode
+                self._committer = _Committer(self.root)  # fsync + commit record, while the next episode records
                 self.episodes_saved += 1
 
     def add_episode(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -145,9 +149,15 @@ class DatasetRecorder:
         try:
             self.discard_episode()
             with signals_deferred():
+                self._wait_for_commit()
                 self.dataset.finalize()  # every episode is committed already: this only releases the writers
         finally:
             self._release_lock()
+
+    def _wait_for_commit(self) -> None:
+        committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.wait()
 
     def _release_lock(self) -> None:
         if self._lock is not None:
@@ -159,6 +169,26 @@ class DatasetRecorder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Committer:
+    """`write_commit(root)` in a thread; `wait()` re-raises what it raised (a full disk stops the recording)."""
+
+    def __init__(self, root: Path) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(root,), name="dataset-commit", daemon=True)
+        self._thread.start()
+
+    def _run(self, root: Path) -> None:
+        try:
+            write_commit(root)
+        except BaseException as e:  # noqa: BLE001 - handed to the recording thread
+            self._error = e
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _has_episode_files(root: Path) -> bool:

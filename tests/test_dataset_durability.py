@@ -58,6 +58,7 @@ def recorder(root, kill_at):
             rec.save_episode()
     if kill_at == "while_recording":
         die()
+    rec._wait_for_commit()  # as save_episode does first: the third episode's commit is on disk
     rec.dataset.save_episode()  # LeRobot has written the episode; chunkbot has not committed it yet
     if kill_at == "while_info_json_is_rewritten":
         info = os.path.join(root, "meta", "info.json")
