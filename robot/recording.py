@@ -2,9 +2,9 @@
 
 `DatasetRecorder` is the one writer of recorded episodes (tools.record, the HIL sessions). Each
 saved episode is committed (robot.dataset_commit): its parquet files are closed, then fsynced and
-recorded in a commit record replaced atomically, so a SIGKILL loses at most the episode in progress,
-and a power cut that too or, in the fraction of a second after an episode's save while its files
-are flushed, that episode; the dataset stays one that `LeRobotDataset(repo_id, root=...)` reads. Resuming (and
+recorded in a commit record replaced atomically. A SIGKILL loses at most the episode in progress; a
+power cut that too, or an episode saved less than a flush ago (its files are fsynced while the next
+one records). The dataset stays one that `LeRobotDataset(repo_id, root=...)` reads. Resuming (and
 `open_dataset`) first rolls a killed recording back to its last commit and says what it dropped.
 Ctrl-C and SIGTERM (`terminate_as_interrupt`) end the recording through `close()` as well.
 """
