@@ -163,8 +163,8 @@ class HILLearner:
         metrics = {k: float(v) for k, v in self.learner.update(batches).items()}
         bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
         if bad:
-            self.diverged = (f"update {self.learner.step} gave non-finite {bad}: learning stopped, weights "
-                             f"v{self.version} stay published (lower the learning rates or check the rewards, "
+            self.diverged = (f"update {self.learner.step} gave non-finite {bad}: learning stopped, the last "
+                             f"published weights (v{self.version}) stay out (lower the learning rates or check the rewards, "
                              "then --resume=true from the last checkpoint)")
             log.error("the learner diverged: %s", self.diverged)
             return metrics
