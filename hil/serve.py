@@ -89,7 +89,7 @@ class LearnerService:
 
     def _publish(self) -> None:
         floor = self.server.version_floor
-        if self.learner.weights() is not None and floor >= self.learner.version:
+        if self.learner.weights() is not None and floor > self.learner.version:
             self.learner.publish(above=floor)   # an actor had a later version (this learner restarted)
         w = self.learner.weights()
         if w is not None and w[0] != self.published:

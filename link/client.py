@@ -53,10 +53,13 @@ class ActorLink:
         self.acked = self.outbox.next_number - len(self.outbox) - 1   # numbers below the oldest kept were acked
         self.rejected: list[tuple[int, str]] = []
         self.problem: str | None = None
-        self.weights_latency_s: float | None = None
+        self.weights_latency_s: float | None = None    # publish -> receipt of the last version (wall clocks)
+        # (version, latency_s) of each version taken after the first since this start
+        self.weights_received: list[tuple[int, float | None]] = []
         self._floor = int(self.outbox.state.get("weights_version", 0))
         self._session: str | None = self.outbox.state.get("weights_session")
         self._weights: tuple[int, bytes] | None = None
+        self._caught_up = False
         self._taken: int | None = None
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
@@ -118,7 +121,11 @@ class ActorLink:
     def start(self) -> "ActorLink":
         self._stop.clear()
         tls = self.config.read_tls(server=False)
-        options = channel_options(self.config)
+        # reconnect within a fraction of a second when the learner comes back (gRPC's default backoff
+        # grows to two minutes), while the outbox holds what it could not send
+        options = channel_options(self.config) + [("grpc.initial_reconnect_backoff_ms", 200),
+                                                  ("grpc.min_reconnect_backoff_ms", 200),
+                                                  ("grpc.max_reconnect_backoff_ms", 2000)]
         if tls is None:
             self._channel = grpc.insecure_channel(self.config.target, options=options)
         else:
@@ -261,6 +268,9 @@ class ActorLink:
         published = header.get("published_at")
         if isinstance(published, (int, float)):
             self.weights_latency_s = max(0.0, time.time() - float(published))
+        if self._caught_up:   # the first weights after a start are a catch-up, not a broadcast
+            self.weights_received.append((version, self.weights_latency_s))
+        self._caught_up = True
         with self._lock:
             self._weights, self._session, self._floor = (version, blob.tobytes()), session, version
         self.outbox.save_state(weights_session=session, weights_version=version)
