@@ -274,6 +274,8 @@ class LinkServer:
         self.state.next_seq[actor], self.state.journal_applied = seq + 1, number
         stats.batches += 1
         stats.transitions += transitions
+        if stats.batches == 1:
+            log.info("actor %s sent its first batch (%d transitions)", actor, transitions)
         return {}
 
     def _apply(self, actor: str, meta: dict, arrays: dict, replay: bool = False) -> int:

@@ -238,5 +238,6 @@ def test_the_learner_reports_actors_their_transitions_and_weights(tmp_path, capl
             learner.publish_weights(3, b"w")
             line = learner.status_line()
     assert f"actor {a.actor_id} connected" in caplog.text and f"actor {b.actor_id} connected" in caplog.text
+    assert f"actor {b.actor_id} sent its first batch (3 transitions)" in caplog.text
     assert "actors connected 2/2" in line and f"{a.actor_id[:8]} 3" in line and f"{b.actor_id[:8]} 6" in line
     assert "weights v3" in line
