@@ -126,7 +126,7 @@ def check(args: argparse.Namespace, summaries: list[dict], elapsed: float) -> di
     torch.set_num_threads(1)
     hil, _ = HILLearner.resume(Path(args.out) / "learner")
     buf = hil.online
-    rows = buf.state[:buf.size][buf.has_action[:buf.size]]
+    rows = buf.stored_states()[buf.acted[:buf.size].cpu().numpy()]
     keys = rows[:, 0].astype(np.int64) * 10**12 + rows[:, 1].astype(np.int64) * 10**6 + rows[:, 2].astype(np.int64)
     seen, counts = np.unique(keys, return_counts=True)
     expected = np.array([a * 10**12 + k * 10**6 + s for a, summary in enumerate(summaries)

@@ -60,10 +60,10 @@ def test_an_episode_whose_state_is_wider_than_its_features_say_is_rejected_and_t
 def test_non_finite_values_are_rejected_before_any_buffer_is_touched(change):
     hil = learner()
     hil.add_episode(*episode(seed=1))
-    state_before = hil.online.state.copy()
+    state_before = hil.online.state.clone()
     with pytest.raises(BatchRejected, match="NaN or infinite"):
         hil.add_episode(*episode(**change))
-    assert hil.env_steps == 20 and np.array_equal(hil.online.state, state_before, equal_nan=True)
+    assert hil.env_steps == 20 and torch.equal(hil.online.state, state_before)
 
 
 @pytest.mark.parametrize("change, message", [

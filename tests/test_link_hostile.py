@@ -136,4 +136,4 @@ def test_poisoned_episodes_from_a_peer_with_the_token_are_rejected_and_the_next_
     stats = service.server.actors["evil"]
     assert stats.rejected == 3 and stats.batches == 1 and stats.transitions == 20
     assert service.learner.env_steps == 20 and len(service.learner.online) == 20
-    assert np.isfinite(service.learner.online.state[:service.learner.online.size]).all()
+    assert np.isfinite(service.learner.online.stored_states()).all()

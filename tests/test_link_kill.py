@@ -89,5 +89,5 @@ def test_a_learner_killed_keeps_every_acknowledged_episode_and_sigterm_checkpoin
     assert "checkpointing" in err and "actor" in err and "connected" in err
     hil, _ = HILLearner.resume(out)
     assert hil.env_steps == 80 and hil.episodes == 4
-    stored = hil.online.state[:hil.online.size][hil.online.has_action[:hil.online.size]]
+    stored = hil.online.stored_states()[hil.online.acted[:hil.online.size].cpu().numpy()]
     assert np.array_equal(stored, np.concatenate(sent))   # each acknowledged step once, in order
