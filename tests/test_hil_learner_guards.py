@@ -97,6 +97,7 @@ def test_the_replay_buffer_refuses_a_wider_state_whole_and_stays_open_for_the_ne
     assert len(buf) == 5
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_a_non_finite_loss_stops_learning_publishes_nothing_more_and_writes_no_checkpoint(tmp_path):
     hil = learner(learning_starts=20, initial_updates=1, publish_every=1)
     hil.add_episode(*episode(40, seed=1))

@@ -241,3 +241,15 @@ def test_the_learner_reports_actors_their_transitions_and_weights(tmp_path, capl
     assert f"actor {b.actor_id} sent its first batch (3 transitions)" in caplog.text
     assert "actors connected 2/2" in line and f"{a.actor_id[:8]} 3" in line and f"{b.actor_id[:8]} 6" in line
     assert "weights v3" in line
+
+
+def test_a_weights_request_before_any_are_published_answers_current_after_its_wait():
+    from link.server import GET_WEIGHTS
+    from link.wire import encode_json
+
+    cfg = config()
+    with server(cfg, Inbox()), grpc.insecure_channel(cfg.target) as channel:
+        t0 = time.monotonic()
+        raw = channel.unary_unary(GET_WEIGHTS)(encode_json({"actor_id": "a", "floor": 0, "wait_s": 0.3}), timeout=10,
+                                               metadata=(("authorization", f"Bearer {TOKEN}"),))
+        assert decode_json(raw) == {"current": None, "session": "S1"} and time.monotonic() - t0 >= 0.25
