@@ -152,14 +152,17 @@ class ChunkReplayBuffer:
         if ended and next_observation is None:
             raise ValueError("the episode ended: pass next_observation (the observation after the last "
                              "action) so the buffer can bootstrap from it")
+        state, images = self._split(observation)
+        self._check_step(state, images, np.asarray(action, np.float32), reward)
+        if ended:
+            next_state, next_images = self._split(next_observation)
+            self._check_step(next_state, next_images)
         if not self._open_episode:
             self._begin_episode()
-        state, images = self._split(observation)
         self._write_rows(state[None], {k: v[None] for k, v in images.items()}, np.asarray(action)[None],
                          np.array([reward]), np.array([terminated]), np.array([ended]))
         if ended:
-            state, images = self._split(next_observation)
-            self._write_rows(state[None], {k: v[None] for k, v in images.items()}, None, np.zeros(1),
+            self._write_rows(next_state[None], {k: v[None] for k, v in next_images.items()}, None, np.zeros(1),
                              np.zeros(1, bool), np.zeros(1, bool))
             self._open_episode = False
 
@@ -176,6 +179,7 @@ class ChunkReplayBuffer:
             return
         if self._open_episode:
             raise RuntimeError("add_episode() while an online episode is still open")
+        self._check_episode(states, actions, rewards, final_state, images, final_images)
         term = np.zeros(t, bool) if terminals is None else np.array(terminals, bool)
         term[-1] |= bool(terminated)
         last = np.zeros(t, bool)
@@ -185,6 +189,36 @@ class ChunkReplayBuffer:
         self._write_rows(np.asarray(final_state)[None], {k: np.asarray(v)[None] for k, v in final_images.items()},
                          None, np.zeros(1), np.zeros(1, bool), np.zeros(1, bool))
         self._open_episode = False
+
+    # Checked before anything is written, so a bad step or episode leaves the buffer as it was
+    # (a write that failed half-way would leave an episode open and refuse every later one).
+    def _check_step(self, state: np.ndarray, images: dict[str, np.ndarray], action: np.ndarray | None = None,
+                    reward: float = 0.0) -> None:
+        problems = []
+        if state.shape != (self.state_dim,):
+            problems.append(f"state {state.shape} (expected ({self.state_dim},))")
+        if action is not None and action.shape != (self.action_dim,):
+            problems.append(f"action {action.shape} (expected ({self.action_dim},))")
+        problems += [f"image {k} {images[k].shape} (expected {s})" for k, s in self.camera_shapes.items()
+                     if images[k].shape != s]
+        if not (np.isfinite(state).all() and (action is None or np.isfinite(action).all()) and np.isfinite(reward)):
+            problems.append("non-finite state, action or reward")
+        if problems:
+            raise ValueError(f"refused a step: {'; '.join(problems)}")
+
+    def _check_episode(self, states: np.ndarray, actions: np.ndarray, rewards: np.ndarray, final_state: np.ndarray,
+                       images: dict[str, np.ndarray], final_images: dict[str, np.ndarray]) -> None:
+        t = len(actions)
+        shapes = {"states": (np.shape(states), (t, self.state_dim)), "actions": (np.shape(actions), (t, self.action_dim)),
+                  "rewards": (np.shape(rewards), (t,)), "final_state": (np.shape(final_state), (self.state_dim,))}
+        for k, s in self.camera_shapes.items():
+            shapes[f"images[{k}]"] = (np.shape(images[k]) if k in images else None, (t, *s))
+            shapes[f"final_images[{k}]"] = (np.shape(final_images[k]) if k in final_images else None, s)
+        wrong = [f"{name} {got} (expected {want})" for name, (got, want) in shapes.items() if got != want]
+        if wrong:
+            raise ValueError(f"refused an episode: {'; '.join(wrong)}")
+        if not all(np.isfinite(np.asarray(x, np.float32)).all() for x in (states, actions, rewards, final_state)):
+            raise ValueError("refused an episode: non-finite states, actions, rewards or final state")
 
     def close_open_episode(self) -> None:
         """End an episode that stopped without its final observation (a run resumed from a

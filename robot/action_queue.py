@@ -78,11 +78,12 @@ def ensemble_weights(n: int, m: float) -> np.ndarray:
 class _Placed:
     """A chunk pinned to the control clock: actions[j] is the target for step origin + j."""
 
-    __slots__ = ("actions", "origin")
+    __slots__ = ("actions", "origin", "chunk_id")
 
-    def __init__(self, actions: np.ndarray, origin: int):
+    def __init__(self, actions: np.ndarray, origin: int, chunk_id: int = -1):
         self.actions = actions
         self.origin = origin
+        self.chunk_id = chunk_id
 
     @property
     def end(self) -> int:
@@ -106,6 +107,13 @@ class ActionQueue(abc.ABC):
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         self.chunk_size = chunk_size
         self.latency_compensation = latency_compensation
+        self.admitted = 0    # chunks accepted so far: the next one's id
+        # (chunk id, index of the action in it) of the last action `pop` returned, None if it returned none
+        self.played: tuple[int, int] | None = None
+
+    def _place(self, chunk: Chunk, origin: int) -> _Placed:
+        self.admitted += 1
+        return _Placed(chunk.actions, origin, self.admitted - 1)
 
     def _origin(self, chunk: Chunk) -> int:
         return chunk.obs_step if self.latency_compensation else chunk.arrival_step
@@ -179,7 +187,7 @@ class RecedingQueue(ActionQueue):
         stale = max(0, k - origin)
         if stale >= self.chunk_size:
             return Admission(origin, stale, accepted=False)
-        placed = _Placed(chunk.actions, origin)
+        placed = self._place(chunk, origin)
         if self._active is None or k >= self._switch_step():
             self._activate(placed, k)
             self._pending = None
@@ -192,11 +200,13 @@ class RecedingQueue(ActionQueue):
             if step < self._pending.end:
                 self._activate(self._pending, step)
             self._pending = None
+        self.played = None
         if self._active is None:
             return None, False
         action = self._active.at(step)
         if action is None:
             return None, False
+        self.played = (self._active.chunk_id, step - self._active.origin)
         j = step - self._activated_at
         if self._blend_from is not None and j < self.blend_steps:
             w = (j + 1) / (self.blend_steps + 1)
@@ -254,16 +264,20 @@ class TemporalEnsembleQueue(ActionQueue):
         stale = max(0, k - origin)
         if stale >= self.chunk_size:
             return Admission(origin, stale, accepted=False)
-        self._chunks.append(_Placed(chunk.actions, origin))
+        self._chunks.append(self._place(chunk, origin))
         self._chunks.sort(key=lambda p: p.origin)  # stable: equal origins keep arrival order
         return Admission(origin, stale, accepted=True)
 
     def pop(self, step: int) -> tuple[np.ndarray | None, bool]:
         self._chunks = [p for p in self._chunks if p.end > step]
-        covering = [p.actions[step - p.origin] for p in self._chunks if p.origin <= step]
+        placed = [p for p in self._chunks if p.origin <= step]
+        covering = [p.actions[step - p.origin] for p in placed]
         if not covering:
             self._was_dry = True
+            self.played = None
             return None, False
+        newest = max(placed, key=lambda p: p.chunk_id)     # the step is reported as the newest chunk's
+        self.played = (newest.chunk_id, step - newest.origin)
         w = ensemble_weights(len(covering), self.m)
         action = np.tensordot(w, np.stack(covering).astype(np.float64), axes=1).astype(np.float32)
         started, self._was_dry = self._was_dry, False

@@ -11,10 +11,17 @@ inference runner:
    else nothing (hold; the watchdog reports when that has lasted `watchdog_s`);
 4. filter it through the safety layer and send it; record the step's timings.
 
-`run()` is the real-time shell around `step()`: absolute deadlines t0 + k / fps on the clock,
+`steps()` is the real-time shell around `step()`, a generator of the step records (`run()` drains
+it): absolute deadlines t0 + k / fps on the clock,
 sleep most of the way then spin (`RealClock`), and a deadline that has already passed by more
 than `late_tolerance` of a period is counted as missed and skipped (never burst through to
 catch up); the control-step index keeps following the clock, so the plan stays aligned with time.
+A caller that stops consuming on purpose (a paused session) calls `restart_schedule()` so the
+pause is not counted as missed deadlines.
+
+A policy whose actions are not finite is held by the safety layer; after
+`max_non_finite_steps` such steps in a row the executor raises `NonFiniteActionsError` instead of
+holding forever.
 
 Human takeover: `flush()` (from any thread) empties the queue at once and bumps a generation
 counter, so the chunk being computed is thrown away when it lands. `step(override=...)` or the
@@ -40,7 +47,7 @@ import threading
 import warnings
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Generator
 
 import numpy as np
 
@@ -56,6 +63,10 @@ from robot.timing import (SOURCE_HOLD, SOURCE_NAMES, SOURCE_NONE, SOURCE_OVERRID
 
 class InferenceError(RuntimeError):
     """The policy raised while predicting a chunk; the arm was held."""
+
+
+class NonFiniteActionsError(InferenceError):
+    """The policy kept producing NaN or infinite actions; the arm was held."""
 
 
 @dataclass
@@ -80,6 +91,9 @@ class ExecutionConfig:
     # runs at normal priority and warns once. None: normal priority.
     realtime_priority: int | None = None
     timing_capacity: int = 1 << 16
+    # Steps in a row whose policy action was not finite (each one held) before the run stops with
+    # NonFiniteActionsError; 0: never stop (hold forever).
+    max_non_finite_steps: int = 10
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -90,6 +104,8 @@ class ExecutionConfig:
             raise ValueError(f"watchdog_s must be > 0, got {self.watchdog_s}")
         if not 0 <= self.late_tolerance < 1:
             raise ValueError(f"late_tolerance must be in [0, 1), got {self.late_tolerance}")
+        if self.max_non_finite_steps < 0:
+            raise ValueError(f"max_non_finite_steps must be >= 0, got {self.max_non_finite_steps}")
 
 
 @dataclass
@@ -102,6 +118,8 @@ class StepRecord:
     events: list               # SafetyEvents recorded during this step
     observation: dict[str, Any] | None = None  # what was read this step (None if the read failed)
     timing: np.ndarray | None = None           # this step's TimingStats row (robot.timing.STEP_DTYPE)
+    chunk_id: int = -1     # the policy chunk the action came from (numbered from 0 per executor), -1: none
+    chunk_step: int = -1   # index of the action inside that chunk, -1: not a policy action
 
 
 @dataclass
@@ -176,6 +194,8 @@ class ChunkExecutor:
         self._next_deadline: float | None = None  # where the last run() left the schedule
         self._missed_before = 0
         self.discarded_chunks = 0
+        self._non_finite_run = 0
+        self._restart_schedule = False
         self.last_observation: dict[str, Any] | None = None
         # A policy that reads an observation history of L frames was trained on L consecutive
         # control steps, but it is asked for a chunk only every few steps: the loop keeps the
@@ -302,6 +322,7 @@ class ChunkExecutor:
 
         policy_error = None
         new_plan = False
+        played: tuple[int, int] | None = None
         with self._lock:
             if override is not None:
                 if not self._in_takeover:  # takeover starts: the policy's plan is void at once
@@ -320,6 +341,7 @@ class ChunkExecutor:
                     self._request(k, observation, t_start)
                     policy_error = self._collect(k, t_read, row) or policy_error  # a zero-latency runner
                 target, new_plan = self.queue.pop(k) if observation is not None else (None, False)
+                played = self.queue.played if target is not None else None
                 source = SOURCE_POLICY if target is not None else SOURCE_HOLD
             row["queue_depth"] = self.queue.depth(k)
         if observation is not None and self._history_length > 1:
@@ -333,6 +355,10 @@ class ChunkExecutor:
             self.safety.record("watchdog", k, seconds_without_action=t_read - self._last_fresh,
                                inference_in_flight=self.inference.busy)
 
+        if source == SOURCE_POLICY and not np.all(np.isfinite(target)):
+            self._non_finite_run += 1     # the safety layer holds it; count how long that goes on
+        elif target is not None:
+            self._non_finite_run = 0
         safe, held = self.safety.filter(target, present, k, new_plan=new_plan)
         if held:
             source = SOURCE_HOLD
@@ -355,13 +381,19 @@ class ChunkExecutor:
         n_new = min(int(row["events"]), len(self.safety.events))
         events = [self.safety.events[-i] for i in range(n_new, 0, -1)]
         record = StepRecord(k, scheduled, sent, SOURCE_NAMES[source], new_plan and target is not None, events,
-                            observation, row)
+                            observation, row, *(played if played is not None else (-1, -1)))
         if self.on_step is not None:
             self.on_step(record)
         if policy_error is not None:
             raise InferenceError(
                 f"policy.predict_chunk raised {type(policy_error).__name__}: {policy_error} (the arm is holding)"
             ) from policy_error
+        limit = self.config.max_non_finite_steps
+        if limit and self._non_finite_run >= limit:
+            self._non_finite_run = 0
+            raise NonFiniteActionsError(
+                f"the policy's actions were NaN or infinite for {limit} steps in a row (the arm held): its weights "
+                "are broken (a diverged training run?); use an earlier checkpoint")
         return record
 
     # ------------------------------------------------------------------ real time
@@ -369,6 +401,23 @@ class ChunkExecutor:
         """Run at `fps` until `max_steps` steps (default: config.max_steps) or `stop` is set.
 
         Ctrl-C holds the arm (and disables torque if SafetyConfig says so), then re-raises."""
+        steps = self.steps(max_steps, stop)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
+
+    def restart_schedule(self) -> None:
+        """The consumer of `steps()` held on purpose (a pause): the next step starts a new schedule
+        now instead of counting the held time as missed deadlines."""
+        self._restart_schedule = True
+
+    def steps(self, max_steps: int | None = None,
+              stop: threading.Event | Callable[[], bool] | None = None) -> Generator[StepRecord, None, RunResult]:
+        """`run()` as a generator: yields each step's record (the caller's work between two yields
+        counts against the period, as the step's own does); returns the `RunResult`. Close it
+        (`contextlib.closing`) when stopping early, so the loop's thread settings are restored."""
         max_steps = max_steps if max_steps is not None else self.config.max_steps
         should_stop: Callable[[], bool] = (
             (lambda: False) if stop is None else stop.is_set if isinstance(stop, threading.Event) else stop
@@ -395,9 +444,12 @@ class ChunkExecutor:
                 deadline = t0 + j * self.dt
                 self.clock.sleep_until(deadline)
                 self._step = base + j
-                self.step(scheduled=deadline)
+                yield self.step(scheduled=deadline)
                 executed += 1
                 j += 1
+                if self._restart_schedule:
+                    self._restart_schedule, self._prev_start = False, None
+                    base, t0, j = self._step, self.clock.now(), 0
                 self._next_deadline = t0 + j * self.dt
                 late = self.clock.now() - self._next_deadline
                 if late > self.config.late_tolerance * self.dt:

@@ -119,7 +119,7 @@ def test_resume_with_no_readable_checkpoint_is_a_one_line_error(tmp_path, capsys
 
 
 def test_a_hil_learner_resumes_from_the_newest_readable_checkpoint(tmp_path):
-    from policy.hil.learner import HILLearner, HILLearnerConfig, robot_features
+    from hil.learner import HILLearner, HILLearnerConfig, robot_features
 
     config = HILLearnerConfig(learning_starts=1_000_000)
     learner = HILLearner(preset("qc", num_critics=2, critic_hidden_dims=[16], actor_hidden_dims=[16]), config)

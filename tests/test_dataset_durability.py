@@ -41,7 +41,7 @@ KILL_HARNESS = """
 import os, signal, sys
 import numpy as np
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
-from policy.hil.dataset import SessionDataset
+from hil.dataset import SessionDataset
 from robot.features import dataset_features
 from robot.recording import DatasetRecorder
 

@@ -136,7 +136,7 @@ def test_sparse_point_reach_pays_only_the_success():
 def test_seed_json_means_the_seeds_first_action_critic_in_every_tool(tmp_path):
     """The seed's JSON names a seed strategy and leaves the critic to be derived: every tool must give
     it the seed's first-action critic (min over critics, entropy in the backup), not the paper's."""
-    from policy.hil.config import HILConfig
+    from hil.config import HILConfig
     from tools._policy_cli import parse_with_policy_file
     from tools.train import build_config
 

@@ -17,7 +17,7 @@ machine use `python -m tools.learner` there and `python -m tools.actor` here.
 Output: `dataset/` (LeRobotDataset, with intervention and chunk flags), `episodes.jsonl` (one line
 per episode: success, human steps, takeovers, cut chunks), `metrics.jsonl` (learner),
 `checkpoints/` (LeRobot layout). How the policy itself improved over a sim session, without the
-person: `python -m policy.hil.evaluate --output_dir=outputs/hil/sim --task=lift --episodes=20`.
+person: `python -m hil.evaluate --output_dir=outputs/hil/sim --task=lift --episodes=20`.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     init_tool()
     import torch
 
-    from policy.hil.config import HILConfig
-    from policy.hil.runner import run_local_session
+    from hil.config import HILConfig
+    from hil.runner import run_local_session
     from tools._policy_cli import parse_cli
 
     torch.set_num_threads(1)

@@ -76,7 +76,7 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
            {"num_critics": 2, "critic_aggregation": "mean", "critic_hidden_dims": [256, 256],
             "actor_hidden_dims": [256, 256], "batch_size": 256, "normalize_state": False},
            seeds=5, ogbench_episodes=100),
-    # The HIL session's recipe (policy/hil/config.py) on the `full` step budget: BC weight 1 instead
+    # The HIL session's recipe (hil/config.py) on the `full` step budget: BC weight 1 instead
     # of QC-RLPD's 0.01, a starting temperature of 0.01, target entropy -2hA, exploration at 0.2 of
     # the policy's spread and mean-action evaluation. Under `full`'s paper settings nothing reaches
     # success on the sim tasks in 6k (or 30k) steps; this is the setting in which chunkbot's

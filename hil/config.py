@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE, QChunkSACConfig
-from policy.hil.learner import HILLearnerConfig
-from policy.hil.scripted_person import ScriptedPersonConfig
-from policy.transport import TransportConfig
+from hil.learner import HILLearnerConfig
+from hil.scripted_person import ScriptedPersonConfig
+from link import TransportConfig
 from robot.config import RobotConfig, TeleoperatorConfig
 from robot.executor import ExecutionConfig
 from robot.safety import SafetyConfig
@@ -24,7 +24,7 @@ def _scripted_teleop() -> TeleoperatorConfig:
     return TeleoperatorConfig.get_choice_class("scripted")()
 
 
-def _small_policy() -> QChunkSACConfig:
+def session_policy() -> QChunkSACConfig:
     # QC-RLPD's structure (chunked critic, h=5, mean over critics, half of each batch from the
     # person's takeovers) at a size a CPU trains between episodes; --preset=qc or --config-path give
     # the paper's 10 x 4x512 critics. A session has a few thousand steps, so the person's corrections
@@ -33,7 +33,7 @@ def _small_policy() -> QChunkSACConfig:
     # the paper's target -0.5 h A = -15, so the temperature grows all session (0.01 -> 0.5 in 10k
     # updates) and the policy decayed late in sessions; the target -2 h A = -60 slows that growth
     # (0.01 -> 0.13 in 7.4k updates). It does not stop it: very long sessions may want a lower target.
-    # Measured on the sim lift session (policy.hil.evaluate, 20 person-free episodes per checkpoint).
+    # Measured on the sim lift session (hil.evaluate, 20 person-free episodes per checkpoint).
     return QChunkSACConfig(num_critics=2, critic_hidden_dims=[128, 128], actor_hidden_dims=[128, 128],
                            batch_size=64, **SHORT_RUN_RECIPE)
 
@@ -51,7 +51,7 @@ class ExecutionOptions:
 class HILConfig:
     robot: RobotConfig = field(default_factory=_sim_robot)
     teleop: TeleoperatorConfig = field(default_factory=_scripted_teleop)
-    policy: QChunkSACConfig = field(default_factory=_small_policy)
+    policy: QChunkSACConfig = field(default_factory=session_policy)
     learner: HILLearnerConfig = field(default_factory=HILLearnerConfig)
     takeover: TakeoverConfig = field(default_factory=TakeoverConfig)
     keys: SessionKeys = field(default_factory=SessionKeys)

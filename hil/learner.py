@@ -1,7 +1,7 @@
 """The learner side of a human-in-the-loop session: episodes in, QC-SAC updates, weights out.
 
-Each finished (or interrupted) episode arrives as one batch of arrays (`EPISODE_ARRAYS`, the
-transport's framed format, so the in-process and the networked learner run the same code):
+Each finished (or interrupted) episode arrives as one batch of arrays (`hil.batch`, checked in
+full before any buffer is touched, so the in-process and the networked learner run the same code):
 
 * every step goes to the online buffer (policy and human steps alike: they all happened);
 * every run of human steps (a takeover) also goes to the demo buffer as its own short episode,
@@ -13,12 +13,18 @@ The normaliser is fitted once, on the first `learning_starts` steps (the first e
 the person while the actor has no weights yet), and fixed afterwards: moving it later would shift
 every input under the critic. Weights are published (version 1, 2, ...) only after that, so an
 actor never runs an unnormalised network.
+
+An update whose losses are not finite stops the learning (`diverged` says why, an error is
+logged): nothing is published after it, the last good weights stay out, and no checkpoint is
+written over the last good one. Batches keep arriving and are kept (the link's journal holds
+them until a checkpoint does), so a fix and `--resume` from that checkpoint loses nothing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,17 +33,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from hil.batch import EpisodeBatch, check_episode
+from hil.weights import policy_to_bytes
+from link import BatchRejected
 from policy.checkpoint import last_checkpoint, load_newest_checkpoint, save_checkpoint
 from policy.config import QChunkSACConfig
-from policy.hil.weights import policy_to_bytes
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler
 
 log = logging.getLogger(__name__)
-
-# array names of an episode batch (images: "image.<cam>" (T, H, W, 3), "final_image.<cam>" (1, H, W, 3))
-EPISODE_ARRAYS = ("state", "action", "reward", "intervention", "final_state")
 
 
 @dataclass
@@ -53,14 +58,6 @@ class HILLearnerConfig:
     log_every: int = 100                # updates between lines of metrics.jsonl (0: none)
     seed: int = 0
     device: str = "cpu"
-
-
-def robot_features(state_dim: int, action_names: list[str], camera_shapes: dict[str, tuple[int, int, int]],
-                   fps: float, action_low: np.ndarray, action_high: np.ndarray) -> dict[str, Any]:
-    """What the learner needs to know about the robot (sent in each episode batch's header)."""
-    return {"state_dim": int(state_dim), "action_names": list(action_names),
-            "camera_shapes": {k: list(v) for k, v in camera_shapes.items()}, "fps": float(fps),
-            "action_low": [float(x) for x in action_low], "action_high": [float(x) for x in action_high]}
 
 
 def intervention_runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -84,7 +81,7 @@ class HILLearner:
         self.intervention_steps = 0
         self.normalizer_fitted = False
         self.version = 0
-        self.extra_state: dict[str, Any] = {}      # e.g. the transport's per-actor sequence numbers
+        self.diverged: str | None = None           # why learning stopped (a non-finite loss), None while healthy
         self._blob: bytes | None = None
         self._lock = threading.Lock()              # buffers: written by the receiver, read by updates
         self._updates_since_publish = 0
@@ -107,55 +104,40 @@ class HILLearner:
                                        seed=self.config.seed + 1, is_offline=True)
         self.features = features
 
-    def _check_features(self, features: dict[str, Any]) -> None:
-        if self.features is None:
-            self._build(features)
-            return
-        mine = {k: self.features[k] for k in ("state_dim", "action_names", "camera_shapes")}
-        theirs = {k: features.get(k) for k in mine}
-        if mine != theirs:
-            raise ValueError(f"this learner trains a policy for {mine}; the actor's robot gives {theirs}. "
-                             "Start a learner with a new --output_dir for this robot.")
-
     # ------------------------------------------------------------------ data in
-    def add_episode(self, header: dict[str, Any], arrays: dict[str, np.ndarray],
-                    stream: tuple[str, int] | None = None) -> None:
-        """One episode (or the interrupted part of one) from the actor. `stream` = (actor id, batch
-        number) is recorded with the data, atomically, so a checkpoint's buffers and its transport
-        positions agree (nothing applied twice after a restart)."""
-        self._check_features(header["features"])
-        cams = list(self.features["camera_shapes"])
-        states = np.asarray(arrays["state"], np.float32)
-        actions = np.asarray(arrays["action"], np.float32)
-        rewards = np.asarray(arrays["reward"], np.float32).reshape(-1)
-        human = np.asarray(arrays["intervention"], bool).reshape(-1)
-        final_state = np.asarray(arrays["final_state"], np.float32).reshape(-1)
-        images = {c: np.asarray(arrays[f"image.{c}"], np.uint8) for c in cams}
-        final_images = {c: np.asarray(arrays[f"final_image.{c}"], np.uint8)[0] for c in cams}
-        t = len(actions)
-        if not (len(states) == len(rewards) == len(human) == t) or t == 0:
-            raise ValueError(f"episode batch arrays disagree in length (state {len(states)}, action {t}, "
-                             f"reward {len(rewards)}, intervention {len(human)}) or are empty")
-        terminated = bool(header.get("terminated", False))
+    def add_episode(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> int:
+        """One episode (or the interrupted part of one) from the actor; returns its steps. Checked in
+        full first (`hil.batch.check_episode`): a batch that fails changes nothing here."""
+        episode, features = check_episode(meta, arrays, self.features)
+        if self.features is None:
+            try:
+                self._build(features)
+            except MemoryError:
+                raise BatchRejected(f"buffers for cameras {features['camera_shapes']} do not fit in memory: "
+                                    "lower --learner.online_capacity") from None
         with self._lock:
-            self.online.add_episode(states, actions, rewards, terminated, final_state, images, final_images)
-            for start, end in intervention_runs(human):
-                last = end == t
-                nxt_state = final_state if last else states[end]
-                nxt_images = final_images if last else {c: images[c][end] for c in cams}
-                self.demos.add_episode(states[start:end], actions[start:end], rewards[start:end],
-                                       terminated and last, nxt_state,
-                                       {c: images[c][start:end] for c in cams}, nxt_images)
-            self.env_steps += t
-            self.episodes += 1
-            if stream is not None:
-                self.extra_state.setdefault("transport_seq", {})[stream[0]] = int(stream[1]) + 1
-            self.intervention_steps += int(human.sum())
+            self._store(episode)
+        return len(episode)
+
+    def _store(self, ep: EpisodeBatch) -> None:
+        t, cams = len(ep), list(ep.images)
+        self.online.add_episode(ep.states, ep.actions, ep.rewards, ep.terminated, ep.final_state, ep.images,
+                                ep.final_images)
+        for start, end in intervention_runs(ep.human):
+            last = end == t
+            nxt_state = ep.final_state if last else ep.states[end]
+            nxt_images = ep.final_images if last else {c: ep.images[c][end] for c in cams}
+            self.demos.add_episode(ep.states[start:end], ep.actions[start:end], ep.rewards[start:end],
+                                   ep.terminated and last, nxt_state, {c: ep.images[c][start:end] for c in cams},
+                                   nxt_images)
+        self.env_steps += t
+        self.episodes += 1
+        self.intervention_steps += int(ep.human.sum())
 
     # ------------------------------------------------------------------ learning
     def updates_due(self) -> int:
         """Updates owed to the data received so far (0 before learning_starts)."""
-        if self.learner is None or self.env_steps < self.config.learning_starts:
+        if self.learner is None or self.env_steps < self.config.learning_starts or self.diverged:
             return 0
         owed = self.config.initial_updates + int((self.env_steps - self.config.learning_starts)
                                                  * self.config.updates_per_step) + 1
@@ -178,7 +160,15 @@ class HILLearner:
             batches = [sampler.sample(pcfg.batch_size, pcfg.chunk_size, pcfg.td_horizon, pcfg.discount,
                                       pcfg.obs_history_length).to(self.config.device)
                        for _ in range(pcfg.utd_ratio)]
-        self.last_metrics = {k: float(v) for k, v in self.learner.update(batches).items()}
+        metrics = {k: float(v) for k, v in self.learner.update(batches).items()}
+        bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+        if bad:
+            self.diverged = (f"update {self.learner.step} gave non-finite {bad}: learning stopped, the last "
+                             f"published weights (v{self.version}) stay out (lower the learning rates or check the rewards, "
+                             "then --resume=true from the last checkpoint)")
+            log.error("the learner diverged: %s", self.diverged)
+            return metrics
+        self.last_metrics = metrics
         self._updates_since_publish += 1
         if self.metrics_path is not None and self.config.log_every and self.learner.step % self.config.log_every == 0:
             line = {"update": self.learner.step, "env_steps": self.env_steps, "episodes": self.episodes,
@@ -192,12 +182,15 @@ class HILLearner:
 
     def run_due_updates(self, limit: int | None = None) -> int:
         n = self.updates_due() if limit is None else min(limit, self.updates_due())
-        for _ in range(n):
+        for i in range(n):
+            if self.diverged:
+                return i
             self.update()
         return n
 
-    def publish(self) -> None:
-        self.version += 1
+    def publish(self, above: int = 0) -> None:
+        """Publish the current policy as the next version (above `above`: a version an actor already had)."""
+        self.version = max(self.version, above) + 1
         self._blob = policy_to_bytes(self.policy, self.version)
         self._updates_since_publish = 0
 
@@ -210,10 +203,13 @@ class HILLearner:
     def save(self, output_dir: str | Path, extra: dict[str, Any] | None = None) -> Path | None:
         if self.policy is None:
             return None
+        if self.diverged:
+            log.error("not checkpointing a diverged learner (the last good checkpoint stays): %s", self.diverged)
+            return None
         with self._lock:
             state = {"env_steps": self.env_steps, "episodes": self.episodes, "version": self.version,
                      "intervention_steps": self.intervention_steps, "normalizer_fitted": self.normalizer_fitted,
-                     "features": self.features, "extra_state": self.extra_state, **(extra or {})}
+                     "features": self.features, **(extra or {})}
             return save_checkpoint(output_dir, self.env_steps, self.policy, self.learner,
                                    {"online": self.online, "demos": self.demos}, state,
                                    {"policy": self.policy.config.to_dict()})
@@ -232,7 +228,6 @@ class HILLearner:
         self.env_steps, self.episodes = int(extra["env_steps"]), int(extra["episodes"])
         self.version, self.intervention_steps = int(extra["version"]), int(extra["intervention_steps"])
         self.normalizer_fitted = bool(extra["normalizer_fitted"])
-        self.extra_state = dict(extra.get("extra_state") or {})
         if self.normalizer_fitted:
             self.publish()
         log.info("resumed the learner from %s: %d env steps, %d updates", ckpt, self.env_steps, learner.step)

@@ -1,6 +1,6 @@
 """Score every checkpoint of a simulated session without the person: how the policy itself improved.
 
-    python -m policy.hil.evaluate --output_dir=outputs/hil/sim --task=lift --episodes=20
+    python -m hil.evaluate --output_dir=outputs/hil/sim --task=lift --episodes=20
 
 Each checkpoint's policy (deterministic chunks) runs `episodes` fresh sim episodes (seeds no
 session used) through the same executor and safety settings as the session; one JSON line per

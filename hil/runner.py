@@ -7,13 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from policy.checkpoint import last_checkpoint
-from policy.hil.config import HILConfig
-from policy.hil.learner import HILLearner
-from policy.hil.session import EpisodeResult, HILSession, LocalLink
+from hil.config import HILConfig
+from hil.learner import HILLearner
+from hil.episode import EpisodeResult
+from hil.link import LocalLink
+from hil.session import HILSession
 from robot.config import make_robot, make_teleoperator
 from robot.connection import disconnect
 from robot.keyboard import KeyHub, TerminalKeyReader
 from robot.recording import terminate_as_interrupt
+from robot.sim.robot import SimRobotConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ def run_session(cfg: HILConfig, link, start: dict[str, Any]) -> list[EpisodeResu
         try:
             session = HILSession(cfg, robot, teleop, link, hub, start_episode=int(start.get("episode", 0)),
                                  env_steps=int(start.get("env_steps", 0)))
-            if not session.sim:
+            if not session.person.sim:   # a person at a real arm presses keys in this terminal
                 reader = TerminalKeyReader(hub).start()
             return session.run()
         finally:
@@ -67,7 +70,7 @@ def run_local_session(cfg: HILConfig) -> list[EpisodeResult]:
     learner, start = open_learner(cfg)
     Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
     learner.metrics_path = Path(cfg.output_dir) / "metrics.jsonl"
-    is_sim = cfg.robot.type.startswith("sim_")
+    is_sim = isinstance(cfg.robot, SimRobotConfig)
     background = (not is_sim if cfg.realtime is None else cfg.realtime) if cfg.learner_thread is None \
         else cfg.learner_thread
     return run_session(cfg, LocalLink(learner, background), start)
