@@ -119,14 +119,18 @@ def test_resume_with_no_readable_checkpoint_is_a_one_line_error(tmp_path, capsys
 
 
 def test_a_hil_learner_resumes_from_the_newest_readable_checkpoint(tmp_path):
-    from hil.learner import HILLearner, HILLearnerConfig, robot_features
+    from hil.batch import robot_features
+    from hil.learner import HILLearner, HILLearnerConfig
 
     config = HILLearnerConfig(learning_starts=1_000_000)
     learner = HILLearner(preset("qc", num_critics=2, critic_hidden_dims=[16], actor_hidden_dims=[16]), config)
-    header = {"features": robot_features(3, ["a", "b"], {}, 30.0, np.full(2, -1.0), np.ones(2)), "terminated": False}
+    header = {"features": robot_features(3, ["a", "b"], {}, 30.0, np.full(2, -1.0), np.ones(2)), "terminated": False,
+              "episode": 0, "end": "time_limit"}
     for _ in range(2):  # episodes of 5 steps, a checkpoint after each: env steps 5 and 10
-        learner.add_episode(header, {"state": np.zeros((5, 3)), "action": np.zeros((5, 2)), "reward": np.zeros(5),
-                                     "intervention": np.zeros(5, bool), "final_state": np.zeros((1, 3))})
+        z = lambda *shape: np.zeros(shape, np.float32)  # noqa: E731
+        learner.add_episode(header, {"state": z(5, 3), "action": z(5, 2), "reward": z(5),
+                                     "intervention": np.zeros(5, bool),
+                                     "final_state": np.zeros((1, 3), np.float32)})
         learner.save(tmp_path)
     truncate(checkpoint(tmp_path, 10) / "training_state" / "online_buffer.npz")
     resumed, extra = HILLearner.resume(tmp_path, config)

@@ -43,8 +43,6 @@ class Variant:
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("sac", "SAC (h=1, RLPD-style)", {}, base="sac"),
-    # the paper's RLPD baseline exactly: h = 1 and no BC term (run on request, e.g. the parity budget)
-    Variant("rlpd", "RLPD (h=1, no BC)", {"bc_weight": 0.0}, base="sac"),
     Variant("qc", "QC (chunked critic, h=5)", {"act_chunk_size": CHUNK}),
     Variant("ac_1step", "chunked actor + 1-step critic (RLPD-AC)",
             {"act_chunk_size": CHUNK, "critic_mode": "first_action", "q_chunking_strategy": "standard", "n_step": 1}),
@@ -59,6 +57,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("seed_standard_no_backup_entropy", "ablation: first-action critic, 5-step, no entropy backup",
             {"act_chunk_size": CHUNK, "q_chunking_strategy": "standard", "critic_mode": "first_action",
              "backup_entropy": False}),
+    # the paper's RLPD baseline exactly: h = 1 and no BC term (run on request, e.g. the parity budget)
+    Variant("rlpd", "RLPD (h=1, no BC)", {"bc_weight": 0.0}, base="sac"),
 ]}
 
 DEFAULT_VARIANTS = ["sac", "qc", "ac_1step", "seed_standard", "seed_conservative", "seed_temporal_weighted"]
