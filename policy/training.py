@@ -36,7 +36,7 @@ log = logging.getLogger("policy.training")
 
 @dataclass
 class TrainConfig:
-    env_name: str = "chunkbot/SO101Lift-v0"
+    env_name: str = "chunkbot/SO101Lift-v0"   # gymnasium id: chunkbot/SO101{Reach,Lift,PickPlace}-v0, ...
     policy: QChunkSACConfig = field(default_factory=lambda: QChunkSACConfig(**SHORT_RUN_RECIPE))
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
@@ -51,12 +51,12 @@ class TrainConfig:
     save_every: int = 1_000                   # env steps; a final checkpoint is always written
     save_buffers: bool = True                 # online buffer in checkpoints (exact resume)
     log_every: int = 100
-    output_dir: str = "outputs/train"
-    resume: bool = False
-    seed: int = 0
-    device: str = "cpu"
+    output_dir: str = "outputs/train"         # checkpoints/, metrics.jsonl and demos/ go here
+    resume: bool = False                      # continue the run in output_dir from checkpoints/last
+    seed: int = 0                             # torch, replay sampling, envs and demos (runs are repeatable)
+    device: str = "cpu"                       # torch device of the learner: cpu | cuda | cuda:1 | mps
     num_threads: int | None = None            # torch CPU threads (set 1-2 on a shared machine)
-    progress_bar: bool = True
+    progress_bar: bool = True                 # a tqdm bar of env steps on stderr
     preset: str | None = None                 # recorded for reference; tools.train applies it
     # Rerun view of the evaluation episodes: predicted chunks against the joints (--viz.rrd=FILE,
     # --viz.display_data=true)

@@ -12,7 +12,7 @@ import json
 import tempfile
 from dataclasses import fields
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Mapping, TypeVar
 
 import draccus
 
@@ -88,18 +88,20 @@ def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "p
         return draccus.parse(cls, config_path=str(file), args=args)
 
 
+POLICY_FLAGS = {
+    "preset": "start the policy from a preset: qc (the paper's QC-RLPD sizes: 10 critics of 4x512), sac "
+              "(plain SAC, chunk of 1), seed (the seed document's JSON block)",
+    "config_path": "a JSON file: only policy keys (the seed's JSON, a checkpoint's config.json) sets the policy, "
+                   "any other keys a whole config. Precedence: defaults < --preset < this file < command line",
+}
+
+
 def parse_cli(cls: type[T], argv: list[str] | None = None, policy_field: str = "policy",
-              preset_field: str | None = None) -> T:
-    """`parse_with_policy_file` on the command line; a bad flag, file or value exits with a message
-    that names it (never a traceback)."""
-    import sys
+              preset_field: str | None = None, *, tool: str | None = None, doc: str = "",
+              aliases: Mapping[str, Any] | None = None) -> T:
+    """`parse_with_policy_file` on the command line, read as every tool reads it (tools._cli: LeRobot's
+    names, one-line errors with the closest flag, --help with the real defaults)."""
+    from tools._cli import parse_config
 
-    from policy.config import explain_draccus_error
-    from tools._common import fail
-
-    try:
-        return parse_with_policy_file(cls, sys.argv[1:] if argv is None else argv, policy_field, preset_field)
-    except draccus.utils.DraccusException as e:
-        fail(explain_draccus_error(e))
-    except (ValueError, FileNotFoundError) as e:
-        fail(str(e))
+    return parse_config(cls, argv, tool=tool, doc=doc, aliases=aliases, extra=POLICY_FLAGS,
+                        parse=lambda args: parse_with_policy_file(cls, args, policy_field, preset_field))

@@ -1,4 +1,4 @@
-"""The robot side of a human-in-the-loop session whose learner runs elsewhere (tools.learner).
+r"""The robot side of a human-in-the-loop session whose learner runs elsewhere (tools.learner).
 
     CHUNKBOT_LINK_TOKEN=<shared token> python -m tools.actor --robot.type=so101_follower \
         --robot.port=/dev/ttyACM0 --robot.id=arm --teleop.type=so101_leader --teleop.port=/dev/ttyACM1 \
@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 
 from robot.config import register_for_cli
-from tools._common import fail, init_tool
+from tools._cli import LEROBOT_DISPLAY
+from tools._common import fail, init_tool, user_errors
 
 register_for_cli()
 
@@ -34,13 +35,11 @@ def main(argv: list[str] | None = None) -> None:
     from tools.hil_session import summary
 
     torch.set_num_threads(1)
-    cfg = parse_cli(HILConfig, argv)
-    try:
+    cfg = parse_cli(HILConfig, argv, tool="actor", doc=__doc__, aliases=LEROBOT_DISPLAY)
+    with user_errors(LinkConfigError):
         link = RemoteLink(cfg.transport, cfg.output_dir, resume=cfg.resume)
         start = link.saved_state() if cfg.resume else {}
         results = run_session(cfg, link, start)
-    except (FileExistsError, FileNotFoundError, ValueError, LinkConfigError) as e:
-        fail(str(e))
     print(json.dumps(summary(results)))
     if link.problem:
         fail(link.problem, code=1)

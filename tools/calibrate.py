@@ -15,12 +15,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import draccus
-from draccus.utils import ParsingError
-
 from contract import real_arm_types
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_all
-from robot.interface import RobotError
+from tools._common import parse_config, user_errors
 
 register_all()
 log = logging.getLogger("tools.calibrate")
@@ -28,7 +25,9 @@ log = logging.getLogger("tools.calibrate")
 
 @dataclass
 class CalibrateConfig:
+    # A follower arm to calibrate: --robot.type=so101_follower --robot.port=... --robot.id=...
     robot: RobotConfig | None = None
+    # Or a leader arm: --teleop.type=so101_leader --teleop.port=... --teleop.id=...
     teleop: TeleoperatorConfig | None = None
 
     def __post_init__(self) -> None:
@@ -52,15 +51,12 @@ def calibrate(cfg: CalibrateConfig) -> str:
 
 def main(args: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = parse_config(CalibrateConfig, args, tool="calibrate", doc=__doc__)
+    device = cfg.robot if cfg.robot is not None else cfg.teleop
+    log.info("calibrating %s %r on %s: follow the prompts", device.type, device.id, getattr(device, "port", "?"))
     try:
-        cfg = draccus.parse(config_class=CalibrateConfig, args=args)
-    except (ValueError, ParsingError) as e:
-        # draccus wraps our __post_init__ ValueError: show the reason, not the wrapper
-        raise SystemExit(f"error: {e.__cause__ or e}") from None
-    try:
-        path = calibrate(cfg)
-    except RobotError as e:
-        raise SystemExit(f"error: {e}") from None
+        with user_errors():
+            path = calibrate(cfg)
     except (EOFError, KeyboardInterrupt):
         raise SystemExit("calibration aborted; no file was written") from None
     print(f"Calibration saved to {path}")

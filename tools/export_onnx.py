@@ -1,4 +1,4 @@
-"""Export a trained policy's chunk actor to ONNX, parity-checked against torch.
+r"""Export a trained policy's chunk actor to ONNX, parity-checked against torch.
 
     python -m tools.export_onnx --policy.path=outputs/train/checkpoints/last --output=actor.onnx
     python -m tools.export_onnx --policy.path=outputs/train --output=actor.onnx --with_critic=true \
@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import draccus
-
-from tools._common import fail, init_tool
+from tools._common import fail, init_tool, parse_config
 
 log = logging.getLogger("tools.export_onnx")
 
@@ -68,29 +65,22 @@ class ExportOnnxConfig:
     tolerance: float = 1e-4
     # Random observations for the parity check.
     num_random: int = 64
+    # Seed of the random observations of the parity check.
     seed: int = 0
-
-
-FLAGS = ("check_only", "with_critic")  # may be given bare: --check-only means --check_only=true
-
-
-def _normalise_option(arg: str, flags: tuple[str, ...] = FLAGS) -> str:
-    """--check-only=x -> --check_only=x (draccus wants field names), bare flags -> =true; values are left alone."""
-    if not arg.startswith("--"):
-        return arg
-    key, eq, value = arg[2:].partition("=")
-    key = key.replace("-", "_")
-    if not eq and key in flags:
-        return f"--{key}=true"
-    return "--" + key + eq + value
 
 
 def main(argv: list[str] | None = None) -> None:
     init_tool()
-    args = [_normalise_option(a) for a in (sys.argv[1:] if argv is None else argv)]
-    cfg = draccus.parse(ExportOnnxConfig, args=args)
+    cfg = parse_config(ExportOnnxConfig, argv, tool="export_onnx", doc=__doc__)
     if cfg.policy.path is None:
         fail("--policy.path is required (a tools.train output dir, a checkpoint or a pretrained_model dir)")
+    if not Path(cfg.policy.path).exists():
+        fail(f"--policy.path={cfg.policy.path} does not exist: give a tools.train output dir, a checkpoint or a "
+             "pretrained_model dir")
+    if cfg.check_only and not cfg.output.is_file():
+        fail(f"--check_only=true compares an existing --output file, and {cfg.output} does not exist")
+    log.info("%s %s %s %s", "checking" if cfg.check_only else "exporting", cfg.policy.path,
+             "against" if cfg.check_only else "to", cfg.output)
 
     from export.exporter import ExportError, ParityError, check_parity, export_policy  # torch: only now
 

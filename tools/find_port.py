@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import draccus
-
 from contract import ARM_TYPES, real_arm_types
 
 BY_ID_DIR = Path("/dev/serial/by-id")
@@ -174,7 +172,9 @@ def port_that_disappeared(
 
 
 def main(args: list[str] | None = None) -> None:
-    cfg = draccus.parse(config_class=FindPortConfig, args=args)
+    from tools._common import parse_config
+
+    cfg = parse_config(FindPortConfig, args, tool="find_port", doc=__doc__)
     ports = list_serial_ports()
     arms = {p.device: identify_arm(p.device) for p in ports} if cfg.probe else None
     print("Serial ports:\n" + format_ports(ports, arms))

@@ -1,4 +1,4 @@
-"""Human-in-the-loop RL session: the chunk policy practises on the arm, the person takes over when
+r"""Human-in-the-loop RL session: the chunk policy practises on the arm, the person takes over when
 it goes wrong, every takeover becomes training data; actor and QC-SAC learner in one process.
 
     # a real SO-101 with its leader arm (takeover: move the leader; keys: space toggles,
@@ -26,7 +26,8 @@ import json
 
 
 from robot.config import register_for_cli
-from tools._common import fail, init_tool
+from tools._cli import LEROBOT_DISPLAY
+from tools._common import init_tool, user_errors
 
 register_for_cli()
 
@@ -40,11 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     from tools._policy_cli import parse_cli
 
     torch.set_num_threads(1)
-    cfg = parse_cli(HILConfig, argv)
-    try:
+    cfg = parse_cli(HILConfig, argv, tool="hil_session", doc=__doc__, aliases=LEROBOT_DISPLAY)
+    with user_errors():
         results = run_local_session(cfg)
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
-        fail(str(e))
     print(json.dumps(summary(results)))
 
 

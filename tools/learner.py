@@ -1,4 +1,4 @@
-"""The QC-SAC learner of a human-in-the-loop session, for a separate (GPU) machine.
+r"""The QC-SAC learner of a human-in-the-loop session, for a separate (GPU) machine.
 
     python -m tools.learner --output_dir=outputs/hil/learner --config-path=policy.json [--learner.device=cuda]
     # for actors on other machines: a certificate pair (python -m tools.make_certs) and a token
@@ -14,7 +14,7 @@ checkpoints; --resume=true continues from the last checkpoint and the journal af
 
 from __future__ import annotations
 
-from tools._common import fail, init_tool
+from tools._common import init_tool, user_errors
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,11 +26,9 @@ def main(argv: list[str] | None = None) -> None:
     from tools._policy_cli import parse_cli
 
     torch.set_num_threads(1)
-    cfg = parse_cli(LearnerServiceConfig, argv)
-    try:
+    cfg = parse_cli(LearnerServiceConfig, argv, tool="learner", doc=__doc__)
+    with user_errors(LinkConfigError):
         serve_learner(cfg)
-    except (FileExistsError, FileNotFoundError, ValueError, LinkConfigError) as e:
-        fail(str(e))
 
 
 if __name__ == "__main__":

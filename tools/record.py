@@ -1,4 +1,4 @@
-"""Record teleoperated episodes into a LeRobotDataset (LeRobot's `lerobot-record`, for chunkbot arms).
+r"""Record teleoperated episodes into a LeRobotDataset (LeRobot's `lerobot-record`, for chunkbot arms).
 
     python -m tools.record --robot.type=sim_so101 --robot.task=lift --teleop.type=scripted \
         --dataset.repo_id=local/so101_lift --dataset.root=outputs/datasets/so101_lift --dataset.num_episodes=20
@@ -9,7 +9,10 @@ simulation the task gives reward and success and an episode ends on success or a
 limit; a real arm runs each episode for `--dataset.episode_time_s` with `--dataset.reset_time_s`
 between episodes. Every finished episode is committed to disk when it ends: Ctrl-C, SIGTERM, even a
 SIGKILL or a power cut lose at most the episode in progress; `--dataset.resume=true` appends to the
-dataset later (after rolling a killed recording back to its last finished episode).
+dataset later (after rolling a killed recording back to its last finished episode),
+`--dataset.overwrite=true` replaces it. LeRobot's names work as in lerobot-record: `--resume`,
+`--display_data`, `--dataset.video`, `--dataset.push_to_hub=false` (chunkbot uploads nothing). With no
+options it records 20 scripted lift demos on the simulated SO-101 into outputs/datasets/so101_lift.
 """
 
 from __future__ import annotations
@@ -20,18 +23,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import draccus
-
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_for_cli
 from robot.connection import disconnect
-from robot.dataset_commit import DatasetBusyError, DatasetDamagedError
 from robot.features import IMAGE_PREFIX, to_policy_frame
-from robot.interface import RobotError, action_dict_to_array
+from robot.interface import action_dict_to_array
 from robot.recording import DatasetRecorder, terminate_as_interrupt
 from robot.safety import SafetyConfig
 from robot.teleop_step import SafeTeleopStep
 from robot.viz import ChunkView, VizConfig
-from tools._common import fail, init_tool
+from tools._cli import LEROBOT_RECORD
+from tools._common import init_tool, parse_config, user_errors
 
 register_for_cli()
 log = logging.getLogger("tools.record")
@@ -61,10 +62,27 @@ class DatasetRecordConfig:
     def resolved_root(self) -> Path:
         return self.root if self.root is not None else Path("outputs/datasets") / self.repo_id.split("/")[-1]
 
+    def check(self) -> None:
+        """Refuse, before any arm moves, what the recorder would refuse after connecting."""
+        if self.num_episodes < 1:
+            raise ValueError(f"--dataset.num_episodes must be >= 1, got {self.num_episodes}")
+        if self.resume and self.overwrite:
+            raise ValueError("--dataset.resume=true appends and --dataset.overwrite=true deletes: choose one")
+        root = self.resolved_root()
+        holds_data = root.is_dir() and any(root.iterdir())
+        if holds_data and not (self.resume or self.overwrite):
+            raise FileExistsError(f"{root} already holds a dataset: add --dataset.resume=true to append episodes, "
+                                  f"--dataset.overwrite=true to delete it and start over, or choose another "
+                                  f"--dataset.root")
+        if root.exists() and not root.is_dir():
+            raise FileExistsError(f"--dataset.root={root} is a file: choose a directory")
+
 
 @dataclass
 class RecordConfig:
+    # The arm that records (default: the simulated SO-101; a real arm: --robot.type=so101_follower --robot.port=...).
     robot: RobotConfig = field(default_factory=lambda: RobotConfig.get_choice_class("sim_so101")())
+    # What drives it (default: the sim's scripted expert; a leader arm: --teleop.type=so101_leader ...).
     teleop: TeleoperatorConfig = field(default_factory=lambda: TeleoperatorConfig.get_choice_class("scripted")())
     dataset: DatasetRecordConfig = field(default_factory=DatasetRecordConfig)
     # Seed of the first episode's scene in simulation (episode i uses seed + i).
@@ -88,6 +106,7 @@ def record(cfg: RecordConfig) -> Path:
     from tqdm import tqdm
 
     root = cfg.dataset.resolved_root()
+    cfg.dataset.check()
     robot = make_robot(cfg.robot)
     sim = _is_sim(robot)
     fps = int(getattr(cfg.robot, "fps", 30))
@@ -95,6 +114,8 @@ def record(cfg: RecordConfig) -> Path:
     task_name = cfg.dataset.single_task or (robot.config.task if sim else "teleoperation")
     max_steps = robot.task.max_episode_steps if sim else int(round(cfg.dataset.episode_time_s * fps))
 
+    log.info("recording %d episode(s) of %r with %s driven by %s into %s%s", cfg.dataset.num_episodes, task_name,
+             cfg.robot.type, cfg.teleop.type, root, " (appending)" if cfg.dataset.resume else "")
     robot.connect()
     teleop = make_teleoperator(cfg.teleop, robot=robot)
     teleop.connect()
@@ -190,16 +211,12 @@ def _record_episode(robot, teleop, recorder: DatasetRecorder, max_steps: int, fp
     return success
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     init_tool()
-    cfg = draccus.parse(RecordConfig)
+    cfg = parse_config(RecordConfig, argv, tool="record", doc=__doc__, aliases=LEROBOT_RECORD)
     terminate_as_interrupt()
-    try:
+    with user_errors():
         record(cfg)
-    except RobotError as e:  # a bus fault, a silent or faulty servo, a missing calibration: say which
-        fail(str(e), code=1)
-    except (DatasetDamagedError, DatasetBusyError) as e:
-        fail(str(e))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Run a chunk policy on a robot through the chunk executor and its safety layer.
+r"""Run a chunk policy on a robot through the chunk executor and its safety layer.
 
     python -m tools.run_policy --robot.type=sim_so101 --robot.task=lift --policy.path=actor.onnx \
         --execution.mode=receding --episodes=5
@@ -13,6 +13,10 @@ physics in `send_action`, so it runs at the control rate like a real one. `--rea
 the CPU allows and bit-for-bit repeatable. In simulation an episode ends on task success or after
 `--max_steps` (default: the task's limit) and success is reported per episode; a real arm runs
 `--max_steps` steps (default 30 s) per episode with `--reset_time_s` between episodes.
+Each episode's result is logged as it ends; the JSON summary (per episode, success rate) goes to
+stdout and to `--output`. LeRobot's `--display_data` and `--fps` (lerobot-rollout) work too.
+Why the success here can differ from tools.train's evaluation: docs/design.md, "Evaluation and
+deployment".
 """
 
 from __future__ import annotations
@@ -26,14 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import draccus
-
 from robot.config import RobotConfig, register_for_cli
 from robot.connection import connected
 from robot.executor import ChunkExecutor, ExecutionConfig, InferenceError
 from robot.safety import SafetyConfig
 from robot.viz import VizConfig
-from tools._common import fail, init_tool
+from tools._cli import LEROBOT_ROLLOUT
+from tools._common import fail, init_tool, parse_config, user_errors
 
 log = logging.getLogger("tools.run_policy")
 
@@ -50,7 +53,8 @@ class PolicyRef:
 class RunPolicyConfig:
     """Run an exported .onnx actor or a torch checkpoint on a robot through the chunk executor."""
 
-    # --robot.type=sim_so101 | sim_koch | so101_follower | koch_follower | any LeRobot type, and its options
+    # The robot (default: the simulated SO-101); --robot.type=so101_follower --robot.port=... for a real arm,
+    # or any robot type LeRobot knows, with its options.
     robot: RobotConfig = field(default_factory=lambda: RobotConfig.get_choice_class("sim_so101")())
     policy: PolicyRef = field(default_factory=PolicyRef)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
@@ -187,17 +191,18 @@ def _ms(value: float | None) -> float | None:
 
 def main(argv: list[str] | None = None) -> None:
     init_tool()
-    from tools.export_onnx import _normalise_option
-
-    args = [_normalise_option(a, ()) for a in (sys.argv[1:] if argv is None else argv)]
-    register_for_cli(args, prefixes=("robot",))  # a sim arm imports neither LeRobot nor torch
-    cfg = draccus.parse(RunPolicyConfig, args=args)
-    try:
+    argv = sys.argv[1:] if argv is None else argv
+    register_for_cli(argv, prefixes=("robot",))  # a sim arm imports neither LeRobot nor torch
+    cfg = parse_config(RunPolicyConfig, argv, tool="run_policy", doc=__doc__, aliases=LEROBOT_ROLLOUT)
+    if cfg.policy.path is None:
+        fail("--policy.path is required: an exported .onnx actor or a tools.train output / checkpoint dir")
+    if not Path(cfg.policy.path).exists():
+        fail(f"--policy.path={cfg.policy.path} does not exist: give an exported .onnx actor or a tools.train "
+             "output / checkpoint dir")
+    log.info("running %s on %s for %d episode(s), %s execution%s", cfg.policy.path, cfg.robot.type, cfg.episodes,
+             cfg.execution.mode, "" if cfg.realtime else " on a simulated clock")
+    with user_errors(InferenceError, RuntimeError, code=2):
         results = run(cfg)
-    except InferenceError as e:
-        fail(f"{e}")
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        fail(f"{type(e).__name__}: {e}")
     summary: dict[str, Any] = {"policy": str(cfg.policy.path), "robot": cfg.robot.type, "episodes": results}
     if results and "success" in results[0]:
         summary["success_rate"] = sum(r["success"] for r in results) / len(results)

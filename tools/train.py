@@ -1,27 +1,37 @@
-"""Train a Q-chunking SAC policy: `python -m tools.train [--preset=qc|sac|seed] [--config-path=FILE.json] ...`.
+"""Train a Q-chunking SAC policy on a simulated task, from demos to an evaluated checkpoint.
+
+    python -m tools.train                                   # the quick default run (minutes on a CPU)
+    python -m tools.train --preset=qc --steps=100000 --output_dir=outputs/train/qc
+    python -m tools.train --config-path=configs/seed.json --env-name=chunkbot/SO101Lift-v0 --output_dir=outputs/train/seed
 
 With no arguments: the paper's method (chunked critic, h = 5) at LeRobot SAC's network sizes on
 chunkbot/SO101Lift-v0, starting from 20 scripted demos recorded with tools.record into
-<output_dir>/demos (a LeRobotDataset), ending with an evaluated checkpoint.
+<output_dir>/demos (a LeRobotDataset), ending with an evaluated checkpoint in
+<output_dir>/checkpoints/last and metrics.jsonl (`chunkbot-plot-metrics --output_dir=DIR` draws it).
+Ctrl-C writes a checkpoint; the same command with `--resume=true` continues it.
 
-The seed's command line works as written:
-    python -m tools.train --config-path=FILE.json --env-name=chunkbot/SO101Lift-v0 --steps=N --output_dir=DIR
-A config file holding only policy keys (the seed's JSON block) is the policy config; a file with
-train keys is a whole TrainConfig. Precedence: defaults < --preset < --config-path < command line.
-Dashes in option names are accepted (--env-name = --env_name).
+`--preset=qc|sac|seed` starts the policy from a preset; `--config-path=FILE.json` holding only policy
+keys (the seed's JSON block, configs/seed.json) is the policy config, a file with train keys is a whole
+TrainConfig. Precedence: defaults < --preset < --config-path < command line. Dashes in option names
+are accepted (--env-name = --env_name), and LeRobot's lerobot-train names (--log_freq, --save_freq,
+--batch_size, --dataset.repo_id, --dataset.root, --policy.device, --eval.n_episodes) work too.
 """
-
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
 
+from policy.checkpoint import last_checkpoint
 from policy.training import TrainConfig, train
 from robot.recording import terminate_as_interrupt
+from tools._cli import LEROBOT_TRAIN
 from tools._common import fail, init_tool
 from tools._policy_cli import parse_cli, parse_with_policy_file
+
+log = logging.getLogger("tools.train")
 
 
 def build_config(argv: list[str]) -> TrainConfig:
@@ -57,10 +67,32 @@ def record_demos(cfg: TrainConfig) -> None:
     cfg.dataset_repo_id, cfg.dataset_root = repo_id, str(root)
 
 
+def check_output_dir(cfg: TrainConfig) -> None:
+    """Refuse a run that would fail after recording demos: --resume=true with nothing to resume, or a
+    new run into a folder that already holds one."""
+    out = Path(cfg.output_dir)
+    checkpoint = last_checkpoint(out)
+    if cfg.resume and checkpoint is None:
+        raise FileNotFoundError(f"--resume=true but {out} holds no checkpoint ({out}/checkpoints/last): drop "
+                                "--resume to start a new run there, or point --output_dir at the run to continue")
+    if checkpoint is not None and not cfg.resume:
+        raise FileExistsError(f"{out} already holds a run (checkpoints/last): add --resume=true to continue it, "
+                              "or choose another --output_dir")
+
+
 def main(argv: list[str] | None = None) -> None:
     init_tool()
-    cfg = parse_cli(TrainConfig, argv, preset_field="preset")
+    cfg = parse_cli(TrainConfig, argv, preset_field="preset", tool="train", doc=__doc__, aliases=LEROBOT_TRAIN)
+    try:
+        check_output_dir(cfg)
+    except (FileExistsError, FileNotFoundError) as e:
+        fail(str(e))
     terminate_as_interrupt()
+    p = cfg.policy
+    log.info("%s %s on %s for %d env steps (h = %d, %d critics of %s) into %s",
+             "resuming" if cfg.resume else "training", f"preset {cfg.preset}" if cfg.preset else "the default policy",
+             cfg.env_name, cfg.steps, p.chunk_size, p.num_critics, "x".join(map(str, p.critic_hidden_dims)),
+             cfg.output_dir)
     try:
         record_demos(cfg)
         result = train(cfg)
@@ -70,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(130)
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         fail(str(e))
+    log.info("done: checkpoint in %s/checkpoints/last/pretrained_model; plot the run with "
+             "`chunkbot-plot-metrics --output_dir=%s`", cfg.output_dir, cfg.output_dir)
     if result:
         print(json.dumps(result))
 

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import draccus
 import numpy as np
 
 from robot.features import IMAGE_PREFIX, STATE_KEY
 from robot.viz import ChunkView, VizConfig
 from robot.viz.arm_model import arm_type_for
-from tools._common import fail, init_tool
+from tools._cli import LEROBOT_DISPLAY
+from tools._common import init_tool, parse_config, user_errors
 
 log = logging.getLogger("tools.visualize_chunks")
 
@@ -236,13 +236,11 @@ def visualize_chunks(cfg: VisualizeChunksConfig) -> Path | None:
     return viz.rrd
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     init_tool()
-    cfg = draccus.parse(VisualizeChunksConfig)
-    try:
+    cfg = parse_config(VisualizeChunksConfig, argv, tool="visualize_chunks", doc=__doc__, aliases=LEROBOT_DISPLAY)
+    with user_errors(RuntimeError):
         visualize_chunks(cfg)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
-        fail(f"{type(e).__name__}: {e}")
 
 
 if __name__ == "__main__":
