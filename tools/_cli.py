@@ -392,8 +392,8 @@ class CommandLine:
     def help_text(self) -> str:
         from draccus.argparsing import ArgumentParser as DraccusParser
 
-        _register_every_device()
-        self._refresh()
+        if self.flags.choices and _register_every_device():  # list every robot / teleoperator type
+            self._refresh()
         prog = console_script(self.tool) if self.tool else Path(sys.argv[0]).name
         description = (self.doc or self.config_class.__doc__ or "").strip("\n")
         usage = f"Usage: {prog} [--option=value ...]"
