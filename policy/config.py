@@ -1,6 +1,6 @@
 """QChunkSACConfig: the one place where the learner's knobs and their defaults live.
 
-Two critics come out of the same code (see DESIGN.md, "Q-chunking SAC: the math"):
+Two critics come out of the same code (see docs/design.md, "Q-chunking SAC: the math"):
 
 * `critic_mode="chunked"` (the paper, Li et al. 2025, QC-RLPD): Q(s_t, a_{t:t+h}) scores the whole
   flattened chunk; target  sum_{i<h} g^i r_{t+i} + g^h m agg_k Qbar_k(s_{t+h}, a'_{0:h}).
