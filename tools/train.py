@@ -89,10 +89,10 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(e))
     terminate_as_interrupt()
     p = cfg.policy
-    log.info("%s %s on %s for %d env steps (h = %d, %d critics of %s) into %s",
-             "resuming" if cfg.resume else "training", f"preset {cfg.preset}" if cfg.preset else "the default policy",
-             cfg.env_name, cfg.steps, p.chunk_size, p.num_critics, "x".join(map(str, p.critic_hidden_dims)),
-             cfg.output_dir)
+    log.info("%s on %s for %d env steps into %s: %s critic, %s actor, h = %d, %d critics of %s%s",
+             "resuming" if cfg.resume else "training", cfg.env_name, cfg.steps, cfg.output_dir, p.critic_mode,
+             "ACT" if p.use_act_actor else "MLP", p.chunk_size, p.num_critics,
+             "x".join(map(str, p.critic_hidden_dims)), f" (preset {cfg.preset})" if cfg.preset else "")
     try:
         record_demos(cfg)
         result = train(cfg)

@@ -239,6 +239,7 @@ def visualize_chunks(cfg: VisualizeChunksConfig) -> Path | None:
 def main(argv: list[str] | None = None) -> None:
     init_tool()
     cfg = parse_config(VisualizeChunksConfig, argv, tool="visualize_chunks", doc=__doc__, aliases=LEROBOT_DISPLAY)
+    log.info("predicting chunks of %s on episodes %s of %s", cfg.policy.path, cfg.dataset.episodes, cfg.dataset.root)
     with user_errors(RuntimeError):
         visualize_chunks(cfg)
 
