@@ -60,7 +60,7 @@ class HILConfig:
     execution: ExecutionOptions = field(default_factory=ExecutionOptions)
     transport: TransportConfig = field(default_factory=TransportConfig)
     viz: VizConfig = field(default_factory=VizConfig)   # --viz.display_data=true / --viz.rrd=FILE
-    output_dir: Path = Path("outputs/hil")
+    output_dir: Path = Path("outputs/hil")  # dataset/, episodes.jsonl, metrics.jsonl, checkpoints/ go here
     episodes: int = 50                  # episodes in this run (a resumed run adds this many more)
     episode_time_s: float = 30.0        # real arms (the sim uses its task's time limit)
     reset_time_s: float = 10.0          # real arms: time for the person to reset the scene (a key skips it)
@@ -76,9 +76,9 @@ class HILConfig:
     learner_thread: bool | None = None
     task: str | None = None             # stored with every frame (default: the sim task, or "hil")
     use_videos: bool = False
-    resume: bool = False
-    seed: int = 0
-    progress: bool = True
+    resume: bool = False                # continue the session in output_dir (steps, buffers, dataset)
+    seed: int = 0                       # sim scenes and the scripted person (episode i: seed + i); learner: --learner.seed
+    progress: bool = True               # a progress bar of episodes on stderr
 
     def validate(self) -> None:
         if self.reward not in ("success", "dense"):

@@ -42,10 +42,10 @@ class LearnerServiceConfig:
     policy: QChunkSACConfig = field(default_factory=session_policy)
     learner: HILLearnerConfig = field(default_factory=HILLearnerConfig)
     transport: TransportConfig = field(default_factory=TransportConfig)
-    output_dir: Path = Path("outputs/hil/learner")
+    output_dir: Path = Path("outputs/hil/learner")  # checkpoints/, journal/ and metrics.jsonl go here
     checkpoint_every_s: float = 300.0   # and on Ctrl-C / SIGTERM; batches since the last one wait in journal/
     status_every_s: float = 10.0        # a status line (actors, transitions, updates, weights) this often
-    resume: bool = False
+    resume: bool = False                # continue from checkpoints/last and the journal after it
 
 
 def open_service_learner(cfg: LearnerServiceConfig) -> tuple[HILLearner, dict[str, Any]]:

@@ -172,3 +172,12 @@ def test_help_lists_the_lerobot_names_it_accepts():
     text = CommandLine(TeleoperateConfig, aliases=LEROBOT_TELEOPERATE).help_text()
     lerobot = text.split("LeRobot's names")[1]
     assert "--teleop_time_s" in lerobot and "= --duration_s" in lerobot
+
+
+@pytest.mark.parametrize("config", ["hil.config:HILConfig", "hil.serve:LearnerServiceConfig"])
+def test_session_help_explains_output_dir_and_resume(config):
+    module, name = config.split(":")
+    text = CommandLine(getattr(importlib.import_module(module), name)).help_text()
+    for flag in ("--output_dir", "--resume"):
+        line = text.split(f"\n  {flag} ")[1].split("\n  --")[0]
+        assert len(" ".join(line.split()).split("(default")[0]) > 15, line
