@@ -37,7 +37,7 @@ def user_errors(*more: type[BaseException], code: int = 1) -> Iterator[None]:
     """What a person can cause at run time (a missing file, a taken or absent port, an uncalibrated
     arm, a bus that stops answering, a bad value) ends the tool with one line that says what to do:
     those errors' messages are written for that. Anything else is a bug and keeps its traceback."""
-    from robot.interface import RobotError
+    from contract import RobotError
 
     try:
         yield

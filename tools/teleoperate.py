@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     init_tool()
     terminate_as_interrupt()  # SIGTERM holds the arm and disconnects like Ctrl-C
     cfg = parse_config(TeleoperateConfig, argv, tool="teleoperate", doc=__doc__, aliases=LEROBOT_TELEOPERATE)
-    with user_errors(BusFaultError):
+    with user_errors():
         teleoperate(cfg)
 
 
