@@ -135,12 +135,13 @@ def config_flags(cls: type) -> _Flags:
 
 
 def _register_every_device() -> bool:
-    """Register every robot / teleoperator type (only on an error path: it imports LeRobot)."""
+    """Register every robot / teleoperator type, LeRobot's included (only for --help and on an error
+    path: it imports LeRobot)."""
     try:
-        from robot.config import register_all
+        from robot import config
     except ImportError:
         return False
-    register_all()
+    getattr(config, "adopt_lerobot_types", config.register_all)()
     return True
 
 
