@@ -11,7 +11,7 @@ import pytest
 from tools._cli import Alias, CommandLine, parse_config
 
 TOOLS = ("train", "record", "teleoperate", "run_policy", "export_onnx", "calibrate", "find_port", "hil_session",
-         "actor", "learner", "visualize_chunks", "plot_metrics")
+         "actor", "learner", "make_certs", "visualize_chunks", "plot_metrics")
 
 
 def _error_line(capsys, main, argv: list[str]) -> str:

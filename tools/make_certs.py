@@ -10,24 +10,28 @@ The shared token goes in $CHUNKBOT_LINK_TOKEN or a file named by --transport.tok
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 
-from tools._common import fail
+from tools._common import fail, parse_config
+
+
+@dataclass
+class MakeCertsConfig:
+    # Folder for link.crt and link.key.
+    out_dir: str = "certs"
+    # Comma-separated names / addresses the actors use to reach the learner (default: this machine's).
+    hosts: str | None = None
+    # Validity of the certificate in days.
+    days: int = 825
 
 
 def main(argv: list[str] | None = None) -> None:
     from link.certs import default_hosts, make_cert_pair
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.splitlines()[1:]))
-    parser.add_argument("--out_dir", default="certs", help="folder for link.crt and link.key (default: certs)")
-    parser.add_argument("--hosts", default=",".join(default_hosts()),
-                        help="comma-separated names/addresses of the learner (default: %(default)s)")
-    parser.add_argument("--days", type=int, default=825, help="validity in days (default: 825)")
-    args = parser.parse_args(argv)
+    cfg = parse_config(MakeCertsConfig, argv, tool="make_certs", doc=__doc__)
+    hosts = cfg.hosts if cfg.hosts is not None else ",".join(default_hosts())
     try:
-        cert, key = make_cert_pair(args.out_dir, [h.strip() for h in args.hosts.split(",") if h.strip()], args.days)
+        cert, key = make_cert_pair(cfg.out_dir, [h.strip() for h in hosts.split(",") if h.strip()], cfg.days)
     except (FileExistsError, ValueError) as e:
         fail(str(e))
     print(f"wrote {cert} (copy it to every actor) and {key} (keep it on the learner, mode 600)")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from robot.config import RobotConfig, TeleoperatorConfig, make_robot, make_teleoperator, register_for_cli
 from robot.connection import disconnect
+from robot.dataset_commit import DatasetBusyError, DatasetDamagedError
 from robot.features import IMAGE_PREFIX, to_policy_frame
 from robot.interface import action_dict_to_array
 from robot.recording import DatasetRecorder, terminate_as_interrupt
@@ -32,7 +33,7 @@ from robot.safety import SafetyConfig
 from robot.teleop_step import SafeTeleopStep
 from robot.viz import ChunkView, VizConfig
 from tools._cli import LEROBOT_RECORD
-from tools._common import init_tool, parse_config, user_errors
+from tools._common import fail, init_tool, parse_config, user_errors
 
 register_for_cli()
 log = logging.getLogger("tools.record")
@@ -215,8 +216,11 @@ def main(argv: list[str] | None = None) -> None:
     init_tool()
     cfg = parse_config(RecordConfig, argv, tool="record", doc=__doc__, aliases=LEROBOT_RECORD)
     terminate_as_interrupt()
-    with user_errors():
-        record(cfg)
+    with user_errors():  # a bus fault, a silent or faulty servo, a missing calibration (exit status 1)
+        try:
+            record(cfg)
+        except (DatasetDamagedError, DatasetBusyError) as e:  # the dataset given is unusable (status 2)
+            fail(str(e))
 
 
 if __name__ == "__main__":
