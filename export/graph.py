@@ -104,7 +104,7 @@ class ChunkActorGraph(nn.Module):
         features = pol.features(states, images)                          # normalises the states itself
         mean, _ = pol.distribution(features, states)
         unit_chunk = torch.tanh(mean)                                    # (B, h*A) in [-1, 1]
-        chunk = pol.normalizer.action_from_unit(unit_chunk.view(-1, self.chunk_size, self.action_dim))
+        chunk = pol.chunk_from_unit(unit_chunk, states)
         outputs: list[torch.Tensor] = [chunk]
         if history is not None:
             outputs.append(states[:, 1:])

@@ -98,6 +98,8 @@ class QChunkSACConfig:
     use_images: bool = False                  # consume observation.images.<cam> (else state only)
     normalize_state: bool = True              # (s - mean) / std from the offline data, clipped to +-10
     #                                           (the paper feeds raw states: false)
+    relative_actions: bool = False            # chunk actions as joint motions from the observed joints
+    #                                           (policy/normalize.py); the paper's: absolute
     image_encoder: ImageEncoderConfig = field(default_factory=ImageEncoderConfig)
     state_encoder_dim: int | None = None      # Linear+LayerNorm+tanh on the state (LeRobot SAC: 256); None: raw
 
@@ -190,6 +192,8 @@ class QChunkSACConfig:
              f"critic_aggregation={self.critic_aggregation!r}; choose one of {AGGREGATIONS}")
         need(self.activation in ACTIVATIONS, f"activation={self.activation!r}; choose one of {ACTIVATIONS}")
         need(self.bc_data in BC_DATA, f"bc_data={self.bc_data!r}; choose one of {BC_DATA}")
+        need(not self.relative_actions or not self.state_dim or self.action_dim <= self.state_dim,
+             "relative_actions=true needs the joint positions as the first action_dim state values")
         need(self.num_critics >= 1, f"num_critics must be >= 1, got {self.num_critics}")
         need(self.q_chunking_horizon >= 1, f"q_chunking_horizon must be >= 1, got {self.q_chunking_horizon}")
         need(0.0 < self.q_chunking_decay <= 1.0, f"q_chunking_decay must be in (0, 1], got {self.q_chunking_decay}")

@@ -145,7 +145,7 @@ class QChunkSACLearner(nn.Module):
         # critic: mean_k,b valid (Q_k(s, a_data) - y)^2
         y = self.td_target(batch, alpha)
         feat = pol.features(batch.state, self._images(batch.images))
-        data_a = pol.normalizer.action_to_unit(batch.actions).flatten(1)          # (B, h*A)
+        data_a = pol.chunk_to_unit(batch.actions, batch.state)                    # (B, h*A)
         q = self.critic(*self._critic_input(feat, data_a))                          # (K, B)
         valid = self.critic_valid(batch)
         critic_loss = ((q - y).square() * valid).mean()

@@ -27,7 +27,7 @@ from policy.actor import make_actor
 from policy.config import QChunkSACConfig
 from policy.distributions import sample_tanh_gaussian
 from policy.encoder import ObservationEncoder
-from policy.normalize import Normalizer
+from policy.normalize import Normalizer, max_action_step
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -42,7 +42,8 @@ class QChunkSACPolicy(nn.Module):
             raise ValueError("the config has no features yet: build it with config.with_features(state_dim, "
                              "action_names, camera_shapes, fps) from the env or the dataset")
         self.config = config
-        self.normalizer = Normalizer(config.state_dim, config.action_dim, config.normalize_state)
+        self.normalizer = Normalizer(config.state_dim, config.action_dim, config.normalize_state,
+                                     config.relative_actions, config.chunk_size)
         self.encoder = ObservationEncoder(config)
         self.actor = make_actor(config, self.encoder.output_dim, self.encoder.image_dim)
         self._history: deque[dict[str, torch.Tensor]] = deque(maxlen=config.obs_history_length)
@@ -85,17 +86,46 @@ class QChunkSACPolicy(nn.Module):
         """a ~ pi(.|s) as (B, h*A) unit actions and the chunk's joint log-prob (B,)."""
         return sample_tanh_gaussian(*self.distribution(features, state), generator=generator)
 
+    def chunk_to_unit(self, chunk: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """(B, h, A) robot-unit chunks observed at raw state histories (B, L, D) -> (B, h*A) in [-1, 1]."""
+        return self.normalizer.action_to_unit(chunk, state[:, -1, : self.config.action_dim]).flatten(1)
+
+    def chunk_from_unit(self, unit: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """(B, h*A) in [-1, 1] at raw state histories (B, L, D) -> (B, h, A) robot units."""
+        a = self.config.action_dim
+        return self.normalizer.action_from_unit(unit.view(-1, self.chunk_size, a), state[:, -1, :a])
+
+    @torch.no_grad()
+    def fit_normalizer(self, data: Any, action_low: np.ndarray, action_high: np.ndarray) -> None:
+        """State statistics of a replay buffer's observations; with relative actions, the largest
+        per-step joint motion of its chunks (no data: a default fraction of the joint ranges)."""
+        step = None
+        if self.config.relative_actions and len(data):
+            w = data.all_windows(self.chunk_size, self.chunk_size, 1.0)
+            step = max_action_step(w.actions, w.state[:, -1, : self.config.action_dim])
+        self.normalizer.fit(data.stored_states(), action_low, action_high, step)
+
     # --- deployment: plain tensors in, robot-unit chunk out ---
     def deterministic_chunk(self, state: torch.Tensor, *images: torch.Tensor) -> torch.Tensor:
         """state (B, L, D) raw history, images (B, H, W, 3) uint8 per camera (sorted by name) ->
         (B, h, A) joint targets in robot units (tanh of the mean)."""
         mean, _ = self.distribution(self.features(state, list(images)), state)
-        return self.normalizer.action_from_unit(torch.tanh(mean).view(-1, self.chunk_size, self.config.action_dim))
+        return self.chunk_from_unit(torch.tanh(mean), state)
 
     def stochastic_chunk(self, state: torch.Tensor, *images: torch.Tensor,
                          generator: torch.Generator | None = None) -> torch.Tensor:
         a, _ = self.sample(self.features(state, list(images)), state, generator)
-        return self.normalizer.action_from_unit(a.view(-1, self.chunk_size, self.config.action_dim))
+        return self.chunk_from_unit(a, state)
+
+    @torch.no_grad()
+    def random_chunk(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A uniform random chunk in the actor's unit space at the current observation (the warm-up's
+        exploration): uniform over the joint ranges (absolute actions) or a local random motion from
+        the present joints (relative actions)."""
+        device = self.normalizer.state_mean.device
+        state = torch.stack([f[STATE_KEY] for f in self._history]).unsqueeze(0).to(device)
+        unit = torch.rand((1, self.chunk_size * self.config.action_dim), generator=generator, device=device) * 2 - 1
+        return self.chunk_from_unit(unit, state)[0]
 
     # --- LeRobot-style inference API on policy frames ---
     def reset(self) -> None:

@@ -273,6 +273,12 @@ class ChunkReplayBuffer:
                 return self.gather(torch.cat(picked)[:batch_size], chunk_size, horizon, discount, history)
         raise RuntimeError("no complete chunk window in the replay buffer yet; add more steps")
 
+    def all_windows(self, chunk_size: int, horizon: int, discount: float) -> ChunkBatch:
+        """Every complete window, in slot order (for statistics of the data, e.g. its action steps)."""
+        slots = torch.arange(self.size, device=self.device)
+        slots = slots[self._complete(slots, max(chunk_size, horizon), 1)]
+        return self.gather(slots, chunk_size, horizon, discount)
+
     def _age(self, slots: torch.Tensor) -> torch.Tensor:
         """How many writes ago each slot was written (0: the newest)."""
         return (self.cursor - 1 - slots) % self.capacity

@@ -28,7 +28,7 @@ from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE, QChunkS
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import IMAGE_PREFIX, STATE_KEY, QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler, offline_buffer_from_dataset
-from policy.runner import ChunkRunner, evaluate, uniform_random_chunk
+from policy.runner import ChunkRunner, evaluate
 from robot.viz import ChunkView, VizConfig
 
 log = logging.getLogger("policy.training")
@@ -37,6 +37,7 @@ log = logging.getLogger("policy.training")
 @dataclass
 class TrainConfig:
     env_name: str = "chunkbot/SO101Lift-v0"   # gymnasium id: chunkbot/SO101{Reach,Lift,PickPlace}-v0, ...
+    env_kwargs: dict[str, Any] = field(default_factory=dict)   # gymnasium.make keywords, e.g. {"reward_type": "step_cost"}
     policy: QChunkSACConfig = field(default_factory=lambda: QChunkSACConfig(**SHORT_RUN_RECIPE))
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
@@ -63,7 +64,7 @@ class TrainConfig:
     viz: VizConfig = field(default_factory=VizConfig)
 
 
-def make_env(env_name: str) -> gym.Env:
+def make_env(env_name: str, **kwargs: Any) -> gym.Env:
     """Build an env by gymnasium id; chunkbot's ids register on import of their package."""
     if env_name.startswith("chunkbot/"):
         from policy import toy_env
@@ -75,7 +76,7 @@ def make_env(env_name: str) -> gym.Env:
         except ModuleNotFoundError:
             pass
     try:
-        return gym.make(env_name)
+        return gym.make(env_name, **kwargs)
     except gym.error.Error as e:
         raise ValueError(f"cannot make env {env_name!r} ({e}); known chunkbot envs: "
                          f"{sorted(k for k in gym.registry if k.startswith('chunkbot/'))}") from None
@@ -137,6 +138,15 @@ def _offline_data(cfg: TrainConfig, env: gym.Env, policy_cfg: QChunkSACConfig) -
     return None
 
 
+def check_joint_state(env: gym.Env, cfg: QChunkSACConfig) -> None:
+    """Relative actions read the joints from the first action_dim state values: check the names agree."""
+    names = list(getattr(env.unwrapped, "state_names", []) or [])
+    if names and names[: cfg.action_dim] != list(cfg.action_names):
+        raise ValueError(f"relative_actions=true needs the state to start with the joint positions "
+                         f"{list(cfg.action_names)}, but it starts with {names[: cfg.action_dim]}; "
+                         "use --policy.relative_actions=false for this env")
+
+
 def train(cfg: TrainConfig) -> dict[str, float]:
     """Run (or resume) a training job; returns the last evaluation."""
     if not 0.0 <= cfg.actor_noise <= 1.0:
@@ -145,13 +155,13 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    env, eval_env = make_env(cfg.env_name), make_env(cfg.env_name)
+    env, eval_env = make_env(cfg.env_name, **cfg.env_kwargs), make_env(cfg.env_name, **cfg.env_kwargs)
     eval_robot = getattr(eval_env.unwrapped, "robot", None)
     view = ChunkView.for_robot(cfg.viz, eval_robot, fps=eval_robot.config.fps, chunk_size=cfg.policy.chunk_size,
                                name="train eval", lossless=True) if eval_robot is not None else None
     state_dim, action_names, cams = env_features(env)
     fps = float(env.metadata.get("render_fps") or cfg.policy.fps)
-    rng = np.random.default_rng(cfg.seed)
+    warmup_generator = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
 
     checkpoint = last_checkpoint(out)
     if checkpoint is not None and not cfg.resume:
@@ -166,7 +176,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         offline = buffers.get("offline")
         online.close_open_episode()  # the interrupted episode cannot continue: the env restarts
         env_step, normalizer_fitted = int(extra["env_step"]), bool(extra["normalizer_fitted"])
-        rng = np.random.default_rng(cfg.seed + env_step)
+        warmup_generator = torch.Generator(device=cfg.device).manual_seed(cfg.seed + env_step)
         log.info("resumed from %s at env step %d", checkpoint, env_step)
     else:
         pcfg = cfg.policy.with_features(state_dim, action_names, cams, fps)
@@ -181,11 +191,15 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     out.mkdir(parents=True, exist_ok=True)
 
     def fit_normalizer(buf: ChunkReplayBuffer) -> None:
-        policy.normalizer.fit(buf.stored_states(), env.action_space.low, env.action_space.high)
+        policy.fit_normalizer(buf, env.action_space.low, env.action_space.high)
 
+    if pcfg.relative_actions:
+        check_joint_state(env, pcfg)
     if not normalizer_fitted and offline is not None:
         fit_normalizer(offline)
         normalizer_fitted = True
+    elif not normalizer_fitted:   # the warm-up's random chunks need the action bounds already
+        policy.normalizer.fit(None, env.action_space.low, env.action_space.high)
     sampler = MixedSampler(online, offline, pcfg.offline_ratio)
     runner = ChunkRunner(env, online, seed=cfg.seed + env_step, observer=policy.observe)
     metrics_file = (out / "metrics.jsonl").open("a")
@@ -216,7 +230,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     try:
         while env_step < cfg.steps:
             if env_step < cfg.warmup_steps:
-                chunk = uniform_random_chunk(env.action_space, pcfg.chunk_size, rng)
+                chunk = policy.random_chunk(warmup_generator).cpu().numpy()
             else:
                 if not normalizer_fitted:  # no offline data: statistics of the warm-up steps
                     fit_normalizer(online)

@@ -125,7 +125,7 @@ class TorchChunkValue:
             states = torch.as_tensor(np.stack(self.history))[None]
             images = [torch.as_tensor(frame[IMAGE_PREFIX + c])[None] for c in pol.camera_names]
             features = pol.features(states, images)
-            unit = pol.normalizer.action_to_unit(torch.as_tensor(chunk, dtype=torch.float32)[None]).reshape(1, -1)
+            unit = pol.chunk_to_unit(torch.as_tensor(chunk, dtype=torch.float32)[None], states)
             if self.first_action:
                 unit = unit[:, : pol.config.action_dim]
             q = self.critic(torch.cat([features, unit], -1))[:, 0]  # (K,)

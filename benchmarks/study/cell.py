@@ -21,7 +21,7 @@ from benchmarks.study.variants import Variant
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler
-from policy.runner import ChunkRunner, evaluate, uniform_random_chunk
+from policy.runner import ChunkRunner, evaluate
 from policy.training import env_features
 
 EVAL_SEED = 10_000   # evaluation episodes start from the same seeds in every cell
@@ -40,11 +40,11 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
                                                         float(env.metadata.get("render_fps") or 30.0))
     policy = QChunkSACPolicy(pcfg)
     learner = QChunkSACLearner(policy, torch.Generator().manual_seed(seed))
-    policy.normalizer.fit(offline.stored_states(), env.action_space.low, env.action_space.high)
+    policy.fit_normalizer(offline, env.action_space.low, env.action_space.high)
     online = ChunkReplayBuffer(tb.online_steps + tb.online_steps // 2 + 1_000, state_dim, len(action_names), seed=seed)
     sampler = MixedSampler(online, offline, pcfg.offline_ratio)
     runner = ChunkRunner(env, online, seed=seed, observer=policy.observe)
-    rng = np.random.default_rng(seed)
+    warmup_generator = torch.Generator().manual_seed(seed)
     setup_s = time.perf_counter() - t_start
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -61,7 +61,7 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
     t_loop = time.perf_counter()
     while env_step < tb.online_steps:
         if env_step < tb.warmup_steps:
-            chunk = uniform_random_chunk(env.action_space, pcfg.chunk_size, rng)
+            chunk = policy.random_chunk(warmup_generator).numpy()
         else:
             chunk = act(runner.observation)
         taken = runner.run_chunk(chunk[: tb.online_steps - env_step])  # stop exactly at the budget, as train()

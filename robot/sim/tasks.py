@@ -29,7 +29,10 @@ from robot.interface import ACTION_NAMES
 from robot.sim.robot import SimKochConfig, SimRobot, SimSO101Config
 from robot.sim.task_spec import TASKS
 
-REWARD_TYPES = ("sparse", "dense")
+# sparse: 1 on success (which ends the episode), else 0; dense: the task's shaped progress in [0, 1];
+# step_cost: dense - 1, so every step short of success costs and success (0) is the best a step can
+# pay (OGBench's single-task convention): ending an episode by succeeding is always worth it
+REWARD_TYPES = ("sparse", "dense", "step_cost")
 _ARM_CONFIGS = {"so101": SimSO101Config, "koch": SimKochConfig}
 
 
@@ -103,7 +106,7 @@ class SimArmEnv(gym.Env):
         if self.reward_type == "sparse":
             reward = float(success)
         else:
-            reward = float(self.robot.dense_reward())
+            reward = float(self.robot.dense_reward()) - (1.0 if self.reward_type == "step_cost" else 0.0)
         return self._observation(), reward, success, False, {"is_success": success}
 
     def render(self) -> np.ndarray | None:
