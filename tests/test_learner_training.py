@@ -33,13 +33,16 @@ def tiny_job(out, steps=120, **kw) -> TrainConfig:
 @pytest.mark.slow
 def test_qc_learns_point_reach_well_above_random(tmp_path):
     """Online only (no demos): chunked QC-SAC must beat the random policy clearly in 2.5k env steps
-    (measured: success 0.65 and return +2.7 against the random policy's 0.14 and -20.7; ~20 s)."""
+    (measured at 0ac4930, seeds 0/1: success 0.55/0.60 and return +2.5/+2.3 against the random
+    policy's 0.14 and -20.7; ~20 s)."""
     env = PointReachEnv()
     rng = np.random.default_rng(0)
     random = evaluate(env, lambda o: uniform_random_chunk(env.action_space, 5, rng), 50)
     # a low initial temperature and faster learning rates: with alpha = 1 the entropy bonus outweighs
     # this env's rewards for longer than such a short run lasts
-    fast = dict(temperature_init=0.05, actor_lr=1e-3, critic_lr=1e-3)
+    # this env ends an episode on success, so the chunks that reach the goal are the ones a termination
+    # cuts short: the paper drops them (success 0.25/0.20 on seeds 0/1), keeping them learns the goal
+    fast = dict(temperature_init=0.05, actor_lr=1e-3, critic_lr=1e-3, keep_terminated_chunks=True)
     result = train(TrainConfig(env_name=ENV, policy=preset("qc", **fast, **SMALL), num_demos=0,
                                steps=2500, warmup_steps=200, eval_every=2500, eval_episodes=20,
                                eval_deterministic=True, actor_noise=1.0, save_every=0, output_dir=str(tmp_path),

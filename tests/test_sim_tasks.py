@@ -344,3 +344,21 @@ def test_an_episode_replays_exactly_from_the_same_seed_and_actions():
 def test_invalid_settings_raise_naming_the_setting(field, value):
     with pytest.raises(ValueError, match=field.split("_")[0]):
         SimSO101Config(**{field: value}).build()
+
+
+def test_step_cost_reward_is_the_dense_reward_minus_one_so_success_pays_the_most():
+    dense, cost = gym.make("chunkbot/SO101Lift-v0", reward_type="dense"), gym.make("chunkbot/SO101Lift-v0",
+                                                                                  reward_type="step_cost")
+    dense.reset(seed=3), cost.reset(seed=3)
+    hold = dense.unwrapped.robot.joint_positions().astype(np.float32)
+    for _ in range(3):
+        _, r_dense, *_ = dense.step(hold)
+        _, r_cost, *_ = cost.step(hold)
+        assert r_cost == pytest.approx(r_dense - 1.0) and r_cost <= 0.0
+
+
+def test_env_kwargs_reach_the_env_through_make_env():
+    from policy.training import make_env
+
+    env = make_env("chunkbot/SO101Lift-v0", reward_type="step_cost", max_episode_steps=7)
+    assert env.unwrapped.reward_type == "step_cost" and env.spec.max_episode_steps == 7
