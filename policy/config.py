@@ -284,6 +284,19 @@ SHORT_RUN_RECIPE: dict[str, Any] = {"bc_weight": 1.0, "temperature_init": 0.01, 
 # of a BC-shaped chunk policy spoil grasps; see QChunkSACPolicy.exploration_chunk)
 SHORT_RUN_EXPLORATION_NOISE = 0.2
 
+# tools.train's recipe (the main job: 200 scripted demos, 12k online steps on the sim arm). Against
+# SHORT_RUN_RECIPE: joint targets relative to the present joints (unit 0 holds still, so the actor's
+# precision goes to motion, not to reproducing q); BC towards the demos only (bc_data offline); the
+# chunks that end in success kept in the online buffer (keep_terminated_chunks: without them success
+# is never a target); min over the two critics, lr 1e-3 for both nets, target entropy -hA, and full
+# policy samples as exploration. Measured on Lift, docs/benchmarks.md ("The main job").
+TRAIN_RECIPE: dict[str, Any] = {
+    "bc_weight": 1.0, "bc_data": "offline", "temperature_init": 0.01, "entropy_coefficient": 1.0,
+    "actor_lr": 1e-3, "critic_lr": 1e-3, "critic_aggregation": "min", "relative_actions": True,
+    "keep_terminated_chunks": True,
+}
+TRAIN_EXPLORATION_NOISE = 1.0
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Li et al. 2025, QC-RLPD: h=5, K=10 critics 4x512 + LayerNorm, mean aggregation, no entropy
     # backup, batch 256 (128 offline + 128 online), UTD 1, BC beta=0.01, target entropy -h*A/2.

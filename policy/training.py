@@ -2,11 +2,11 @@
 
 Follows the official QC-RLPD loop: `warmup_steps` uniform-random env steps before the first
 update, then `utd_ratio` critic updates (and one actor update) per env step, each batch half
-offline / half online. Where chunkbot departs from the paper, for short CPU runs from a few demos
-(docs/study.md, budget `tuned`): the policy starts from `SHORT_RUN_RECIPE` (BC weight 1, alpha_0 0.01,
-target entropy -2hA), exploration moves `actor_noise` = 0.2 of the way from the mean chunk to a sample,
-and evaluation plays the mean chunk, as the robot will. `--preset=qc --actor_noise=1
---eval_deterministic=false` is the paper's protocol.
+offline / half online. Where chunkbot departs from the paper, for runs of minutes on a CPU from
+scripted demos, the policy starts from `TRAIN_RECIPE` (policy/config.py: relative joint actions, BC
+weight 1 towards the demos, alpha_0 0.01, terminated chunks kept, min over critics), Lift episodes are
+cut to 60 steps (`max_episode_steps`), and evaluation plays the mean chunk, as the robot will.
+`--preset=qc --policy.bc_weight=0.01 ... --eval_deterministic=false` is the paper's protocol (docs/parity.md).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from policy.checkpoint import last_checkpoint, load_newest_checkpoint, save_checkpoint
-from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE, QChunkSACConfig
+from policy.config import TRAIN_EXPLORATION_NOISE, TRAIN_RECIPE, QChunkSACConfig
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import IMAGE_PREFIX, STATE_KEY, QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler, offline_buffer_from_dataset
@@ -37,19 +37,22 @@ log = logging.getLogger("policy.training")
 @dataclass
 class TrainConfig:
     env_name: str = "chunkbot/SO101Lift-v0"   # gymnasium id: chunkbot/SO101{Reach,Lift,PickPlace}-v0, ...
-    env_kwargs: dict[str, Any] = field(default_factory=dict)   # gymnasium.make keywords, e.g. {"reward_type": "step_cost"}
-    policy: QChunkSACConfig = field(default_factory=lambda: QChunkSACConfig(**SHORT_RUN_RECIPE))
+    env_kwargs: dict[str, Any] = field(default_factory=dict)   # gymnasium.make keywords, e.g. {"reward_type": "dense"}
+    # episode length of the training and evaluation envs; None: the sim task's training length (Lift: 60
+    # steps), else the env's own limit
+    max_episode_steps: int | None = None
+    policy: QChunkSACConfig = field(default_factory=lambda: QChunkSACConfig(**TRAIN_RECIPE))
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
-    num_demos: int = 20                       # scripted demos generated when no dataset is given (0: none)
-    steps: int = 2_000                        # online env steps (the default is a quick run: minutes on a CPU)
+    num_demos: int = 200                      # scripted demos recorded when no dataset is given (0: none)
+    steps: int = 12_000                       # online env steps (the default: about 4 minutes on 2 CPU cores)
     warmup_steps: int = 500                   # uniform-random env steps before the first update (paper: 5000)
     online_buffer_capacity: int = 200_000
-    eval_every: int = 1_000                   # env steps; 0: only at the end
-    eval_episodes: int = 10
+    eval_every: int = 2_000                   # env steps; 0: only at the end
+    eval_episodes: int = 30
     eval_deterministic: bool = True           # evaluate the mean chunk (the paper samples: false)
-    actor_noise: float = SHORT_RUN_EXPLORATION_NOISE  # exploration: 1 samples the policy, 0 plays its mean
-    save_every: int = 1_000                   # env steps; a final checkpoint is always written
+    actor_noise: float = TRAIN_EXPLORATION_NOISE  # exploration: 1 samples the policy, 0 plays its mean
+    save_every: int = 2_000                   # env steps; a final checkpoint is always written
     save_buffers: bool = True                 # online buffer in checkpoints (exact resume)
     log_every: int = 100
     output_dir: str = "outputs/train"         # checkpoints/, metrics.jsonl and demos/ go here
@@ -80,6 +83,19 @@ def make_env(env_name: str, **kwargs: Any) -> gym.Env:
     except gym.error.Error as e:
         raise ValueError(f"cannot make env {env_name!r} ({e}); known chunkbot envs: "
                          f"{sorted(k for k in gym.registry if k.startswith('chunkbot/'))}") from None
+
+
+def episode_steps(cfg: TrainConfig) -> int | None:
+    """The training envs' time limit: --max_episode_steps, else the sim task's training length, else None
+    (the env's registered limit)."""
+    if cfg.max_episode_steps is not None or "max_episode_steps" in cfg.env_kwargs:
+        return cfg.max_episode_steps
+    try:
+        from robot.sim.task_spec import TASKS
+        from robot.sim.tasks import ENV_IDS
+    except ModuleNotFoundError:
+        return None
+    return TASKS[ENV_IDS[cfg.env_name][1]].train_episode_steps if cfg.env_name in ENV_IDS else None
 
 
 def env_features(env: gym.Env) -> tuple[int, list[str], dict[str, tuple[int, int, int]]]:
@@ -155,7 +171,10 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    env, eval_env = make_env(cfg.env_name, **cfg.env_kwargs), make_env(cfg.env_name, **cfg.env_kwargs)
+    env_kwargs = dict(cfg.env_kwargs)
+    if (limit := episode_steps(cfg)) is not None:
+        env_kwargs["max_episode_steps"] = limit
+    env, eval_env = make_env(cfg.env_name, **env_kwargs), make_env(cfg.env_name, **env_kwargs)
     eval_robot = getattr(eval_env.unwrapped, "robot", None)
     view = ChunkView.for_robot(cfg.viz, eval_robot, fps=eval_robot.config.fps, chunk_size=cfg.policy.chunk_size,
                                name="train eval", lossless=True) if eval_robot is not None else None

@@ -151,13 +151,14 @@ def test_seed_json_means_the_seeds_first_action_critic_in_every_tool(tmp_path):
             "first_action", "min", True)
 
 
-def test_the_train_job_starts_from_the_short_run_recipe_and_a_preset_from_the_papers_values():
-    from policy.config import SHORT_RUN_RECIPE
+def test_the_train_job_starts_from_the_train_recipe_and_a_preset_from_the_papers_values():
+    from policy.config import TRAIN_RECIPE
 
     job = build_config([])
-    assert {k: getattr(job.policy, k) for k in SHORT_RUN_RECIPE} == SHORT_RUN_RECIPE
-    assert (job.actor_noise, job.eval_deterministic) == (0.2, True)
-    assert build_config(["--policy.num_critics=3"]).policy.bc_weight == SHORT_RUN_RECIPE["bc_weight"]
+    assert {k: getattr(job.policy, k) for k in TRAIN_RECIPE} == TRAIN_RECIPE
+    assert (job.actor_noise, job.eval_deterministic) == (1.0, True)
+    narrowed = build_config(["--policy.num_critics=3"]).policy
+    assert (narrowed.num_critics, narrowed.relative_actions, narrowed.bc_data) == (3, True, "offline")
     paper = build_config(["--preset=qc"]).policy
     assert (paper.bc_weight, paper.temperature_init, paper.entropy_coefficient) == (0.01, 1.0, 0.5)
 

@@ -34,6 +34,9 @@ def _sample_in_front(arm: SimArm, rng: np.random.Generator, radius: tuple[float,
 class SimTask(abc.ABC):
     name: ClassVar[str]
     max_episode_steps: ClassVar[int]       # the TimeLimit the registered env uses (30 Hz steps)
+    # tools.train's episode length on this task (None: max_episode_steps). Shorter training episodes give
+    # more starts per step budget where the expert needs far fewer steps than the limit.
+    train_episode_steps: ClassVar[int | None] = None
     feature_names: ClassVar[tuple[str, ...]]
 
     @abc.abstractmethod
@@ -104,6 +107,7 @@ class LiftTask(SimTask):
 
     name = "lift"
     max_episode_steps = 150
+    train_episode_steps = 60   # the scripted expert lifts in about 30 steps
     feature_names = ("tcp.x", "tcp.y", "tcp.z", "cube.x", "cube.y", "cube.z", "cube.yaw")
 
     def sample_start(self, arm, rng):
