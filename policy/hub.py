@@ -73,8 +73,8 @@ def _download(repo_id: str, revision: str | None, options: dict[str, Any]) -> Pa
         if constants.HF_HUB_OFFLINE or options.get("local_files_only"):
             raise PolicyNotFoundError(
                 f"{at} is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and the Hub is off "
-                "(HF_HUB_OFFLINE=1): download it once online (unset HF_HUB_OFFLINE), or give a local "
-                "checkpoint folder") from None
+                "(HF_HUB_OFFLINE=1, chunkbot's tools' default): download it once online with HF_HUB_OFFLINE=0, "
+                "or give a local checkpoint folder") from None
         raise PolicyNotFoundError(
             f"cannot reach the Hugging Face Hub for {at}, and it is not in the local cache "
             f"({constants.HF_HUB_CACHE}): check the network, or give a local checkpoint folder") from None
