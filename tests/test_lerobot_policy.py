@@ -99,6 +99,16 @@ def test_lerobots_make_policy_builds_the_chunkbot_policy_from_a_checkpoint_and_d
     np.testing.assert_allclose(chunks(policy), chunks(QChunkSACPolicy.from_pretrained(pretrained)), atol=1e-5)
 
 
+def test_lerobot_features_of_another_size_than_the_checkpoints_are_refused_naming_both(tmp_path):
+    from lerobot.configs.types import FeatureType, PolicyFeature
+
+    cfg = PreTrainedConfig.from_pretrained(checkpoint(tmp_path))
+    cfg.validate_features()
+    cfg.output_features = {"action": PolicyFeature(FeatureType.ACTION, (7,))}
+    with pytest.raises(ValueError, match=r"action has shape \(7,\); this chunkbot policy drives 6 joints"):
+        cfg.validate_features()
+
+
 def test_a_checkpoint_saved_before_the_type_field_still_loads_in_chunkbots_loader(tmp_path):
     pretrained = checkpoint(tmp_path)
     expected = chunks(QChunkSACPolicy.from_pretrained(pretrained))
@@ -198,7 +208,8 @@ def test_push_to_hub_writes_the_config_weights_and_lerobots_model_card_to_the_st
     card = RepoCard.load(repo / "README.md")
     assert card.data.library_name == "lerobot" and card.data.pipeline_tag == "robotics"
     assert {"robotics", "lerobot", POLICY_TYPE} <= set(card.data.tags)
-    assert card.data.datasets == ["someone/lift-demos"] or card.data.datasets == "someone/lift-demos"
+    assert card.data.datasets == "someone/lift-demos"
+    assert f"This is a **{POLICY_TYPE}** policy" in card.text  # LeRobot's template, as for any policy type
 
 
 def test_a_pushed_policy_loads_by_repo_id_from_the_hugging_face_cache_offline(tmp_path, monkeypatch, hf_cache):
