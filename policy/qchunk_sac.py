@@ -29,6 +29,7 @@ from policy.encoder import ObservationEncoder
 from policy.hub import CONFIG_NAME, WEIGHTS_NAME, pretrained_dir
 from policy.normalize import Normalizer, max_action_step
 
+
 class QChunkSACPolicy(nn.Module):
     name = "qchunk_sac"
     config_class = QChunkSACConfig  # what from_pretrained decodes config.json into (LeRobot's name for it)
