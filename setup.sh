@@ -15,7 +15,9 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; assert sys.ve
 fi
 # uv resolves and installs the pinned set in seconds where pip takes minutes (torch alone is GBs).
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
-# The second package is a LeRobot plugin (plugins/lerobot_robot_chunkbot): with it, LeRobot's own tools
-# offer chunkbot's simulated arms and scripted teleoperator (lerobot-record --robot.type=sim_so101 ...).
-.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[test,bench]" -e plugins/lerobot_robot_chunkbot
+# The other two packages are LeRobot plugins (plugins/): with lerobot_robot_chunkbot, LeRobot's own tools
+# offer chunkbot's simulated arms and scripted teleoperator (lerobot-record --robot.type=sim_so101 ...);
+# with lerobot_policy_chunkbot, LeRobot's policy loaders read chunkbot checkpoints (type chunkbot_qc_sac).
+.venv/bin/uv pip install --quiet --python .venv/bin/python -e ".[test,bench]" -e plugins/lerobot_robot_chunkbot \
+  -e plugins/lerobot_policy_chunkbot
 .venv/bin/python -c "import lerobot, torch, mujoco, onnxruntime, rerun; print(f'chunkbot ready: lerobot {lerobot.__version__}, torch {torch.__version__}, mujoco {mujoco.__version__}')"

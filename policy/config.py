@@ -35,6 +35,10 @@ ENTROPY_SCALINGS = ("linear", "sqrt", "none")
 AGGREGATIONS = ("mean", "min")
 ACTIVATIONS = ("silu", "gelu", "relu", "tanh")
 BC_DATA = ("all", "offline")
+# The `type` a saved config.json carries: LeRobot's PreTrainedConfig registry resolves it to chunkbot's
+# policy (policy/lerobot_plugin); chunkbot's own loader checks it and accepts files saved without one.
+POLICY_TYPE = "chunkbot_qc_sac"
+TYPE_KEY = "type"
 
 
 @dataclass
@@ -231,14 +235,24 @@ class QChunkSACConfig:
 
     # --- serialisation ---
     def to_dict(self) -> dict[str, Any]:
-        return draccus.encode(self)
+        """chunkbot's own fields (a subclass such as LeRobot's face of the config adds runtime fields,
+        device, repo_id, ..., which a saved policy does not keep)."""
+        return {f.name: draccus.encode(getattr(self, f.name)) for f in fields(QChunkSACConfig)}
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+        """config.json with the policy `type` first, as LeRobot writes its policies' configs."""
+        Path(path).write_text(json.dumps({TYPE_KEY: POLICY_TYPE, **self.to_dict()}, indent=2))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "QChunkSACConfig":
-        """Decode a dict; an unknown key is an error that names it."""
+        """Decode a dict; an unknown key is an error that names it. A `type` key (what `save` writes)
+        must name chunkbot's policy; files written before it existed have none."""
+        data = dict(data)
+        kind = data.pop(TYPE_KEY, POLICY_TYPE)
+        if kind != POLICY_TYPE:
+            raise ValueError(f"this config.json is a LeRobot {kind!r} policy, not chunkbot's ({POLICY_TYPE!r}): "
+                             "load it with LeRobot (lerobot.policies.factory.get_policy_class), or give a "
+                             "chunkbot checkpoint")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

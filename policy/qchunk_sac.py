@@ -12,7 +12,6 @@ frame, numpy out). `deterministic_chunk(state, *images)` is a plain tensor funct
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -27,17 +26,18 @@ from policy.actor import make_actor
 from policy.config import QChunkSACConfig
 from policy.distributions import sample_tanh_gaussian
 from policy.encoder import ObservationEncoder
+from policy.hub import CONFIG_NAME, WEIGHTS_NAME, pretrained_dir
 from policy.normalize import Normalizer, max_action_step
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 
 class QChunkSACPolicy(nn.Module):
     name = "qchunk_sac"
+    config_class = QChunkSACConfig  # what from_pretrained decodes config.json into (LeRobot's name for it)
 
     def __init__(self, config: QChunkSACConfig) -> None:
-        super().__init__()
+        # not super().__init__(): LeRobot's face of this policy (policy/lerobot_plugin) also inherits
+        # PreTrainedPolicy, whose __init__ wants the config and checks its type itself
+        nn.Module.__init__(self)
         if config.state_dim <= 0 or config.action_dim <= 0:
             raise ValueError("the config has no features yet: build it with config.with_features(state_dim, "
                              "action_names, camera_shapes, fps) from the env or the dataset")
@@ -202,28 +202,38 @@ class QChunkSACPolicy(nn.Module):
 
     # --- persistence (LeRobot's pretrained_model layout) ---
     def save_pretrained(self, directory: str | Path) -> None:
+        """config.json (with the LeRobot policy `type`) and model.safetensors, as LeRobot's policies."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        self._write_pretrained(directory)
+
+    def _write_pretrained(self, directory: Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
         self.config.save(directory / CONFIG_NAME)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
-                  str(directory / WEIGHTS_NAME))
+        tensors = self.state_dict() if state_dict is None else state_dict
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(directory / WEIGHTS_NAME))
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> "QChunkSACPolicy":
-        """A `pretrained_model` folder, a checkpoint folder holding one, or an output dir (its last checkpoint)."""
-        directory = Path(directory)
-        candidates = (directory, directory / "pretrained_model", directory / "checkpoints" / "last" / "pretrained_model")
-        for candidate in candidates:
-            if (candidate / CONFIG_NAME).is_file() and (candidate / WEIGHTS_NAME).is_file():
-                directory = candidate
-                break
-        else:
-            raise FileNotFoundError(f"no {CONFIG_NAME} + {WEIGHTS_NAME} in {directory} (nor in its "
-                                    "pretrained_model/ or checkpoints/last/pretrained_model/)")
-        config = QChunkSACConfig.from_dict(json.loads((directory / CONFIG_NAME).read_text()))
+    def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device = "cpu", *,
+                        revision: str | None = None) -> "QChunkSACPolicy":
+        """A `pretrained_model` folder, a checkpoint folder holding one, an output dir (its last
+        checkpoint), or a Hugging Face Hub repo id (`owner/name`; `revision` pins a commit or tag)."""
+        directory = pretrained_dir(name_or_path, revision)
+        return cls.from_files(directory, cls.config_class.load(directory / CONFIG_NAME), device)
+
+    @classmethod
+    def from_files(cls, directory: Path, config: QChunkSACConfig, device: str | torch.device) -> "QChunkSACPolicy":
+        """The policy of `config` with the weights of directory/model.safetensors, in eval mode."""
         policy = cls(config)
         policy.load_state_dict(load_file(str(directory / WEIGHTS_NAME)))
         return policy.to(device).eval()
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Upload config.json, model.safetensors and LeRobot's model card to a Hub model repo, as
+        LeRobot's policies do; returns the commit URL. Keywords: those of
+        `ChunkbotQCSACPolicy.push_to_hub` (private, token, dataset_repo_id, train_config, ...)."""
+        from policy.lerobot_plugin.modeling_chunkbot_qc_sac import ChunkbotQCSACPolicy  # LeRobot: only to push
+
+        return ChunkbotQCSACPolicy.from_chunkbot(self).push_to_hub(repo_id, **kwargs)
 
 
 class DeterministicChunkActor(nn.Module):

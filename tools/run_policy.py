@@ -6,7 +6,8 @@ r"""Run a chunk policy on a robot through the chunk executor and its safety laye
         --policy.path=actor.onnx --episodes=1 --max_steps=600
 
 `--policy.path` is an exported `.onnx` actor (run by `export.OnnxChunkPolicy` on onnxruntime: the
-process never imports torch on a simulated arm) or a torch checkpoint dir (`QChunkSACPolicy`).
+process never imports torch on a simulated arm), a torch checkpoint dir (`QChunkSACPolicy`), or a
+Hugging Face Hub repo id (`owner/name`) of a pushed chunkbot policy, fetched into the HF cache.
 Each episode runs at the policy's fps on the real-time executor; the simulated arm advances its
 physics in `send_action`, so it runs at the control rate like a real one. `--realtime=false`
 (simulation only) replaces the wall clock by a simulated one and runs inference inline, as fast as
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policy.hub import is_repo_id, pretrained_dir
 from robot.config import RobotConfig, register_for_cli
 from robot.connection import connected
 from robot.executor import ChunkExecutor, ExecutionConfig, InferenceError
@@ -200,9 +202,12 @@ def main(argv: list[str] | None = None) -> None:
     cfg = parse_config(RunPolicyConfig, argv, tool="run_policy", doc=__doc__, aliases=LEROBOT_ROLLOUT)
     if cfg.policy.path is None:
         fail("--policy.path is required: an exported .onnx actor or a tools.train output / checkpoint dir")
+    if is_repo_id(cfg.policy.path):  # a Hub repo: fetched (or found in the HF cache) before any work starts
+        with user_errors(code=2):
+            cfg.policy.path = pretrained_dir(cfg.policy.path)
     if not Path(cfg.policy.path).exists():
-        fail(f"--policy.path={cfg.policy.path} does not exist: give an exported .onnx actor or a tools.train "
-             "output / checkpoint dir")
+        fail(f"--policy.path={cfg.policy.path} does not exist: give an exported .onnx actor, a tools.train "
+             "output / checkpoint dir, or a Hugging Face Hub repo id (owner/name)")
     log.info("running %s on %s for %d episode(s), %s execution%s", cfg.policy.path, cfg.robot.type, cfg.episodes,
              cfg.execution.mode, "" if cfg.realtime else " on a simulated clock")
     with user_errors(InferenceError, RuntimeError, code=2):
