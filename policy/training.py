@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from contract import OBS_MODES
 from policy.checkpoint import last_checkpoint, load_newest_checkpoint, save_checkpoint
 from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE, QChunkSACConfig
 from policy.learner import QChunkSACLearner
@@ -38,6 +39,12 @@ log = logging.getLogger("policy.training")
 class TrainConfig:
     env_name: str = "chunkbot/SO101Lift-v0"   # gymnasium id: chunkbot/SO101{Reach,Lift,PickPlace}-v0, ...
     env_kwargs: dict[str, Any] = field(default_factory=dict)   # gymnasium.make keywords, e.g. {"reward_type": "step_cost"}
+    # What the policy observes on a chunkbot sim task: "state" (the privileged state: joints, velocities,
+    # TCP and cube pose; the studies' setting) or "pixels" (the joint positions and the front and wrist
+    # cameras, exactly what a real so101_follower / koch_follower with two cameras gives: the policy
+    # learns from images and exports for that arm)
+    obs_mode: str = "state"
+    image_size: int = 64                      # pixels mode: square camera frames, this many pixels a side
     policy: QChunkSACConfig = field(default_factory=lambda: QChunkSACConfig(**SHORT_RUN_RECIPE))
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
@@ -63,6 +70,25 @@ class TrainConfig:
     # --viz.display_data=true)
     viz: VizConfig = field(default_factory=VizConfig)
 
+    def __post_init__(self) -> None:
+        if self.obs_mode not in OBS_MODES:
+            raise ValueError(f"--obs_mode={self.obs_mode!r}: use one of {', '.join(OBS_MODES)}")
+        if self.obs_mode == "pixels":
+            if self.image_size < 8:
+                raise ValueError(f"--image_size={self.image_size}: camera frames need at least 8 pixels a side")
+            self.policy.use_images = True   # pixels mode is learning from the cameras
+
+    def observation_kwargs(self) -> dict[str, Any]:
+        """The sim env's (and sim robot config's) keywords for `obs_mode`: none in state mode, which
+        keeps each task's own defaults."""
+        if self.obs_mode == "state":
+            return {}
+        return {"obs_mode": self.obs_mode, "image_height": self.image_size, "image_width": self.image_size}
+
+    def make_env_kwargs(self) -> dict[str, Any]:
+        """gymnasium.make keywords: the observation mode's, then `env_kwargs` (which win)."""
+        return {**self.observation_kwargs(), **self.env_kwargs}
+
 
 def make_env(env_name: str, **kwargs: Any) -> gym.Env:
     """Build an env by gymnasium id; chunkbot's ids register on import of their package."""
@@ -80,6 +106,15 @@ def make_env(env_name: str, **kwargs: Any) -> gym.Env:
     except gym.error.Error as e:
         raise ValueError(f"cannot make env {env_name!r} ({e}); known chunkbot envs: "
                          f"{sorted(k for k in gym.registry if k.startswith('chunkbot/'))}") from None
+
+
+def sim_env_ids() -> list[str]:
+    """The gymnasium ids of the sim arm tasks (robot.sim), [] where MuJoCo is not installed."""
+    try:
+        from robot.sim.tasks import ENV_IDS
+    except ModuleNotFoundError:
+        return []
+    return list(ENV_IDS)
 
 
 def env_features(env: gym.Env) -> tuple[int, list[str], dict[str, tuple[int, int, int]]]:
@@ -155,7 +190,13 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    env, eval_env = make_env(cfg.env_name, **cfg.env_kwargs), make_env(cfg.env_name, **cfg.env_kwargs)
+    if cfg.obs_mode != "state":
+        sim_envs = sim_env_ids()
+        if cfg.env_name not in sim_envs:
+            raise ValueError(f"--obs_mode={cfg.obs_mode} is a setting of the chunkbot sim arm tasks "
+                             f"({', '.join(sim_envs)}); {cfg.env_name} has observations of its own: drop --obs_mode")
+    env_kwargs = cfg.make_env_kwargs()
+    env, eval_env = make_env(cfg.env_name, **env_kwargs), make_env(cfg.env_name, **env_kwargs)
     eval_robot = getattr(eval_env.unwrapped, "robot", None)
     view = ChunkView.for_robot(cfg.viz, eval_robot, fps=eval_robot.config.fps, chunk_size=cfg.policy.chunk_size,
                                name="train eval", lossless=True) if eval_robot is not None else None

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from contract import ARM_TYPES
+from contract import ARM_TYPES, OBS_MODES
 from robot.config import RobotConfig
 from robot.interface import ACTION_NAMES, MOTOR_NAMES, InProcessDevice, Robot, RobotError, action_dict_to_array
 from robot.sim.arm import CAMERAS, SimArm
@@ -37,9 +37,6 @@ from robot.sim.units import JointUnits
 
 VELOCITY_NAMES: tuple[str, ...] = tuple(f"{m}.vel" for m in MOTOR_NAMES)
 STATE_FEATURE_SETS = ("privileged", "joints", "positions")
-# "state": the float features `state_features` names (privileged by default: the studies' setting);
-# "pixels": what a real follower arm with two cameras reports (joint positions + front and wrist frames)
-OBS_MODES = ("state", "pixels")
 MAX_PHYSICS_TIMESTEP = 0.01  # s
 
 
