@@ -221,7 +221,9 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         log.info("resumed from %s at env step %d", checkpoint, env_step)
     else:
         pcfg = cfg.policy.with_features(state_dim, action_names, cams, fps)
-        policy = QChunkSACPolicy(pcfg).to(cfg.device)
+        policy = QChunkSACPolicy(pcfg)
+        policy.encoder.load_pretrained()   # image_encoder.pretrained_path: a new run starts from those weights
+        policy = policy.to(cfg.device)
         # the generator lives where the sampling happens (a CPU generator cannot drive CUDA randn)
         learner = QChunkSACLearner(policy, torch.Generator(device=cfg.device).manual_seed(cfg.seed)).to(cfg.device)
         online = ChunkReplayBuffer(cfg.online_buffer_capacity, state_dim, len(action_names), pcfg.camera_shapes,
