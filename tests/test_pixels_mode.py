@@ -128,3 +128,32 @@ def test_pixel_actor_on_a_follower_without_its_cameras_is_refused(pixel_actor):
     with pytest.raises(Exception, match="needs camera"):
         OnnxChunkPolicy(pixel_actor.path).check_robot(follower.observation_features, tuple(follower.action_features),
                                                       "so101_follower")
+
+
+@pytest.mark.slow
+def test_train_in_pixels_mode_runs_end_to_end_and_its_checkpoint_loads_and_exports_for_the_real_arm(tmp_path):
+    """`tools.train --obs_mode=pixels`: camera demos, a few hundred steps of the image learner (bf16
+    autocast on), an evaluated checkpoint that loads as a two-camera policy and exports for so101_follower."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.train", "--obs_mode=pixels", "--image_size=16",
+         "--env-name=chunkbot/SO101Reach-v0", "--num_demos=1", "--steps=200", "--warmup_steps=100",
+         "--eval_episodes=1", "--eval_every=0", "--save_every=0", "--log_every=50", "--num_threads=1",
+         "--progress_bar=false", "--policy.batch_size=16", "--policy.actor_hidden_dims=[32]",
+         "--policy.critic_hidden_dims=[32]", "--policy.image_encoder.channels=4",
+         "--policy.image_encoder.num_layers=2", "--policy.image_encoder.latent_dim=8", "--policy.bf16=true",
+         f"--output_dir={out}"],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss_critic"] for r in lines if "loss_critic" in r]
+    assert len(losses) == 3 and all(np.isfinite(losses))   # updates from step 100, logged at 100, 150 and 200
+    policy = QChunkSACPolicy.from_pretrained(out)
+    assert policy.camera_names == ["front", "wrist"] and policy.config.state_dim == len(ACTION_NAMES)
+    result = export_policy(out, tmp_path / "pixels.onnx", dynamo=False)
+    assert result.metadata.robot_type == "so101_follower" and result.parity.passed
+    assert set(result.metadata.inputs) == {STATE_KEY, IMAGE_PREFIX + "front", IMAGE_PREFIX + "wrist"}
