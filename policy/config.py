@@ -129,8 +129,9 @@ class QChunkSACConfig:
     #                                           short (padded with the last action); the paper drops them
     offline_ratio: float = 0.5                # share of each batch drawn from the offline data (RLPD: 0.5)
     grad_clip_norm: float = 0.0               # 0 disables clipping (the paper does not clip)
-    bf16: bool = False                        # the update's forward passes under bfloat16 autocast (CUDA
-    #                                           with bf16, or the CPU); losses and log-probs stay float32
+    # The update's forward passes under bfloat16 autocast (CUDA with bf16, or the CPU); losses and
+    # log-probabilities stay float32.
+    bf16: bool = False
 
     # --- filled from the env / dataset when the policy is built (saved with the policy) ---
     state_dim: int = 0
