@@ -35,6 +35,9 @@ class ArmType:
     # share in LeRobot 0.6.1. None: nothing to calibrate (simulated).
     calibration_dir: str | None = None
     motors: tuple[str, ...] = MOTOR_NAMES
+    # a simulated arm's real counterpart: the follower whose joints (names, units) it reports, the type a
+    # policy trained in the sim's `pixels` observation mode is exported for
+    real_type: str | None = None
 
     @property
     def ids(self) -> tuple[int, ...]:
@@ -77,8 +80,8 @@ ARM_TYPES: dict[str, ArmType] = {
                 calibration_dir="so_leader"),
         ArmType("so101_leader", "leader", _FEETECH, ("sts3215",) * 6, degrees_by_default=True,
                 calibration_dir="so_leader"),
-        ArmType("sim_so101", "follower", _MUJOCO, (), degrees_by_default=True),
-        ArmType("sim_koch", "follower", _MUJOCO, (), degrees_by_default=False),
+        ArmType("sim_so101", "follower", _MUJOCO, (), degrees_by_default=True, real_type="so101_follower"),
+        ArmType("sim_koch", "follower", _MUJOCO, (), degrees_by_default=False, real_type="koch_follower"),
     )
 }
 

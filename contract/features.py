@@ -33,3 +33,7 @@ ACTION_KEY = "action"
 # Optional in a frame handed to a policy with an observation history of L > 1 frames: the states of
 # the previous L-1 control steps, (L-1, D) float32, oldest first (the executor fills it).
 STATE_HISTORY_KEY = "state_history"
+
+# What a policy observes on a simulated task: "state" (the privileged simulator state, for studies) or
+# "pixels" (what a real follower arm with two cameras gives: joint positions and camera frames).
+OBS_MODES: tuple[str, ...] = ("state", "pixels")

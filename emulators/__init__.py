@@ -14,6 +14,9 @@ Each emulator answers the real packets of `dynamixel_sdk` (Protocol 2.0) or `scs
 (Feetech protocol 0) from a responder thread, keeps a control table per servo, moves each shaft
 toward its goal while torque is on, and injects faults: a silent servo, corrupted replies (the next
 n, or one in every n), late replies, and hardware errors in the status byte (overload, overheating, ...).
+
+`emulators.camera` is a stand-in camera (LeRobot's `Camera` interface, type `stand_in`) for the real
+arm types' `--robot.cameras`.
 """
 
 from emulators.dynamixel import (
@@ -26,6 +29,18 @@ from emulators.dynamixel import (
 from emulators.feetech import FeetechBusEmulator, FeetechSTSServo, so_bus
 from emulators.pty import PtyBusEmulator
 from emulators.servo import Servo
+
+
+
+def __getattr__(name: str):
+    # LeRobot finds a plugin camera's class in its config's package (`make_device_from_device_class`);
+    # imported lazily, so the servo emulators stay free of LeRobot's camera stack
+    if name in ("StandInCamera", "StandInCameraConfig"):
+        from emulators import camera
+
+        return getattr(camera, name)
+    raise AttributeError(f"module 'emulators' has no attribute {name!r}")
+
 
 __all__ = [
     "KOCH_FOLLOWER_MODELS",

@@ -126,11 +126,14 @@ def training_step(pretrained: Path, checkpoint: Path | None) -> int | None:
 
 def infer_robot(pretrained: Path) -> tuple[str | None, tuple[str, ...] | None]:
     """Robot type and state feature names from the training config when it trained on a chunkbot
-    sim env (`chunkbot/SO101Lift-v0` -> `sim_so101`); (None, None) when unknown."""
+    sim env: `chunkbot/SO101Lift-v0` -> `sim_so101` with the sim's state names; in `obs_mode=pixels`
+    the sim arm's real counterpart (`so101_follower`) with its joint names, since the policy then reads
+    exactly what that arm with two cameras gives. (None, None) when unknown."""
     train_config = pretrained / "train_config.json"
     if not train_config.is_file():
         return None, None
-    env_name = json.loads(train_config.read_text()).get("env_name")
+    train = json.loads(train_config.read_text())
+    env_name = train.get("env_name")
     try:
         from robot.sim.tasks import ENV_IDS
     except ImportError:
@@ -138,9 +141,12 @@ def infer_robot(pretrained: Path) -> tuple[str | None, tuple[str, ...] | None]:
     if env_name not in ENV_IDS:
         return None, None
     arm, task = ENV_IDS[env_name]
+    from contract import ACTION_NAMES, arm_type
     from robot.config import robot_config_for
     from robot.features import state_names
 
+    if train.get("obs_mode", "state") == "pixels":
+        return arm_type(f"sim_{arm}").real_type, ACTION_NAMES
     robot = robot_config_for(f"sim_{arm}", task=task).build()
     try:
         return f"sim_{arm}", tuple(state_names(robot.observation_features))

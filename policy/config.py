@@ -39,6 +39,7 @@ BC_DATA = ("all", "offline")
 # policy (policy/lerobot_plugin); chunkbot's own loader checks it and accepts files saved without one.
 POLICY_TYPE = "chunkbot_qc_sac"
 TYPE_KEY = "type"
+IMAGE_BACKBONES = ("cnn", "resnet")
 
 
 @dataclass
@@ -46,9 +47,18 @@ class ImageEncoderConfig:
     """Small CNN trained from scratch (DrQ-style), shared by actor and critic as in LeRobot's SAC."""
 
     channels: int = 32
-    num_layers: int = 4          # 3x3 convs, the first with stride 2
+    num_layers: int = 4          # cnn: 3x3 convs, the first with stride 2; resnet: stages (widths channels * 2^i)
     latent_dim: int = 64         # per camera, after Linear + LayerNorm + tanh
     random_shift_pad: int = 4    # DrQ random-shift augmentation (pixels); 0 disables it
+    # "cnn": the small DrQ CNN, trained from scratch through the critic loss; "resnet": a ResNet-10-style
+    # backbone (a stride-2 stem, then one basic block per stage, GroupNorm, global average pool), the
+    # shape of LeRobot SAC's pretrained encoder, usually loaded from `pretrained_path` and frozen
+    backbone: str = "cnn"
+    # Backbone weights (a safetensors file of `policy.encoder.ImageBackbone.state_dict()`) loaded into
+    # every camera's backbone when a new run builds the policy; local files only, nothing is downloaded.
+    # Saved checkpoints carry the weights themselves, so the file is not needed to load or export them.
+    pretrained_path: str | None = None
+    freeze_backbone: bool = False  # keep the backbone fixed: only each camera's Linear+LayerNorm+tanh head trains
 
 
 @dataclass
@@ -123,6 +133,9 @@ class QChunkSACConfig:
     #                                           short (padded with the last action); the paper drops them
     offline_ratio: float = 0.5                # share of each batch drawn from the offline data (RLPD: 0.5)
     grad_clip_norm: float = 0.0               # 0 disables clipping (the paper does not clip)
+    # The update's forward passes under bfloat16 autocast (CUDA with bf16, or the CPU); losses and
+    # log-probabilities stay float32.
+    bf16: bool = False
 
     # --- filled from the env / dataset when the policy is built (saved with the policy) ---
     state_dim: int = 0
@@ -219,6 +232,10 @@ class QChunkSACConfig:
             need(self.chunk_size > 1,
                  f"q_chunking_strategy={self.q_chunking_strategy!r} scores several chunk actions; it needs a "
                  "chunk longer than 1 (enable_q_chunking=true, act_chunk_size > 1)")
+        need(self.image_encoder.backbone in IMAGE_BACKBONES,
+             f"image_encoder.backbone={self.image_encoder.backbone!r}; choose one of {IMAGE_BACKBONES}")
+        need(not self.image_encoder.freeze_backbone or self.image_encoder.pretrained_path is not None,
+             "image_encoder.freeze_backbone=true keeps random weights fixed: give image_encoder.pretrained_path")
         if self.use_images and self.camera_shapes:
             for cam, shape in self.camera_shapes.items():
                 need(len(shape) == 3 and shape[2] == 3, f"camera {cam!r} shape {shape} is not [H, W, 3]")

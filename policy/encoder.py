@@ -4,10 +4,13 @@ it, the actor reads its features detached.
 * state history s_{t-L+1..t} (B, L, D), normalised by the policy's Normalizer, flattened;
   optionally Linear+LayerNorm+tanh (LeRobot SAC's state encoder) when `state_encoder_dim` is set.
 * each camera: a small CNN from scratch (DrQ-style) on uint8 images, converted to float only here,
-  then Linear+LayerNorm+tanh to `latent_dim`.
+  then Linear+LayerNorm+tanh to `latent_dim`; or (`image_encoder.backbone="resnet"`) a ResNet-10-style
+  backbone, typically pretrained weights from a local file, frozen, with the same trainable head.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -56,6 +59,89 @@ class ImageEncoder(nn.Module):
         return self.head(self.convs(x).flatten(1))
 
 
+def _group_norm(channels: int) -> nn.GroupNorm:
+    # GroupNorm, not BatchNorm: the same in training and evaluation, and a frozen backbone needs no statistics
+    return nn.GroupNorm(min(8, channels), channels)
+
+
+class BasicBlock(nn.Module):
+    """ResNet's basic block: two 3x3 convs with a residual (a strided 1x1 projection when the shape changes)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.norm1 = _group_norm(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.norm2 = _group_norm(c_out)
+        self.shortcut = (nn.Identity() if stride == 1 and c_in == c_out else
+                         nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), _group_norm(c_out)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.norm1(self.conv1(x)))
+        return torch.relu(self.norm2(self.conv2(y)) + self.shortcut(x))
+
+
+class ImageBackbone(nn.Module):
+    """ResNet-10-style feature extractor: a stride-2 3x3 stem, `num_layers` stages of one basic block
+    (widths channels * 2^i, stride 2 after the first), global average pooling -> (B, out_dim).
+    Any image size. Its `state_dict()` saved as safetensors is what `pretrained_path` loads."""
+
+    def __init__(self, cfg: ImageEncoderConfig, in_channels: int = 3) -> None:
+        super().__init__()
+        widths = [cfg.channels * 2 ** i for i in range(cfg.num_layers)]
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, stride=2, padding=1, bias=False),
+                                  _group_norm(widths[0]), nn.ReLU())
+        self.stages = nn.Sequential(*[BasicBlock(widths[max(i - 1, 0)], w, 1 if i == 0 else 2)
+                                      for i, w in enumerate(widths)])
+        self.out_dim = widths[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) float -> (B, out_dim)."""
+        return self.stages(self.stem(x)).mean(dim=(2, 3))
+
+
+class ResNetImageEncoder(nn.Module):
+    """`ImageBackbone` + the trainable Linear+LayerNorm+tanh head; the backbone frozen when configured
+    (its parameters then take no gradient and the learner's optimiser leaves them out)."""
+
+    def __init__(self, shape: tuple[int, int, int], cfg: ImageEncoderConfig) -> None:
+        super().__init__()
+        self.backbone = ImageBackbone(cfg, in_channels=shape[2])
+        self.head = nn.Sequential(nn.Linear(self.backbone.out_dim, cfg.latent_dim), nn.LayerNorm(cfg.latent_dim),
+                                  nn.Tanh())
+        self.frozen = cfg.freeze_backbone
+        self.backbone.requires_grad_(not self.frozen)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, H, W, 3) uint8 -> (B, latent)."""
+        x = images.permute(0, 3, 1, 2).float() / 255.0 - 0.5
+        return self.head(self.backbone(x))
+
+
+def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
+    """Load a safetensors file of an `ImageBackbone` state dict; a missing file or another architecture
+    is a one-line error that says what to do."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image_encoder.pretrained_path={str(path)!r} does not exist: give a local "
+                                "safetensors file of encoder weights (nothing is downloaded)")
+    state = load_file(str(path))
+    expected = backbone.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(state[k].shape) != tuple(expected[k].shape))
+    if missing or unexpected or wrong:
+        raise ValueError(f"{path} does not fit the image_encoder backbone (channels, num_layers): missing "
+                         f"{missing[:3]}, unexpected {unexpected[:3]}, other shapes {wrong[:3]}; save the weights "
+                         "of a policy.encoder.ImageBackbone built with the same image_encoder settings")
+    backbone.load_state_dict(state)
+
+
+def make_image_encoder(shape: tuple[int, int, int], cfg: ImageEncoderConfig) -> nn.Module:
+    return ResNetImageEncoder(shape, cfg) if cfg.backbone == "resnet" else ImageEncoder(shape, cfg)
+
+
 class ObservationEncoder(nn.Module):
     def __init__(self, cfg: QChunkSACConfig) -> None:
         super().__init__()
@@ -68,10 +154,22 @@ class ObservationEncoder(nn.Module):
         else:
             self.state_net = nn.Identity()
             state_out = flat_state
-        self.cameras = nn.ModuleDict({c: ImageEncoder(tuple(cfg.camera_shapes[c]), cfg.image_encoder)
+        self.cameras = nn.ModuleDict({c: make_image_encoder(tuple(cfg.camera_shapes[c]), cfg.image_encoder)
                                       for c in self.camera_names})
+        self.pretrained_path = cfg.image_encoder.pretrained_path
         self.image_dim = len(self.camera_names) * cfg.image_encoder.latent_dim
         self.output_dim = state_out + self.image_dim
+
+    def load_pretrained(self) -> None:
+        """Load `image_encoder.pretrained_path` into every camera's backbone (a new run; a checkpoint
+        carries its weights)."""
+        if self.pretrained_path is None:
+            return
+        for cam in self.camera_names:
+            encoder = self.cameras[cam]
+            if not isinstance(encoder, ResNetImageEncoder):
+                raise ValueError("image_encoder.pretrained_path loads a backbone: set image_encoder.backbone=resnet")
+            load_backbone_weights(encoder.backbone, self.pretrained_path)
 
     def image_features(self, images: list[torch.Tensor]) -> torch.Tensor | None:
         if not self.camera_names:

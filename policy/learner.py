@@ -27,6 +27,7 @@ chunk_size = 1 makes both modes plain SAC (RLPD-style with the BC term and offli
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 
@@ -67,7 +68,9 @@ class QChunkSACLearner(nn.Module):
         w = torch.tensor([cfg.q_chunking_decay ** i for i in range(h_w)])
         self.register_buffer("strategy_weights", w / w.sum())
         # the encoder learns through the critic loss only; the actor reads its features detached
-        self.critic_params = list(self.critic.parameters()) + list(policy.encoder.parameters())
+        # (a frozen pretrained image backbone takes no gradient and stays out of the optimiser)
+        self.critic_params = list(self.critic.parameters()) + [p for p in policy.encoder.parameters()
+                                                               if p.requires_grad]
         self.actor_params = list(policy.actor.parameters())
         self.optimizers = {
             "critic": _adam(self.critic_params, cfg.critic_lr),
@@ -91,6 +94,7 @@ class QChunkSACLearner(nn.Module):
 
     def _aggregate(self, q: torch.Tensor) -> torch.Tensor:
         """(K, ...) -> (...): mean (the paper) or min (the seed, clipped double-Q) over the critics."""
+        q = q.float()  # a bf16 critic's values aggregate (and enter the losses) in float32
         return q.mean(0) if self.config.critic_aggregation == "mean" else q.min(0).values
 
     def _actor_q(self, features: torch.Tensor, unit_chunk: torch.Tensor) -> torch.Tensor:
@@ -110,11 +114,27 @@ class QChunkSACLearner(nn.Module):
         """y = R + d * (agg_k Qbar_k(s', a') - [backup_entropy] alpha log pi(a'_{0:h}|s')),  a' ~ pi(.|s')."""
         pol = self.policy
         next_feat = pol.features(batch.next_state, self._images(batch.next_images))
-        next_a, next_logp = self._sample(*pol.distribution(next_feat, batch.next_state))
+        next_a, next_logp = self._sample(*self._distribution(next_feat, batch.next_state))
         v_next = self._aggregate(self.critic_target(*self._critic_input(next_feat, next_a)))
         if self.config.backup_entropy:
             v_next = v_next - alpha * next_logp
         return batch.discounted_return + batch.bootstrap_discount * v_next
+
+    def _distribution(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The actor's (mean, log_std) in float32 (log-probabilities lose too much in bfloat16)."""
+        mean, log_std = self.policy.distribution(features, state)
+        return mean.float(), log_std.float()
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast of the forward passes when `bf16` is set (CUDA with bf16 support, or the
+        CPU); a no-op otherwise."""
+        if not self.config.bf16:
+            return contextlib.nullcontext()
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ValueError(f"bf16=true but {torch.cuda.get_device_name(device)} has no bfloat16: drop --policy.bf16")
+        if device.type not in ("cuda", "cpu"):
+            raise ValueError(f"bf16=true autocasts on CUDA or the CPU, not {device.type}: drop --policy.bf16")
+        return torch.autocast(device.type, dtype=torch.bfloat16)
 
     def _sample(self, mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """a ~ pi, log pi(a): the learner's one source of policy noise (tests replay the official noise)."""
@@ -142,29 +162,30 @@ class QChunkSACLearner(nn.Module):
         cfg, pol = self.config, self.policy
         alpha = self.log_alpha.exp().detach()
 
-        # critic: mean_k,b valid (Q_k(s, a_data) - y)^2
-        y = self.td_target(batch, alpha)
-        feat = pol.features(batch.state, self._images(batch.images))
-        data_a = pol.chunk_to_unit(batch.actions, batch.state)                    # (B, h*A)
-        q = self.critic(*self._critic_input(feat, data_a))                          # (K, B)
-        valid = self.critic_valid(batch)
-        critic_loss = ((q - y).square() * valid).mean()
+        with self.autocast(batch.state.device):
+            # critic: mean_k,b valid (Q_k(s, a_data) - y)^2
+            y = self.td_target(batch, alpha)
+            feat = pol.features(batch.state, self._images(batch.images))
+            data_a = pol.chunk_to_unit(batch.actions, batch.state)                    # (B, h*A)
+            q = self.critic(*self._critic_input(feat, data_a)).float()                 # (K, B)
+            valid = self.critic_valid(batch)
+            critic_loss = ((q - y).square() * valid).mean()
 
-        # actor: alpha log pi(a|s) - Q_pi(s, a)  +  beta * (-log pi(a_data|s)), scored by the same critic
-        feat = feat.detach()
-        mean, log_std = pol.distribution(feat, batch.state)
-        a_pi, logp = self._sample(mean, log_std)
-        q_pi = self._actor_q(feat, a_pi)
-        bc_nll = -tanh_gaussian_log_prob(data_a, mean, log_std)
-        if cfg.bc_data == "offline":
-            on_demo = batch.is_offline.float()
-            bc_loss = (bc_nll * on_demo).sum() / on_demo.sum().clamp_min(1.0)
-        else:
-            bc_loss = bc_nll.mean()
-        actor_loss = (alpha * logp - q_pi).mean() + cfg.bc_weight * bc_loss
+            # actor: alpha log pi(a|s) - Q_pi(s, a)  +  beta * (-log pi(a_data|s)), scored by the same critic
+            feat = feat.detach()
+            mean, log_std = self._distribution(feat, batch.state)
+            a_pi, logp = self._sample(mean, log_std)
+            q_pi = self._actor_q(feat, a_pi)
+            bc_nll = -tanh_gaussian_log_prob(data_a, mean, log_std)
+            if cfg.bc_data == "offline":
+                on_demo = batch.is_offline.float()
+                bc_loss = (bc_nll * on_demo).sum() / on_demo.sum().clamp_min(1.0)
+            else:
+                bc_loss = bc_nll.mean()
+            actor_loss = (alpha * logp - q_pi).mean() + cfg.bc_weight * bc_loss
 
-        # temperature: alpha (entropy - H_target), H_target scaled with the chunk
-        temperature_loss = self.log_alpha.exp() * (-logp.detach().mean() - self.target_entropy)
+            # temperature: alpha (entropy - H_target), H_target scaled with the chunk
+            temperature_loss = self.log_alpha.exp() * (-logp.detach().mean() - self.target_entropy)
 
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)

@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from contract import OBS_MODES
 from policy.checkpoint import last_checkpoint, load_newest_checkpoint, save_checkpoint
 from policy.config import TRAIN_EXPLORATION_NOISE, TRAIN_RECIPE, QChunkSACConfig
 from policy.learner import QChunkSACLearner
@@ -41,6 +42,12 @@ class TrainConfig:
     # episode length of the training and evaluation envs; None: the sim task's training length (Lift: 60
     # steps), else the env's own limit
     max_episode_steps: int | None = None
+    # What the policy observes on a chunkbot sim task: "state" (the privileged state: joints, velocities,
+    # TCP and cube pose; the studies' setting) or "pixels" (the joint positions and the front and wrist
+    # cameras, exactly what a real so101_follower / koch_follower with two cameras gives: the policy
+    # learns from images and exports for that arm)
+    obs_mode: str = "state"
+    image_size: int = 64                      # pixels mode: square camera frames, this many pixels a side
     policy: QChunkSACConfig = field(default_factory=lambda: QChunkSACConfig(**TRAIN_RECIPE))
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
@@ -65,6 +72,25 @@ class TrainConfig:
     # Rerun view of the evaluation episodes: predicted chunks against the joints (--viz.rrd=FILE,
     # --viz.display_data=true)
     viz: VizConfig = field(default_factory=VizConfig)
+
+    def __post_init__(self) -> None:
+        if self.obs_mode not in OBS_MODES:
+            raise ValueError(f"--obs_mode={self.obs_mode!r}: use one of {', '.join(OBS_MODES)}")
+        if self.obs_mode == "pixels":
+            if self.image_size < 8:
+                raise ValueError(f"--image_size={self.image_size}: camera frames need at least 8 pixels a side")
+            self.policy.use_images = True   # pixels mode is learning from the cameras
+
+    def observation_kwargs(self) -> dict[str, Any]:
+        """The sim env's (and sim robot config's) keywords for `obs_mode`: none in state mode, which
+        keeps each task's own defaults."""
+        if self.obs_mode == "state":
+            return {}
+        return {"obs_mode": self.obs_mode, "image_height": self.image_size, "image_width": self.image_size}
+
+    def make_env_kwargs(self) -> dict[str, Any]:
+        """gymnasium.make keywords: the observation mode's, then `env_kwargs` (which win)."""
+        return {**self.observation_kwargs(), **self.env_kwargs}
 
 
 def make_env(env_name: str, **kwargs: Any) -> gym.Env:
@@ -96,6 +122,15 @@ def episode_steps(cfg: TrainConfig) -> int | None:
     except ModuleNotFoundError:
         return None
     return TASKS[ENV_IDS[cfg.env_name][1]].train_episode_steps if cfg.env_name in ENV_IDS else None
+
+
+def sim_env_ids() -> list[str]:
+    """The gymnasium ids of the sim arm tasks (robot.sim), [] where MuJoCo is not installed."""
+    try:
+        from robot.sim.tasks import ENV_IDS
+    except ModuleNotFoundError:
+        return []
+    return list(ENV_IDS)
 
 
 def env_features(env: gym.Env) -> tuple[int, list[str], dict[str, tuple[int, int, int]]]:
@@ -171,7 +206,12 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    env_kwargs = dict(cfg.env_kwargs)
+    if cfg.obs_mode != "state":
+        sim_envs = sim_env_ids()
+        if cfg.env_name not in sim_envs:
+            raise ValueError(f"--obs_mode={cfg.obs_mode} is a setting of the chunkbot sim arm tasks "
+                             f"({', '.join(sim_envs)}); {cfg.env_name} has observations of its own: drop --obs_mode")
+    env_kwargs = cfg.make_env_kwargs()
     if (limit := episode_steps(cfg)) is not None:
         env_kwargs["max_episode_steps"] = limit
     env, eval_env = make_env(cfg.env_name, **env_kwargs), make_env(cfg.env_name, **env_kwargs)
@@ -199,7 +239,9 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         log.info("resumed from %s at env step %d", checkpoint, env_step)
     else:
         pcfg = cfg.policy.with_features(state_dim, action_names, cams, fps)
-        policy = QChunkSACPolicy(pcfg).to(cfg.device)
+        policy = QChunkSACPolicy(pcfg)
+        policy.encoder.load_pretrained()   # image_encoder.pretrained_path: a new run starts from those weights
+        policy = policy.to(cfg.device)
         # the generator lives where the sampling happens (a CPU generator cannot drive CUDA randn)
         learner = QChunkSACLearner(policy, torch.Generator(device=cfg.device).manual_seed(cfg.seed)).to(cfg.device)
         online = ChunkReplayBuffer(cfg.online_buffer_capacity, state_dim, len(action_names), pcfg.camera_shapes,

@@ -74,7 +74,7 @@ def make_policy(kind: str, overrides: dict[str, Any] | None = None, *, image_sha
 
 
 def save_training_checkpoint(policy, output_dir: str | Path, step: int = 1000,
-                             env_name: str = "chunkbot/SO101Lift-v0") -> Path:
+                             env_name: str = "chunkbot/SO101Lift-v0", obs_mode: str = "state") -> Path:
     """Save `policy` (with a fresh learner: critics, temperature) as tools.train does; returns the
     checkpoint dir (<output_dir>/checkpoints/<step>)."""
     import torch
@@ -85,4 +85,4 @@ def save_training_checkpoint(policy, output_dir: str | Path, step: int = 1000,
     torch.manual_seed(1)
     learner = QChunkSACLearner(policy)
     return save_checkpoint(output_dir, step, policy, learner, None, {"env_step": step, "normalizer_fitted": True},
-                           {"env_name": env_name, "policy": policy.config.to_dict()})
+                           {"env_name": env_name, "obs_mode": obs_mode, "policy": policy.config.to_dict()})

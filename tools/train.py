@@ -3,12 +3,19 @@
     python -m tools.train                                   # the quick default run (minutes on a CPU)
     python -m tools.train --preset=qc --steps=100000 --output_dir=outputs/train/qc
     python -m tools.train --config-path=configs/seed.json --env-name=chunkbot/SO101Lift-v0 --output_dir=outputs/train/seed
+    python -m tools.train --obs_mode=pixels --image_size=64 --output_dir=outputs/train/pixels
 
 With no arguments: the paper's method (chunked critic, h = 5) at LeRobot SAC's network sizes on
 chunkbot/SO101Lift-v0, starting from 20 scripted demos recorded with tools.record into
 <output_dir>/demos (a LeRobotDataset), ending with an evaluated checkpoint in
 <output_dir>/checkpoints/last and metrics.jsonl (`chunkbot-plot-metrics --output_dir=DIR` draws it).
 Ctrl-C writes a checkpoint; the same command with `--resume=true` continues it.
+
+`--obs_mode=pixels` learns from what a real arm sees: the joint positions and the `front` and `wrist`
+cameras (`--image_size` pixels a side), nothing privileged; the demos are recorded with those cameras,
+the images go through the policy's conv encoder (trained by the critic loss, DrQ random shifts), and
+the checkpoint exports (tools.export_onnx) for the real follower (`so101_follower` / `koch_follower`
+with two cameras named front and wrist at that resolution).
 
 `--preset=qc|sac|seed` starts the policy from a preset; `--config-path=FILE.json` holding only policy
 keys (the seed's JSON block, configs/seed.json) is the policy config, a file with train keys is a whole
@@ -58,7 +65,7 @@ def record_demos(cfg: TrainConfig) -> None:
     have = json.loads(info.read_text()).get("total_episodes", 0) if info.exists() else 0
     if have < cfg.num_demos:
         record(RecordConfig(
-            robot=robot_config_for(f"sim_{arm}", task=task),
+            robot=robot_config_for(f"sim_{arm}", task=task, **cfg.observation_kwargs()),
             teleop=TeleoperatorConfig.get_choice_class("scripted")(seed=cfg.seed),
             dataset=DatasetRecordConfig(repo_id=repo_id, root=root, num_episodes=cfg.num_demos, overwrite=True,
                                         single_task=task),

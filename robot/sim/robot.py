@@ -4,7 +4,9 @@ Units are LeRobot's (see robot.sim.units): `<motor>.pos` body joints in degrees 
 gripper in [0, 100] (0 closed). Observations: the six `<motor>.pos`, the six `<motor>.vel` (same
 units per second), the task's features (TCP, cube, target in metres; cube yaw in radians), then
 one `(H, W, 3)` uint8 frame per configured camera. `state_features="joints"` drops the task
-features, `"positions"` keeps only the `<motor>.pos`, like a real follower arm.
+features, `"positions"` keeps only the `<motor>.pos`, like a real follower arm. `obs_mode="pixels"`
+is that plus the `front` and `wrist` cameras: exactly the features of the real follower (LeRobot's
+`so101_follower` / `koch_follower`) with two cameras of those names.
 
 Time: **`send_action` sets the joint targets and advances the physics by one control period**
 (1 / fps). So a control loop that calls `get_observation()` and `send_action()` once per tick
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from contract import ARM_TYPES
+from contract import ARM_TYPES, OBS_MODES
 from robot.config import RobotConfig
 from robot.interface import ACTION_NAMES, MOTOR_NAMES, InProcessDevice, Robot, RobotError, action_dict_to_array
 from robot.sim.arm import CAMERAS, SimArm
@@ -59,8 +61,17 @@ class SimRobotConfig(RobotConfig):
     # Domain randomisation (robot.sim.randomize): cube mass / friction / colour, lights, table tint,
     # front camera pose, servo gains and damping, re-drawn at every reset.
     randomize: bool = False
+    # "state" (the default): the float features above, cameras as listed; "pixels": the arm's joint
+    # positions and camera frames only, as a real follower reports them (learning from what a real arm
+    # sees): state_features becomes "positions" and cameras, when none are listed, ["front", "wrist"]
+    obs_mode: str = "state"
 
     arm_name = "so101"                  # class attribute, not a setting: which MJCF
+
+    def __post_init__(self) -> None:
+        if self.obs_mode == "pixels":
+            self.state_features = "positions"
+            self.cameras = list(self.cameras) or list(CAMERAS)
 
     def build(self) -> "SimRobot":
         return SimRobot(self)
@@ -91,6 +102,8 @@ class SimRobot(InProcessDevice, Robot):
         unknown = [c for c in config.cameras if c not in CAMERAS]
         if unknown:
             raise ValueError(f"unknown sim camera(s) {unknown}; known cameras: {', '.join(CAMERAS)}")
+        if config.obs_mode not in OBS_MODES:
+            raise ValueError(f"unknown obs_mode {config.obs_mode!r}; use one of {', '.join(OBS_MODES)}")
         if config.state_features not in STATE_FEATURE_SETS:
             raise ValueError(f"unknown state_features {config.state_features!r}; "
                              f"use one of {', '.join(STATE_FEATURE_SETS)}")

@@ -11,9 +11,16 @@ TimeLimit, set at registration). Registered ids (on `import robot.sim`):
 
     env = gymnasium.make("chunkbot/SO101Lift-v0", reward_type="dense", cameras=["front"])
 
-Keyword arguments (all optional): reward_type ("sparse" | "dense"), cameras, image_height,
-image_width, fps, physics_timestep, use_degrees, start_joint_noise, state_features
-("privileged" | "joints" | "positions"), randomize (domain randomisation), render_mode.
+Keyword arguments (all optional): obs_mode ("state" | "pixels"), reward_type ("sparse" | "dense" |
+"step_cost"), cameras, image_height, image_width, fps, physics_timestep, use_degrees,
+start_joint_noise, state_features ("privileged" | "joints" | "positions"), randomize (domain
+randomisation), render_mode.
+
+    env = gymnasium.make("chunkbot/SO101Lift-v0", obs_mode="pixels", image_height=64, image_width=64)
+
+`obs_mode="pixels"` observes what a real `so101_follower` (`koch_follower`) with cameras `front` and
+`wrist` gives: `observation.state` = the six joint positions (LeRobot's names and units) and
+`observation.images.front` / `observation.images.wrist` (H, W, 3) uint8; nothing privileged.
 `env.unwrapped.robot` is the SimRobot (privileged state, FK); `info["is_success"]` every step.
 """
 
@@ -45,7 +52,7 @@ class SimArmEnv(gym.Env):
                  cameras: Sequence[str] = (), image_height: int = 96, image_width: int = 96,
                  fps: int = 30, physics_timestep: float = 0.002, use_degrees: bool | None = None,
                  start_joint_noise: float = 0.02, state_features: str = "privileged",
-                 randomize: bool = False, render_mode: str | None = None):
+                 randomize: bool = False, render_mode: str | None = None, obs_mode: str = "state"):
         if arm not in _ARM_CONFIGS:
             raise ValueError(f"unknown sim arm {arm!r}; known arms: {', '.join(_ARM_CONFIGS)}")
         if reward_type not in REWARD_TYPES:
@@ -56,7 +63,7 @@ class SimArmEnv(gym.Env):
         kwargs: dict[str, Any] = dict(task=task, cameras=list(cameras), image_height=image_height,
                                       image_width=image_width, fps=fps, physics_timestep=physics_timestep,
                                       start_joint_noise=start_joint_noise, state_features=state_features,
-                                      randomize=randomize)
+                                      randomize=randomize, obs_mode=obs_mode)
         if use_degrees is not None:
             kwargs["use_degrees"] = use_degrees
         self.robot: SimRobot = config_cls(**kwargs).build()

@@ -1,0 +1,111 @@
+"""The pixel learner's options: a frozen pretrained image backbone loaded from a local safetensors
+file, and bfloat16 autocast of the update (on the CPU here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from policy.config import ImageEncoderConfig, QChunkSACConfig
+from policy.encoder import ImageBackbone
+from policy.learner import QChunkSACLearner
+from policy.qchunk_sac import QChunkSACPolicy
+from policy.replay import ChunkReplayBuffer
+
+torch.set_num_threads(1)
+G = 0.9
+SHAPE = (24, 24, 3)
+RESNET = {"backbone": "resnet", "channels": 4, "num_layers": 2, "latent_dim": 8}
+
+
+def image_batch(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    buf = ChunkReplayBuffer(64, 2, 2, {"front": SHAPE, "wrist": SHAPE}, seed=seed)
+    for t in range(12):
+        f = {"observation.state": np.array([t, -t], np.float32),
+             **{f"observation.images.{c}": rng.integers(0, 256, SHAPE, dtype=np.uint8) for c in ("front", "wrist")}}
+        buf.add(f, [0.1 * t, -0.1 * t], float(t % 3 == 0), False, t == 11, next_observation=f)
+    return buf.sample(8, 2, 2, G)
+
+
+def make_policy(image_encoder: dict, **kw) -> QChunkSACPolicy:
+    cfg = QChunkSACConfig.from_dict({"act_chunk_size": 2, "num_critics": 2, "critic_hidden_dims": [16],
+                                     "actor_hidden_dims": [16], "use_images": True, "discount": G,
+                                     "image_encoder": image_encoder, **kw})
+    pol = QChunkSACPolicy(cfg.with_features(2, ["a", "b"], {"front": SHAPE, "wrist": SHAPE}, 10.0))
+    pol.normalizer.fit(None, np.array([-5.0, -5.0]), np.array([5.0, 5.0]))
+    return pol
+
+
+@pytest.fixture
+def pretrained_weights(tmp_path):
+    """A locally made backbone's weights, as a user would save a pretrained encoder."""
+    torch.manual_seed(123)
+    backbone = ImageBackbone(ImageEncoderConfig(**{k: v for k, v in RESNET.items() if k != "backbone"}))
+    path = tmp_path / "encoder.safetensors"
+    save_file({k: v.contiguous() for k, v in backbone.state_dict().items()}, str(path))
+    return path, backbone.state_dict()
+
+
+def test_pretrained_backbone_is_loaded_into_every_camera_and_stays_frozen_while_the_head_trains(pretrained_weights):
+    path, weights = pretrained_weights
+    torch.manual_seed(0)
+    pol = make_policy({**RESNET, "pretrained_path": str(path), "freeze_backbone": True})
+    pol.encoder.load_pretrained()
+    for cam in ("front", "wrist"):
+        assert all(torch.equal(v, weights[k]) for k, v in pol.encoder.cameras[cam].backbone.state_dict().items())
+    lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))
+    head_before = pol.encoder.cameras["front"].head[0].weight.detach().clone()
+    for seed in range(3):
+        metrics = lrn.update([image_batch(seed)])
+    assert all(torch.isfinite(v) for v in metrics.values())
+    for cam in ("front", "wrist"):
+        assert all(torch.equal(v, weights[k]) for k, v in pol.encoder.cameras[cam].backbone.state_dict().items())
+    assert not torch.equal(pol.encoder.cameras["front"].head[0].weight, head_before)  # the head learns
+    optimised = {id(p) for group in lrn.optimizers["critic"].param_groups for p in group["params"]}
+    assert not any(id(p) in optimised for p in pol.encoder.cameras["front"].backbone.parameters())
+
+
+def test_an_unfrozen_resnet_backbone_trains_through_the_critic_loss():
+    torch.manual_seed(0)
+    pol = make_policy(RESNET)
+    lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))
+    stem = pol.encoder.cameras["wrist"].backbone.stem[0].weight
+    before = stem.detach().clone()
+    lrn.update([image_batch()])
+    assert not torch.equal(stem, before)
+
+
+def test_a_missing_pretrained_file_says_that_nothing_is_downloaded(tmp_path):
+    pol = make_policy({**RESNET, "pretrained_path": str(tmp_path / "none.safetensors"), "freeze_backbone": True})
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+        pol.encoder.load_pretrained()
+
+
+def test_weights_of_another_backbone_size_are_refused(pretrained_weights):
+    path, _ = pretrained_weights
+    pol = make_policy({**RESNET, "channels": 8, "pretrained_path": str(path)})
+    with pytest.raises(ValueError, match="does not fit"):
+        pol.encoder.load_pretrained()
+
+
+def test_freezing_a_backbone_without_pretrained_weights_is_refused():
+    with pytest.raises(ValueError, match="pretrained_path"):
+        QChunkSACConfig.from_dict({"image_encoder": {**RESNET, "freeze_backbone": True}})
+
+
+def test_bf16_autocast_update_on_the_cpu_gives_finite_losses_close_to_float32():
+    batch = image_batch()
+    results = {}
+    for bf16 in (False, True):
+        torch.manual_seed(0)
+        pol = make_policy({"channels": 4, "num_layers": 2, "latent_dim": 8}, bf16=bf16)
+        lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))
+        results[bf16] = lrn.update([batch])
+    assert all(torch.isfinite(v) for v in results[True].values())
+    assert results[True]["loss_critic"].dtype == torch.float32
+    for key in ("loss_critic", "loss_actor", "q_mean"):
+        assert results[True][key].item() == pytest.approx(results[False][key].item(), rel=0.1, abs=0.05), key
+    assert results[True]["loss_critic"].item() != results[False]["loss_critic"].item()  # bf16 really ran
