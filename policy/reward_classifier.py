@@ -102,6 +102,11 @@ class RewardClassifier(nn.Module):
         x = F.avg_pool2d(images.permute(0, 3, 1, 2).float(), self.pool)
         return x.round().to(torch.uint8).permute(0, 2, 3, 1)
 
+    @property
+    def threshold(self) -> float:
+        """The probability a frame needs to count as a success (as trained and evaluated)."""
+        return self.config.threshold
+
     def set_state_normalisation(self, mean: np.ndarray, std: np.ndarray) -> None:
         if self.config.use_state and self.config.state_dim:
             self.state_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))

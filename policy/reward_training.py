@@ -176,7 +176,7 @@ def train_classifier(frames: LabelledFrames, model_config: RewardClassifierConfi
         loss.backward()
         optimiser.step()
         if on_step is not None:
-            on_step(step, float(loss))
+            on_step(step, loss.item())
     return model.eval()
 
 
