@@ -85,9 +85,9 @@ def _worker(conn: Any, env_name: str, env_kwargs: dict[str, Any], seed: int) -> 
             reply(runner.run_chunk(chunk))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):   # the learner is gone or closing
         return
-    except Exception:  # noqa: BLE001 - any env failure is reported to the learner with its traceback
+    except Exception as e:  # noqa: BLE001 - any env failure is reported to the learner with its traceback
         try:
-            conn.send(("error", traceback.format_exc()))
+            conn.send(("error", (f"{type(e).__name__}: {e}", traceback.format_exc())))
         except (BrokenPipeError, OSError):
             pass
     finally:
@@ -156,7 +156,10 @@ class VectorChunkRunner:
                                    "before finishing its chunk") from None
             self._pending[i] = False
             if status == "error":
-                raise RuntimeError(f"env worker {i} failed:\n{reply}")
+                why, where = reply
+                error = RuntimeError(f"env worker {i} failed: {why}")
+                error.add_note(f"in the worker:\n{where}")
+                raise error
             self._replay(i, reply["events"])
             self.observations[i] = reply["observation"]
             self.finished.extend(reply["finished"])
