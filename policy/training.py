@@ -24,10 +24,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from contract import OBS_MODES
 from policy.checkpoint import last_checkpoint, load_newest_checkpoint, save_checkpoint
 from policy.config import TRAIN_EXPLORATION_NOISE, TRAIN_RECIPE, QChunkSACConfig
-from policy.envs import make_env
+from policy.envs import IMAGE_SIZE, check_observation_mode, make_env, observation_kwargs
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import IMAGE_PREFIX, STATE_KEY, QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler, ReplayStreams, offline_buffer_from_dataset
@@ -50,7 +49,7 @@ class TrainConfig:
     # cameras, exactly what a real so101_follower / koch_follower with two cameras gives: the policy
     # learns from images and exports for that arm)
     obs_mode: str = "state"
-    image_size: int = 64                      # pixels mode: square camera frames, this many pixels a side
+    image_size: int = IMAGE_SIZE              # pixels mode: square camera frames, this many pixels a side
     policy: QChunkSACConfig = field(default_factory=lambda: QChunkSACConfig(**TRAIN_RECIPE))
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
@@ -84,19 +83,14 @@ class TrainConfig:
         if self.num_envs < 1:
             raise ValueError(f"--num_envs={self.num_envs}: use 1 (the env in the learner's process) or more "
                              "(envs in worker processes)")
-        if self.obs_mode not in OBS_MODES:
-            raise ValueError(f"--obs_mode={self.obs_mode!r}: use one of {', '.join(OBS_MODES)}")
+        check_observation_mode(self.obs_mode, self.image_size)
         if self.obs_mode == "pixels":
-            if self.image_size < 8:
-                raise ValueError(f"--image_size={self.image_size}: camera frames need at least 8 pixels a side")
             self.policy.use_images = True   # pixels mode is learning from the cameras
 
     def observation_kwargs(self) -> dict[str, Any]:
         """The sim env's (and sim robot config's) keywords for `obs_mode`: none in state mode, which
         keeps each task's own defaults."""
-        if self.obs_mode == "state":
-            return {}
-        return {"obs_mode": self.obs_mode, "image_height": self.image_size, "image_width": self.image_size}
+        return observation_kwargs(self.obs_mode, self.image_size)
 
     def make_env_kwargs(self) -> dict[str, Any]:
         """gymnasium.make keywords: the observation mode's, then `env_kwargs` (which win)."""
