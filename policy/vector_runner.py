@@ -15,7 +15,9 @@ that env alone would have written (one open episode per buffer; steps of two env
 
 Workers are started with `spawn` (a fresh interpreter: no copy of the learner's threads, CUDA or GL
 state); each makes its own env, so the sim renders through its own EGL context. MUJOCO_GL is chosen
-before anything imports MuJoCo (below, and inherited through the environment).
+before anything imports MuJoCo (below, and inherited through the environment). As with any spawned
+process, the script that starts the workers is imported again in each: it needs an
+`if __name__ == "__main__":` guard.
 """
 
 from __future__ import annotations
@@ -132,6 +134,11 @@ class VectorChunkRunner:
             self.close()
             raise
 
+    @property
+    def worker_pids(self) -> list[int]:
+        """The workers' process ids (for accounting their CPU time)."""
+        return [w.pid for w in self._workers]
+
     def send(self, chunks: Sequence[np.ndarray | None]) -> None:
         """Start env i on chunks[i] ((n, A) robot units; None: env i sits this round out). Returns at once."""
         if len(chunks) != self.num_envs:
@@ -152,8 +159,10 @@ class VectorChunkRunner:
             try:
                 status, reply = conn.recv()
             except (EOFError, ConnectionResetError):
-                raise RuntimeError(f"env worker {i} exited (exit code {self._workers[i].exitcode}) "
-                                   "before finishing its chunk") from None
+                self._workers[i].join(_CLOSE_TIMEOUT_S)
+                raise RuntimeError(f"env worker {i} exited (exit code {self._workers[i].exitcode}) before replying; "
+                                   "a script that starts workers needs `if __name__ == '__main__':` (spawn "
+                                   "imports it again in each worker)") from None
             self._pending[i] = False
             if status == "error":
                 why, where = reply
