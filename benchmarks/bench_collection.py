@@ -104,11 +104,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600, help="env steps per timed run (all envs together)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=64, help="camera frames, pixels a side")
+    parser.add_argument("--torch-threads", type=int, default=None,
+                        help="torch CPU threads of this process (tools.train --num_threads; default: torch's own)")
     args = parser.parse_args()
+    import torch
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     env_kwargs = {"obs_mode": "pixels", "image_height": args.size, "image_width": args.size, "max_episode_steps": 60}
     print(f"{ENV}, pixels mode (front + wrist, {args.size}x{args.size}), chunks of {CHUNK} open loop, replay "
           f"writes; {args.steps} steps per run, median (min-max) of {args.repeats}; MUJOCO_GL="
-          f"{os.environ['MUJOCO_GL']}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+          f"{os.environ['MUJOCO_GL']}, torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
           f"load average {os.getloadavg()[0]:.1f} at start\n")
     print("| --num_envs | where the envs step | env steps/s | vs --num_envs=1 | CPU ms per step | cores busy |")
     print("|---|---|---|---|---|---|")
