@@ -50,6 +50,26 @@ class ExecutionOptions:
 
 
 @dataclass
+class RewardConfig:
+    # "success": 1 on the step the episode succeeds (the sim's task, the person's success key, or the
+    # learned classifier below), else 0; "dense": the sim task's shaped reward every step (sim only)
+    signal: str = "success"
+    # A success classifier (tools.train_reward's output dir, or its model.onnx): its success ends the
+    # episode and pays the reward, in place of the sim's own success; a session key still overrides it.
+    path: Path | None = None
+    threshold: float | None = None      # probability a frame needs (default: the one the classifier was trained with)
+    consecutive_frames: int = 2         # frames in a row at or above the threshold that end the episode
+
+    def validate(self) -> None:
+        if self.signal not in ("success", "dense"):
+            raise ValueError(f"--reward.signal={self.signal!r}; choose success or dense")
+        if self.consecutive_frames < 1:
+            raise ValueError(f"--reward.consecutive_frames must be >= 1, got {self.consecutive_frames}")
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"--reward.threshold must be between 0 and 1, got {self.threshold}")
+
+
+@dataclass
 class HILConfig:
     robot: RobotConfig = field(default_factory=_sim_robot)
     # What the policy learns from, as tools.train --obs_mode: "state" (the robot's float features; on the
@@ -73,7 +93,7 @@ class HILConfig:
     episode_time_s: float = 30.0        # real arms (the sim uses its task's time limit)
     reset_time_s: float = 10.0          # real arms: time for the person to reset the scene (a key skips it)
     realtime: bool | None = None        # pace at the robot's fps; default: real arms yes, sim no
-    reward: str = "success"             # success | dense (sim: the task's shaped reward each step)
+    reward: RewardConfig = field(default_factory=RewardConfig)   # --reward.signal, --reward.path (a learned success)
     eval_every: int = 0                 # every n-th episode runs without the person, mean actions (0: never)
     # Exploration: 1 = sample the policy, 0 = its mean, between = scaled. Full samples spoil grasps,
     # so the person takes over nearly every episode and the policy's own attempts teach little;
@@ -96,8 +116,7 @@ class HILConfig:
             self.policy.use_images = True
 
     def validate(self) -> None:
-        if self.reward not in ("success", "dense"):
-            raise ValueError(f"--reward={self.reward!r}; choose success or dense")
+        self.reward.validate()
         if self.episodes < 0:
             raise ValueError(f"--episodes must be >= 0, got {self.episodes}")
         self.takeover.validate()

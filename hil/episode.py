@@ -23,10 +23,13 @@ class EpisodeResult:
     takeovers: int
     interrupted_chunks: int
     evaluation: bool
-    end: str                      # success | time_limit | failure_key | quit | interrupted | fault
+    end: str                      # success | reward_model | time_limit | failure_key | quit | interrupted | fault
     weights_version: int
     env_steps: int                # total after this episode
     wall_s: float
+    # the sim's own success judgement of the last state (None on a real arm): with a learned reward
+    # (end = reward_model), whether the classifier was right
+    task_success: bool | None = None
 
 
 class Episode:

@@ -12,7 +12,8 @@ Each episode:
    `TakeoverController` is its intervention hook: a takeover flushes the queue mid-chunk and the
    follower eases onto the person's commands. Until the learner publishes weights the person
    drives the whole episode (the first episodes are demonstrations).
-3. after each step: its reward (`hil.scene`), the session keys (success, failure, pause, quit).
+3. after each step: the session keys (success, failure, pause, quit), then its reward (`hil.scene`:
+   the sim's success, or a learned success classifier's with `--reward.path`, unless a key decided).
 4. the episode goes to the learner as one batch (`hil.batch`) and to the session's dataset with
    its intervention and chunk flags; `episodes.jsonl` gets a line.
 
@@ -139,6 +140,7 @@ class HILSession:
         self._evaluation = bool(e) and self.actor.policy is not None and (self.episode_index + 1) % e == 0
         self.actor.deterministic = self._evaluation
         self.person.start_episode(policy_ready=self.actor.policy is not None, evaluation=self._evaluation)
+        self.scene.start_episode()
         self.actor.reset()
         self._t0, self._takeovers_before = time.perf_counter(), self.person.takeovers
         executor = self._executor()
@@ -169,8 +171,9 @@ class HILSession:
     def _after_step(self, ep: Episode, record: StepRecord, executor: ChunkExecutor) -> None:
         if record.observation is not None and record.action is not None:  # else nothing happened to learn from
             self.person.read_keys(ep)             # a success key pressed during this step rewards it
-            reward = self.scene.reward(ep)
-            ep.add(record, to_policy_frame(record.observation, self.features), reward)
+            frame = to_policy_frame(record.observation, self.features)
+            reward = self.scene.reward(ep, frame)  # the sim's success or the learned one, unless a key decided
+            ep.add(record, frame, reward)
             self.person.after_step()
         else:
             self.person.read_keys(ep)
@@ -203,7 +206,7 @@ class HILSession:
             intervention_steps=n_human, takeovers=self.person.takeovers - self._takeovers_before,
             interrupted_chunks=len(ep.interrupted), evaluation=self._evaluation, end=ep.end,
             weights_version=self.actor.version, env_steps=self.env_steps,
-            wall_s=round(time.perf_counter() - self._t0, 3))
+            wall_s=round(time.perf_counter() - self._t0, 3), task_success=self.scene.task_success())
         self.results.append(result)
         with (self.output_dir / EPISODES_LOG).open("a") as f:
             f.write(json.dumps(asdict(result)) + "\n")

@@ -2,7 +2,7 @@
 
     config      QChunkSACConfig, preset("qc" | "sac" | "seed")
     policy      QChunkSACPolicy (normaliser + encoder + chunk actor; LeRobot-style inference,
-                contract.ChunkPolicy), DeterministicChunkActor (for ONNX export)
+                contract.ChunkPolicy)
     learning    QChunkSACLearner (critic ensemble, targets, temperature, update), ChunkReplayBuffer,
                 MixedSampler, offline_buffer_from_dataset
     job         TrainConfig, train (python -m tools.train), save_checkpoint / load_checkpoint
@@ -17,7 +17,7 @@ from typing import Any
 
 _EXPORTS = {
     "QChunkSACConfig": "policy.config", "preset": "policy.config",
-    "QChunkSACPolicy": "policy.qchunk_sac", "DeterministicChunkActor": "policy.qchunk_sac",
+    "QChunkSACPolicy": "policy.qchunk_sac",
     "QChunkSACLearner": "policy.learner",
     "ChunkReplayBuffer": "policy.replay", "MixedSampler": "policy.replay",
     "offline_buffer_from_dataset": "policy.replay",

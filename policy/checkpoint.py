@@ -5,6 +5,7 @@
                                                         training_step.json, <name>_buffer.npz}
                                        /manifest.json   (sha256 of every file above; written last)
     <output_dir>/checkpoints/last -> <step:09d>      (symlink, as LeRobot)
+    <output_dir>/checkpoints/best -> <step:09d>      (tools.train: the best-evaluated one)
 
 A checkpoint is assembled in a hidden temp folder beside its final place, fsynced and renamed into
 it, then `last` is repointed with an atomic symlink replace: a crash or a power cut leaves either
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 LAST = "last"
+BEST = "best"      # the checkpoint with the highest evaluation success (tools.train)
 PRETRAINED = "pretrained_model"
 TRAINING_STATE = "training_state"
 MANIFEST = "manifest.json"
@@ -78,12 +80,27 @@ def save_checkpoint(output_dir: str | Path, step: int, policy: QChunkSACPolicy, 
         os.rename(final, old)
     os.rename(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
-    link_tmp = root / f".tmp-last-{os.getpid()}"
+    point_link(root, LAST, name)
+    return final
+
+
+def point_link(root: Path, link: str, name: str) -> None:
+    """Point `root/link` at the checkpoint folder `name` with an atomic symlink replace."""
+    link_tmp = root / f".tmp-{link}-{os.getpid()}"
     link_tmp.unlink(missing_ok=True)
     os.symlink(name, link_tmp)
-    os.replace(link_tmp, root / LAST)
+    os.replace(link_tmp, root / link)
     _fsync_dir(root)
-    return final
+
+
+def mark_best(output_dir: str | Path, step: int) -> Path:
+    """Point `checkpoints/best` at checkpoint `step` (already written); returns its folder."""
+    root = Path(output_dir) / CHECKPOINTS
+    name = f"{step:09d}"
+    if not (root / name).is_dir():
+        raise CheckpointError(f"cannot mark checkpoint {name} as best: {root / name} does not exist")
+    point_link(root, BEST, name)
+    return root / name
 
 
 def last_checkpoint(output_dir: str | Path) -> Path | None:

@@ -251,13 +251,3 @@ class QChunkSACPolicy(nn.Module):
 
         return ChunkbotQCSACPolicy.from_chunkbot(self).push_to_hub(repo_id, **kwargs)
 
-
-class DeterministicChunkActor(nn.Module):
-    """`policy.deterministic_chunk` as a module's forward, for torch.onnx.export(dynamo=True)."""
-
-    def __init__(self, policy: QChunkSACPolicy) -> None:
-        super().__init__()
-        self.policy = policy
-
-    def forward(self, state: torch.Tensor, *images: torch.Tensor) -> torch.Tensor:
-        return self.policy.deterministic_chunk(state, *images)

@@ -405,9 +405,9 @@ def offline_buffer_from_dataset(dataset: Any, camera_keys: list[str] | None = No
         key = IMAGE_PREFIX + cam
         if key in hf.column_names:  # stored as images: read the column without decoding video
             column = hf.select_columns([key]).with_format("numpy")[:][key]
-            imgs = np.stack([_to_hwc_uint8(x) for x in column])
+            imgs = np.stack([to_hwc_uint8(x) for x in column])
         else:                       # stored as video: decode frame by frame
-            imgs = np.stack([_to_hwc_uint8(dataset[i][key]) for i in range(len(dataset))])
+            imgs = np.stack([to_hwc_uint8(dataset[i][key]) for i in range(len(dataset))])
         images[cam], cams[cam] = imgs, tuple(imgs.shape[1:])
     buf = ChunkReplayBuffer(capacity or len(states) + len(np.unique(episodes)) + 1, states.shape[1],
                             actions.shape[1], cams, seed=seed, is_offline=True, device=device)
@@ -446,7 +446,7 @@ def offline_buffer_from_transitions(observations: np.ndarray, actions: np.ndarra
     return buf
 
 
-def _to_hwc_uint8(img: Any) -> np.ndarray:
+def to_hwc_uint8(img: Any) -> np.ndarray:
     """LeRobot returns images as float CHW in [0, 1]; the buffer keeps HWC uint8."""
     a = img.numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
     if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):

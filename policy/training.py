@@ -24,7 +24,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from policy.checkpoint import last_checkpoint, load_newest_checkpoint, save_checkpoint
+from policy.checkpoint import (BEST, CHECKPOINTS, PRETRAINED, last_checkpoint, load_newest_checkpoint, mark_best,
+                               save_checkpoint)
 from policy.config import TRAIN_EXPLORATION_NOISE, TRAIN_RECIPE, QChunkSACConfig
 from policy.envs import IMAGE_SIZE, check_observation_mode, make_env, observation_kwargs
 from policy.learner import QChunkSACLearner
@@ -35,6 +36,9 @@ from policy.vector_runner import VectorChunkRunner
 from robot.viz import ChunkView, VizConfig
 
 log = logging.getLogger("policy.training")
+
+EVAL_SEED = 10_000      # evaluations during the run replay the same scenes (comparable across steps)
+CONFIRM_SEED = 20_000   # ... and the best checkpoint is confirmed on others
 
 
 @dataclass
@@ -66,6 +70,10 @@ class TrainConfig:
     eval_deterministic: bool = True           # evaluate the mean chunk (the paper samples: false)
     actor_noise: float = TRAIN_EXPLORATION_NOISE  # exploration: 1 samples the policy, 0 plays its mean
     save_every: int = 2_000                   # env steps; a final checkpoint is always written
+    # Keep the best-evaluated policy as checkpoints/best (BC + RL success can dip late in a run), then
+    # evaluate it on `confirm_episodes` scenes no evaluation used (0: skip): the figure to quote for it
+    keep_best: bool = True
+    confirm_episodes: int = 50
     save_buffers: bool = True                 # online buffer in checkpoints (exact resume)
     log_every: int = 100
     output_dir: str = "outputs/train"         # checkpoints/, metrics.jsonl and demos/ go here
@@ -184,6 +192,18 @@ def check_joint_state(env: gym.Env, cfg: QChunkSACConfig) -> None:
                          "use --policy.relative_actions=false for this env")
 
 
+def confirm_best(out: Path, env: gym.Env, cfg: TrainConfig, step: int, success: float) -> dict[str, float]:
+    """Evaluate checkpoints/best on scenes no evaluation during the run saw: choosing the best of several
+    evaluations on the same scenes overstates it, these scenes do not."""
+    best = QChunkSACPolicy.from_pretrained(out / CHECKPOINTS / BEST / PRETRAINED, cfg.device)
+    result = evaluate(env, lambda obs: best.chunk_from_history(cfg.eval_deterministic).cpu().numpy(),
+                      cfg.confirm_episodes, seed=CONFIRM_SEED, observer=best.observe)
+    log.info("best checkpoint: step %d (evaluation success %.2f); on %d fresh scenes: success %.2f",
+             step, success, cfg.confirm_episodes, result["success_rate"])
+    return {"best/step": step, "best/eval_success_rate": success,
+            **{f"best/confirm_{k}": v for k, v in result.items()}}
+
+
 def _online_buffer(cfg: TrainConfig, state_dim: int, action_dim: int,
                    camera_shapes: dict[str, tuple[int, int, int]]) -> ChunkReplayBuffer | ReplayStreams:
     """A new online replay: one buffer, or one per env when several step side by side."""
@@ -264,6 +284,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             cfg, state_dim, len(action_names), policy.config.camera_shapes)
         offline = buffers.get("offline")
         online.close_open_episode()  # the interrupted episode cannot continue: the env restarts
+        best_success, best_step = float(extra.get("best_success", -1.0)), extra.get("best_step")
         warmup_generator = torch.Generator(device=cfg.device).manual_seed(cfg.seed + env_step)
         log.info("resumed from %s at env step %d", checkpoint, env_step)
     else:
@@ -276,6 +297,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         online = _online_buffer(cfg, state_dim, len(action_names), pcfg.camera_shapes)
         offline = _offline_data(cfg, env, pcfg)
         env_step, normalizer_fitted = 0, False
+        best_success, best_step = -1.0, None
     pcfg = policy.config
     out.mkdir(parents=True, exist_ok=True)
 
@@ -305,13 +327,19 @@ def train(cfg: TrainConfig) -> dict[str, float]:
                                        "time_s": round(time.time() - t0, 2), **record}) + "\n")
         metrics_file.flush()
 
+    saved_at = -1
+
     def checkpoint_now() -> None:
+        nonlocal saved_at
+        if saved_at == env_step:
+            return
         buffers = _online_to_save(online) if cfg.save_buffers else {}
         if offline is not None:
             buffers["offline"] = offline
         save_checkpoint(out, env_step, policy, learner, buffers,
-                        {"env_step": env_step, "normalizer_fitted": normalizer_fitted, "num_envs": cfg.num_envs},
-                        train_dict)
+                        {"env_step": env_step, "normalizer_fitted": normalizer_fitted, "num_envs": cfg.num_envs,
+                         "best_success": best_success, "best_step": best_step}, train_dict)
+        saved_at = env_step
 
     def next_chunk() -> np.ndarray:
         """The chunk to play from the policy's (current env's) history: random in the warm-up, then explored."""
@@ -345,11 +373,12 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         nonlocal last_eval
         history = list(policy._history)  # evaluation runs its own episodes through the policy
         last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes,
-                             seed=10_000, observer=policy.observe, view=view)
+                             seed=EVAL_SEED, observer=policy.observe, view=view)
         policy.reset()
         policy._history.extend(history)
         log_line({f"eval/{k}": v for k, v in last_eval.items()})
         log.info("env step %d: eval %s", env_step, last_eval)
+        keep_if_best(last_eval)
 
     def collect_in_parallel() -> None:
         """--num_envs > 1: rounds of one chunk per env, played in the workers while the learner makes
@@ -383,6 +412,15 @@ def train(cfg: TrainConfig) -> dict[str, float]:
             if progress is not None:
                 progress.update(taken)
 
+    def keep_if_best(evaluation: dict[str, float]) -> None:
+        # ties go to the later policy: it has learned from more data
+        nonlocal best_success, best_step
+        if cfg.keep_best and evaluation["success_rate"] >= best_success:
+            best_success, best_step = evaluation["success_rate"], env_step
+            checkpoint_now()
+            mark_best(out, env_step)
+
+    final_evaluated = False
     progress = None
     if cfg.progress_bar:
         from tqdm import tqdm
@@ -413,9 +451,10 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         if normalizer_fitted and cfg.eval_episodes > 0 and not evaluated_last:
             # the run ends with an evaluated checkpoint, whatever eval_every was
             last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes,
-                                 seed=10_000, observer=policy.observe, view=view)
+                                 seed=EVAL_SEED, observer=policy.observe, view=view)
             log_line({f"eval/{k}": v for k, v in last_eval.items()})
             log.info("env step %d: final eval %s", env_step, last_eval)
+            final_evaluated = True
     finally:
         if progress is not None:
             progress.close()
@@ -424,6 +463,12 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     try:
         if normalizer_fitted:
             checkpoint_now()
+            if final_evaluated:
+                keep_if_best(last_eval)
+        if not interrupted and cfg.keep_best and cfg.confirm_episodes > 0 and best_step is not None:
+            confirmed = confirm_best(out, eval_env, cfg, best_step, best_success)
+            log_line(confirmed)
+            last_eval = {**last_eval, **confirmed}
     finally:
         metrics_file.close()
         if view is not None:

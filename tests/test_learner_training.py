@@ -175,3 +175,16 @@ def test_saving_the_same_step_again_replaces_it_and_last_stays_loadable(tmp_path
     assert last_checkpoint(tmp_path) == again.resolve()
     assert json.loads((again / "training_state" / "training_step.json").read_text())["marker"] == "second"
     assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith((".tmp", ".old"))]
+
+
+def test_the_run_keeps_its_best_evaluated_checkpoint_and_confirms_it_on_fresh_scenes(tmp_path):
+    result = train(tiny_job(tmp_path, steps=240, eval_every=60, save_every=0, confirm_episodes=3))
+    evals = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    success = {e["env_step"]: e["eval/success_rate"] for e in evals if "eval/success_rate" in e}
+    top = max(success.values())
+    best = tmp_path / "checkpoints" / "best"
+    assert best.is_symlink() and (best / "pretrained_model" / "model.safetensors").exists()
+    assert int(best.resolve().name) == max(step for step, s in success.items() if s == top)  # ties: the later
+    confirmed = [e for e in evals if "best/confirm_success_rate" in e]
+    assert len(confirmed) == 1 and confirmed[0]["best/step"] == int(best.resolve().name)
+    assert result["best/eval_success_rate"] == top and 0.0 <= result["best/confirm_success_rate"] <= 1.0

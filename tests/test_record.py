@@ -44,6 +44,18 @@ def test_recorded_dataset_reads_back_with_features_and_episode_count(tmp_path):
     assert not bool(first["next.done"].item())
 
 
+def test_steps_after_success_keep_recording_past_a_success_each_frame_labelled(tmp_path):
+    root = record(_config(tmp_path / "ds", episodes=1, steps_after_success=6))
+    ds = open_dataset("local/test_lift", root)
+    cols = ds.hf_dataset.select_columns(["next.success", "next.done"]).with_format("numpy")[:]
+    success = np.asarray(cols["next.success"]).reshape(-1).astype(bool)
+    done = np.asarray(cols["next.done"]).reshape(-1).astype(bool)
+    first = int(np.argmax(success))
+    assert success.any() and len(success) == first + 7          # the success frame and the 6 after it
+    assert success[first:].sum() >= 5                           # the expert keeps the cube up
+    assert done.tolist() == [False] * (len(done) - 1) + [True]  # done only on the episode's last frame
+
+
 def test_resume_appends_episodes_and_refuses_to_overwrite_silently(tmp_path):
     root = tmp_path / "ds"
     record(_config(root, episodes=1))

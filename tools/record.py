@@ -10,7 +10,9 @@ limit; a real arm runs each episode for `--dataset.episode_time_s` with `--datas
 between episodes. Every finished episode is committed to disk when it ends: Ctrl-C, SIGTERM, even a
 SIGKILL or a power cut lose at most the episode in progress; `--dataset.resume=true` appends to the
 dataset later (after rolling a killed recording back to its last finished episode),
-`--dataset.overwrite=true` replaces it. LeRobot's names work as in lerobot-record: `--resume`,
+`--dataset.overwrite=true` replaces it. `--teleop.noise=0.03` makes the scripted expert fail some
+episodes and `--dataset.steps_after_success=30` keeps recording past a success: labelled data of both
+classes for a success classifier (`tools.train_reward`). LeRobot's names work as in lerobot-record: `--resume`,
 `--display_data`, `--dataset.video`, `--dataset.push_to_hub=false` (chunkbot uploads nothing). With no
 options it records 20 scripted lift demos on the simulated SO-101 into outputs/datasets/so101_lift.
 """
@@ -59,6 +61,10 @@ class DatasetRecordConfig:
     overwrite: bool = False
     # Keep only successful episodes (simulation).
     only_successes: bool = False
+    # Simulation: keep recording this many steps after the task first succeeds, each frame labelled with
+    # its own `next.success` (LeRobot's number_of_steps_after_success): a success classifier
+    # (tools.train_reward) needs more than one positive frame per episode. 0: the episode ends on success.
+    steps_after_success: int = 0
 
     def resolved_root(self) -> Path:
         return self.root if self.root is not None else Path("outputs/datasets") / self.repo_id.split("/")[-1]
@@ -67,6 +73,8 @@ class DatasetRecordConfig:
         """Refuse, before any arm moves, what the recorder would refuse after connecting."""
         if self.num_episodes < 1:
             raise ValueError(f"--dataset.num_episodes must be >= 1, got {self.num_episodes}")
+        if self.steps_after_success < 0:
+            raise ValueError(f"--dataset.steps_after_success must be >= 0, got {self.steps_after_success}")
         if self.resume and self.overwrite:
             raise ValueError("--dataset.resume=true appends and --dataset.overwrite=true deletes: choose one")
         root = self.resolved_root()
@@ -154,7 +162,7 @@ def record(cfg: RecordConfig) -> Path:
             if safe_step is not None:
                 safe_step.start_episode()
             success = _record_episode(robot, teleop, recorder, max_steps, fps, realtime, sim, task_name, view,
-                                      safe_step)
+                                      safe_step, cfg.dataset.steps_after_success)
             successes += int(success)
             if cfg.dataset.only_successes and not success:
                 recorder.discard_episode()
@@ -181,10 +189,14 @@ def record(cfg: RecordConfig) -> Path:
 
 def _record_episode(robot, teleop, recorder: DatasetRecorder, max_steps: int, fps: int, realtime: bool,
                     sim: bool, task_name: str, view: ChunkView | None = None,
-                    safe_step: SafeTeleopStep | None = None) -> bool:
+                    safe_step: SafeTeleopStep | None = None, steps_after_success: int = 0) -> bool:
+    """One episode; True if the task succeeded. With `steps_after_success` the episode goes on that many
+    steps past the first success (never past the time limit), every frame labelled with its own success
+    and `next.done` only on the last."""
     period = 1.0 / fps
     deadline = time.perf_counter()
-    success = False
+    success = succeeded = False
+    end = max_steps
     for k in range(max_steps):
         if safe_step is None:  # simulation: the sim clips to its joint ranges itself
             observation = robot.get_observation()
@@ -194,13 +206,16 @@ def _record_episode(robot, teleop, recorder: DatasetRecorder, max_steps: int, fp
         if observation is not None and action is not None:  # a period on hold (bus fault) is not a frame
             frame = to_policy_frame(observation, robot.observation_features)
             success = bool(robot.is_success()) if sim else False
-            recorder.add_frame(frame, action, reward=float(success), success=success, done=success,
-                               task=task_name)
+            if success and not succeeded:
+                succeeded, end = True, min(max_steps, k + 1 + steps_after_success)
+            last = k + 1 >= end
+            recorder.add_frame(frame, action, reward=float(success), success=success,
+                               done=succeeded and last, task=task_name)
             if view is not None and view.enabled:
                 images = {c: frame[IMAGE_PREFIX + c] for c in view.cameras} if view.wants_images(k) else None
                 view.log_step(k, time.perf_counter() if realtime else k * period, observation, action,
                               source="teleop", images=images)
-        if success:
+        if succeeded and k + 1 >= end:
             break
         if realtime:
             deadline += period
@@ -209,7 +224,7 @@ def _record_episode(robot, teleop, recorder: DatasetRecorder, max_steps: int, fp
                 time.sleep(delay)
             else:
                 deadline = time.perf_counter()  # fell behind: do not burst to catch up
-    return success
+    return succeeded
 
 
 def main(argv: list[str] | None = None) -> None:

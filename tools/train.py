@@ -112,8 +112,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(130)
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         fail(str(e))
-    log.info("done: checkpoint in %s/checkpoints/last/pretrained_model; plot the run with "
-             "`chunkbot-plot-metrics --output_dir=%s`", cfg.output_dir, cfg.output_dir)
+    best = Path(cfg.output_dir) / "checkpoints" / "best"
+    log.info("done: the last checkpoint is %s/checkpoints/last/pretrained_model%s; plot the run with "
+             "`chunkbot-plot-metrics --output_dir=%s`", cfg.output_dir,
+             f", the best-evaluated {best}/pretrained_model" if best.exists() else "", cfg.output_dir)
     if result:
         print(json.dumps(result))
 

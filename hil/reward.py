@@ -1,0 +1,67 @@
+"""A learned success reward in a session: a success classifier (tools.train_reward) judges every frame,
+and `consecutive_frames` frames in a row at or above `threshold` end the episode as a success.
+
+    detector = LearnedSuccess.load(cfg.reward)       # None when --reward.path is not given
+    detector.reset()                                  # at the start of every episode
+    if detector.update(frame): ...                    # after every step: the task is done
+
+The classifier is the torch model (`--reward.path=<tools.train_reward output_dir>`) or its ONNX export
+(`--reward.path=.../model.onnx`, onnxruntime only); both answer `predict_proba(frame)`. The scene asks
+it only when the person pressed no session key on that step: a key press overrides it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+class SuccessClassifier(Protocol):
+    threshold: float
+
+    def predict_proba(self, frame: dict[str, np.ndarray]) -> float: ...
+
+
+def load_classifier(path: str | Path) -> SuccessClassifier:
+    """A folder tools.train_reward wrote (torch) or its model.onnx (onnxruntime)."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        from export.onnx_reward import OnnxRewardClassifier
+
+        return OnnxRewardClassifier(path)
+    from policy.reward_classifier import RewardClassifier
+
+    return RewardClassifier.from_pretrained(path)
+
+
+class LearnedSuccess:
+    def __init__(self, classifier: SuccessClassifier, threshold: float | None = None,
+                 consecutive_frames: int = 2) -> None:
+        if consecutive_frames < 1:
+            raise ValueError(f"--reward.consecutive_frames must be >= 1, got {consecutive_frames}")
+        self.classifier = classifier
+        self.threshold = float(classifier.threshold if threshold is None else threshold)
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"--reward.threshold must be between 0 and 1, got {self.threshold}")
+        self.consecutive_frames = consecutive_frames
+        self.run = 0
+        self.probability = 0.0
+
+    @classmethod
+    def load(cls, cfg) -> "LearnedSuccess | None":
+        """From a session's RewardConfig; None when it names no classifier."""
+        if cfg.path is None:
+            return None
+        return cls(load_classifier(cfg.path), cfg.threshold, cfg.consecutive_frames)
+
+    def reset(self) -> None:
+        self.run = 0
+        self.probability = 0.0
+
+    def update(self, frame: dict[str, np.ndarray]) -> bool:
+        """Judge the frame after a step; True once `consecutive_frames` frames in a row reached the threshold."""
+        self.probability = self.classifier.predict_proba(frame)
+        self.run = self.run + 1 if self.probability >= self.threshold else 0
+        return self.run >= self.consecutive_frames
