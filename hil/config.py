@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE, QChunkSACConfig
+from policy.envs import IMAGE_SIZE, check_observation_mode, observation_kwargs
 from hil.learner import HILLearnerConfig
 from hil.scripted_person import ScriptedPersonConfig
 from link import TransportConfig
 from robot.config import RobotConfig, TeleoperatorConfig
 from robot.executor import ExecutionConfig
 from robot.safety import SafetyConfig
+from robot.sim.robot import SimRobotConfig
 from robot.takeover import SessionKeys, TakeoverConfig
 from robot.viz import VizConfig
 
@@ -70,6 +72,12 @@ class RewardConfig:
 @dataclass
 class HILConfig:
     robot: RobotConfig = field(default_factory=_sim_robot)
+    # What the policy learns from, as tools.train --obs_mode: "state" (the robot's float features; on the
+    # sim arm its privileged state) or "pixels" (the joint positions and the cameras: on the sim arm
+    # the front and wrist cameras at --image_size pixels a side, exactly what a real follower with two
+    # cameras gives; on a real arm the cameras it is configured with)
+    obs_mode: str = "state"
+    image_size: int = IMAGE_SIZE
     teleop: TeleoperatorConfig = field(default_factory=_scripted_teleop)
     policy: QChunkSACConfig = field(default_factory=session_policy)
     learner: HILLearnerConfig = field(default_factory=HILLearnerConfig)
@@ -99,6 +107,13 @@ class HILConfig:
     resume: bool = False                # continue the session in output_dir (steps, buffers, dataset)
     seed: int = 0                       # sim scenes and the scripted person (episode i: seed + i); learner: --learner.seed
     progress: bool = True               # a progress bar of episodes on stderr
+
+    def __post_init__(self) -> None:
+        check_observation_mode(self.obs_mode, self.image_size)
+        if self.obs_mode == "pixels":
+            if isinstance(self.robot, SimRobotConfig):   # rebuilt: its __post_init__ picks the cameras and joints
+                self.robot = replace(self.robot, **observation_kwargs(self.obs_mode, self.image_size))
+            self.policy.use_images = True
 
     def validate(self) -> None:
         self.reward.validate()

@@ -13,6 +13,8 @@ frame, numpy out). `deterministic_chunk(state, *images)` is a plain tensor funct
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,20 @@ class QChunkSACPolicy(nn.Module):
     def reset(self) -> None:
         self._history.clear()
         self._queue.clear()
+
+    def new_history(self) -> deque[dict[str, torch.Tensor]]:
+        """An empty observation history of this policy's length (one per env stepping in parallel)."""
+        return deque(maxlen=self.config.obs_history_length)
+
+    @contextmanager
+    def history_of(self, history: deque[dict[str, torch.Tensor]]) -> Iterator[None]:
+        """`observe` and the chunk methods read and write `history` inside the block: one env's
+        frames among several envs' (policy/vector_runner.py) never enter another's history."""
+        saved, self._history = self._history, history
+        try:
+            yield
+        finally:
+            self._history = saved
 
     def observe(self, observation: dict[str, Any], episode_start: bool = False) -> None:
         """Push one frame into the observation history (every control step, so a history of L

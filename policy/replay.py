@@ -463,7 +463,7 @@ class MixedSampler:
     that has data.
     """
 
-    def __init__(self, online: ChunkReplayBuffer | None, offline: ChunkReplayBuffer | None,
+    def __init__(self, online: ChunkReplayBuffer | ReplayStreams | None, offline: ChunkReplayBuffer | None,
                  offline_ratio: float = 0.5) -> None:
         if online is None and offline is None:
             raise ValueError("MixedSampler needs an online or an offline buffer")
@@ -480,3 +480,52 @@ class MixedSampler:
         if n_on:
             parts.append(self.online.sample(n_on, chunk_size, horizon, discount, history))
         return parts[0] if len(parts) == 1 else ChunkBatch.concat(*parts)
+
+
+class ReplayStreams:
+    """The online data of several envs stepping side by side (policy/vector_runner.py): one
+    ChunkReplayBuffer per env, so each keeps its own open episode and no window ever joins steps of
+    two envs. Read as one buffer: `sample()` draws each window's stream in proportion to the streams'
+    acted steps (a stream with no complete window yet sits out), then the windows within it as
+    `ChunkReplayBuffer.sample` does."""
+
+    is_offline = False
+
+    def __init__(self, streams: list[ChunkReplayBuffer], seed: int = 0) -> None:
+        if not streams:
+            raise ValueError("ReplayStreams needs at least one buffer")
+        self.streams = list(streams)
+        self.generator = torch.Generator().manual_seed(seed)   # picks streams; each stream draws its own windows
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.streams)
+
+    def stored_states(self) -> np.ndarray:
+        return np.concatenate([s.stored_states() for s in self.streams])
+
+    def all_windows(self, chunk_size: int, horizon: int, discount: float) -> ChunkBatch:
+        return _concat([s.all_windows(chunk_size, horizon, discount) for s in self.streams])
+
+    def close_open_episode(self) -> None:
+        for s in self.streams:
+            s.close_open_episode()
+
+    def sample(self, batch_size: int, chunk_size: int, horizon: int, discount: float, history: int = 1) -> ChunkBatch:
+        width = max(chunk_size, horizon)
+        # more acted steps than a window is wide: the oldest acted step's window is complete
+        weights = torch.tensor([float(len(s)) if len(s) > width else 0.0 for s in self.streams])
+        if not weights.any():
+            weights = torch.tensor([float(len(s)) for s in self.streams])
+        if not weights.any():
+            raise RuntimeError("sample() from an empty replay buffer")
+        picks = torch.multinomial(weights, batch_size, replacement=True, generator=self.generator)
+        counts = torch.bincount(picks, minlength=len(self.streams)).tolist()
+        return _concat([s.sample(n, chunk_size, horizon, discount, history)
+                        for s, n in zip(self.streams, counts) if n])
+
+
+def _concat(batches: list[ChunkBatch]) -> ChunkBatch:
+    out = batches[0]
+    for b in batches[1:]:
+        out = ChunkBatch.concat(out, b)
+    return out

@@ -9,14 +9,16 @@ optional `observation.images.<cam>`), action a Box of absolute joint targets,
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
-from policy.replay import ChunkReplayBuffer
 from robot.features import STATE_KEY
+
+if TYPE_CHECKING:   # env worker processes run this runner without torch (policy/vector_runner.py)
+    from policy.replay import ChunkReplayBuffer
 
 ChunkFn = Callable[[dict[str, np.ndarray]], np.ndarray]   # policy frame -> (h, A) robot units
 Observer = Callable[[dict[str, np.ndarray], bool], None]  # (policy frame, episode_start)

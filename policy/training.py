@@ -11,6 +11,7 @@ cut to 60 steps (`max_episode_steps`), and evaluation plays the mean chunk, as t
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -23,14 +24,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from contract import OBS_MODES
 from policy.checkpoint import (BEST, CHECKPOINTS, PRETRAINED, last_checkpoint, load_newest_checkpoint, mark_best,
                                save_checkpoint)
 from policy.config import TRAIN_EXPLORATION_NOISE, TRAIN_RECIPE, QChunkSACConfig
+from policy.envs import IMAGE_SIZE, check_observation_mode, make_env, observation_kwargs
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import IMAGE_PREFIX, STATE_KEY, QChunkSACPolicy
-from policy.replay import ChunkReplayBuffer, MixedSampler, offline_buffer_from_dataset
+from policy.replay import ChunkReplayBuffer, MixedSampler, ReplayStreams, offline_buffer_from_dataset
 from policy.runner import ChunkRunner, evaluate
+from policy.vector_runner import VectorChunkRunner
 from robot.viz import ChunkView, VizConfig
 
 log = logging.getLogger("policy.training")
@@ -51,14 +53,18 @@ class TrainConfig:
     # cameras, exactly what a real so101_follower / koch_follower with two cameras gives: the policy
     # learns from images and exports for that arm)
     obs_mode: str = "state"
-    image_size: int = 64                      # pixels mode: square camera frames, this many pixels a side
+    image_size: int = IMAGE_SIZE              # pixels mode: square camera frames, this many pixels a side
     policy: QChunkSACConfig = field(default_factory=lambda: QChunkSACConfig(**TRAIN_RECIPE))
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
     num_demos: int = 200                      # scripted demos recorded when no dataset is given (0: none)
     steps: int = 12_000                       # online env steps (the default: about 4 minutes on 2 CPU cores)
     warmup_steps: int = 500                   # uniform-random env steps before the first update (paper: 5000)
-    online_buffer_capacity: int = 200_000
+    online_buffer_capacity: int = 200_000     # all envs together (--num_envs > 1: split evenly between them)
+    # envs stepping side by side in worker processes, each playing its own chunks open loop into its own
+    # part of the online replay, so rendering (pixels mode) keeps up with the learner; utd_ratio updates
+    # per env step counted over all envs. 1: the env steps in the learner's process (exactly as before)
+    num_envs: int = 1
     eval_every: int = 2_000                   # env steps; 0: only at the end
     eval_episodes: int = 30
     eval_deterministic: bool = True           # evaluate the mean chunk (the paper samples: false)
@@ -82,41 +88,21 @@ class TrainConfig:
     viz: VizConfig = field(default_factory=VizConfig)
 
     def __post_init__(self) -> None:
-        if self.obs_mode not in OBS_MODES:
-            raise ValueError(f"--obs_mode={self.obs_mode!r}: use one of {', '.join(OBS_MODES)}")
+        if self.num_envs < 1:
+            raise ValueError(f"--num_envs={self.num_envs}: use 1 (the env in the learner's process) or more "
+                             "(envs in worker processes)")
+        check_observation_mode(self.obs_mode, self.image_size)
         if self.obs_mode == "pixels":
-            if self.image_size < 8:
-                raise ValueError(f"--image_size={self.image_size}: camera frames need at least 8 pixels a side")
             self.policy.use_images = True   # pixels mode is learning from the cameras
 
     def observation_kwargs(self) -> dict[str, Any]:
         """The sim env's (and sim robot config's) keywords for `obs_mode`: none in state mode, which
         keeps each task's own defaults."""
-        if self.obs_mode == "state":
-            return {}
-        return {"obs_mode": self.obs_mode, "image_height": self.image_size, "image_width": self.image_size}
+        return observation_kwargs(self.obs_mode, self.image_size)
 
     def make_env_kwargs(self) -> dict[str, Any]:
         """gymnasium.make keywords: the observation mode's, then `env_kwargs` (which win)."""
         return {**self.observation_kwargs(), **self.env_kwargs}
-
-
-def make_env(env_name: str, **kwargs: Any) -> gym.Env:
-    """Build an env by gymnasium id; chunkbot's ids register on import of their package."""
-    if env_name.startswith("chunkbot/"):
-        from policy import toy_env
-
-        toy_env.register()
-        try:
-            import robot.sim  # noqa: F401  (registers chunkbot/SO101*-v0 when the sim package provides them)
-            import robot.sim.tasks  # noqa: F401
-        except ModuleNotFoundError:
-            pass
-    try:
-        return gym.make(env_name, **kwargs)
-    except gym.error.Error as e:
-        raise ValueError(f"cannot make env {env_name!r} ({e}); known chunkbot envs: "
-                         f"{sorted(k for k in gym.registry if k.startswith('chunkbot/'))}") from None
 
 
 def episode_steps(cfg: TrainConfig) -> int | None:
@@ -218,6 +204,46 @@ def confirm_best(out: Path, env: gym.Env, cfg: TrainConfig, step: int, success: 
             **{f"best/confirm_{k}": v for k, v in result.items()}}
 
 
+def _online_buffer(cfg: TrainConfig, state_dim: int, action_dim: int,
+                   camera_shapes: dict[str, tuple[int, int, int]]) -> ChunkReplayBuffer | ReplayStreams:
+    """A new online replay: one buffer, or one per env when several step side by side."""
+    if cfg.num_envs == 1:
+        return ChunkReplayBuffer(cfg.online_buffer_capacity, state_dim, action_dim, camera_shapes, seed=cfg.seed)
+    per_env = max(2, cfg.online_buffer_capacity // cfg.num_envs)
+    return ReplayStreams([ChunkReplayBuffer(per_env, state_dim, action_dim, camera_shapes, seed=cfg.seed + i)
+                          for i in range(cfg.num_envs)], seed=cfg.seed)
+
+
+def _online_to_save(online: ChunkReplayBuffer | ReplayStreams) -> dict[str, ChunkReplayBuffer]:
+    """Checkpoint names: `online`, or `online_<i>` per env."""
+    if isinstance(online, ReplayStreams):
+        return {f"online_{i}": s for i, s in enumerate(online.streams)}
+    return {"online": online}
+
+
+def _saved_online(buffers: dict[str, ChunkReplayBuffer], num_envs: int,
+                  seed: int) -> ChunkReplayBuffer | ReplayStreams | None:
+    """The online replay a checkpoint holds (None: it was saved without buffers)."""
+    if num_envs == 1:
+        return buffers.get("online")
+    streams = [buffers.get(f"online_{i}") for i in range(num_envs)]
+    if any(s is None for s in streams):
+        return None
+    return ReplayStreams(streams, seed=seed)
+
+
+def _observe_into(policy: QChunkSACPolicy, history: Any, observation: dict[str, np.ndarray],
+                  episode_start: bool) -> None:
+    """One env's observer when several step side by side: its frames go to its own history."""
+    with policy.history_of(history):
+        policy.observe(observation, episode_start)
+
+
+def _crossed(every: int, before: int, after: int) -> bool:
+    """A multiple of `every` (0: never) lies in (before, after]."""
+    return bool(every) and after // every > before // every
+
+
 def train(cfg: TrainConfig) -> dict[str, float]:
     """Run (or resume) a training job; returns the last evaluation."""
     if not 0.0 <= cfg.actor_noise <= 1.0:
@@ -250,11 +276,14 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         raise FileNotFoundError(f"--resume=true but {out}/checkpoints/last does not exist")
     if checkpoint is not None:
         checkpoint, (policy, learner, buffers, extra) = load_newest_checkpoint(out, cfg.device)
-        online = buffers.get("online") or ChunkReplayBuffer(cfg.online_buffer_capacity, state_dim,
-                                                            len(action_names), policy.config.camera_shapes, cfg.seed)
+        env_step, normalizer_fitted = int(extra["env_step"]), bool(extra["normalizer_fitted"])
+        if int(extra.get("num_envs", 1)) != cfg.num_envs:
+            raise ValueError(f"{out} was collected with --num_envs={extra.get('num_envs', 1)}: resume it with "
+                             "the same --num_envs (its online replay has one part per env)")
+        online = _saved_online(buffers, cfg.num_envs, cfg.seed + env_step) or _online_buffer(
+            cfg, state_dim, len(action_names), policy.config.camera_shapes)
         offline = buffers.get("offline")
         online.close_open_episode()  # the interrupted episode cannot continue: the env restarts
-        env_step, normalizer_fitted = int(extra["env_step"]), bool(extra["normalizer_fitted"])
         best_success, best_step = float(extra.get("best_success", -1.0)), extra.get("best_step")
         warmup_generator = torch.Generator(device=cfg.device).manual_seed(cfg.seed + env_step)
         log.info("resumed from %s at env step %d", checkpoint, env_step)
@@ -265,8 +294,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         policy = policy.to(cfg.device)
         # the generator lives where the sampling happens (a CPU generator cannot drive CUDA randn)
         learner = QChunkSACLearner(policy, torch.Generator(device=cfg.device).manual_seed(cfg.seed)).to(cfg.device)
-        online = ChunkReplayBuffer(cfg.online_buffer_capacity, state_dim, len(action_names), pcfg.camera_shapes,
-                                   seed=cfg.seed)
+        online = _online_buffer(cfg, state_dim, len(action_names), pcfg.camera_shapes)
         offline = _offline_data(cfg, env, pcfg)
         env_step, normalizer_fitted = 0, False
         best_success, best_step = -1.0, None
@@ -284,7 +312,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     elif not normalizer_fitted:   # the warm-up's random chunks need the action bounds already
         policy.normalizer.fit(None, env.action_space.low, env.action_space.high)
     sampler = MixedSampler(online, offline, pcfg.offline_ratio)
-    runner = ChunkRunner(env, online, seed=cfg.seed + env_step, observer=policy.observe)
+    runner = ChunkRunner(env, online, seed=cfg.seed + env_step, observer=policy.observe) if cfg.num_envs == 1 else None
+    vector: VectorChunkRunner | None = None
     metrics_file = (out / "metrics.jsonl").open("a")
     train_dict = draccus.encode(cfg)
     last_eval: dict[str, float] = {}
@@ -293,8 +322,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     def chunk_fn(deterministic: bool):
         return lambda obs: policy.chunk_from_history(deterministic).cpu().numpy()
 
-    def log_line(record: dict[str, Any]) -> None:
-        metrics_file.write(json.dumps({"env_step": env_step, "update_step": learner.step,
+    def log_line(record: dict[str, Any], step: int | None = None) -> None:
+        metrics_file.write(json.dumps({"env_step": env_step if step is None else step, "update_step": learner.step,
                                        "time_s": round(time.time() - t0, 2), **record}) + "\n")
         metrics_file.flush()
 
@@ -304,13 +333,84 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         nonlocal saved_at
         if saved_at == env_step:
             return
-        buffers = {"online": online} if cfg.save_buffers else {}
+        buffers = _online_to_save(online) if cfg.save_buffers else {}
         if offline is not None:
             buffers["offline"] = offline
         save_checkpoint(out, env_step, policy, learner, buffers,
-                        {"env_step": env_step, "normalizer_fitted": normalizer_fitted,
+                        {"env_step": env_step, "normalizer_fitted": normalizer_fitted, "num_envs": cfg.num_envs,
                          "best_success": best_success, "best_step": best_step}, train_dict)
         saved_at = env_step
+
+    def next_chunk() -> np.ndarray:
+        """The chunk to play from the policy's (current env's) history: random in the warm-up, then explored."""
+        nonlocal normalizer_fitted
+        if env_step < cfg.warmup_steps:
+            return policy.random_chunk(warmup_generator).cpu().numpy()
+        if not normalizer_fitted:  # no offline data: statistics of the warm-up steps
+            fit_normalizer(online)
+            normalizer_fitted = True
+        return policy.exploration_chunk(cfg.actor_noise).cpu().numpy()
+
+    def learn(step: int) -> None:
+        """The updates of env step `step`: utd_ratio of them from the warm-up's last step on."""
+        if step < cfg.warmup_steps:   # the official loop's first update is at step start_training
+            return
+        batches = [sampler.sample(pcfg.batch_size, pcfg.chunk_size, pcfg.td_horizon, pcfg.discount,
+                                  pcfg.obs_history_length).to(cfg.device)
+                   for _ in range(pcfg.utd_ratio)]
+        metrics = learner.update(batches)
+        if step % cfg.log_every == 0:
+            metrics = {k: float(v) for k, v in metrics.items()}   # read the device once per log
+            recent = (runner or vector).finished[-10:]
+            if recent:
+                metrics["train/success_rate"] = float(np.mean([e.success for e in recent]))
+                metrics["train/return"] = float(np.mean([e.episode_return for e in recent]))
+            log_line(metrics, step)
+            if progress is not None:
+                progress.set_postfix(q=f"{metrics['q_mean']:.2f}", alpha=f"{metrics['alpha']:.3f}")
+
+    def evaluate_now() -> None:
+        nonlocal last_eval
+        history = list(policy._history)  # evaluation runs its own episodes through the policy
+        last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes,
+                             seed=EVAL_SEED, observer=policy.observe, view=view)
+        policy.reset()
+        policy._history.extend(history)
+        log_line({f"eval/{k}": v for k, v in last_eval.items()})
+        log.info("env step %d: eval %s", env_step, last_eval)
+        keep_if_best(last_eval)
+
+    def collect_in_parallel() -> None:
+        """--num_envs > 1: rounds of one chunk per env, played in the workers while the learner makes
+        the updates owed for the previous round's steps (utd_ratio per env step, counted over all
+        envs); evaluations and checkpoints at the end of the round that reaches their step."""
+        nonlocal env_step, vector
+        histories = [policy.new_history() for _ in range(cfg.num_envs)]
+        observers = [functools.partial(_observe_into, policy, h) for h in histories]
+        vector = VectorChunkRunner(cfg.env_name, env_kwargs, cfg.num_envs, online.streams, cfg.seed + env_step,
+                                   observers)
+        learned_to = env_step
+        while True:
+            budget, chunks = cfg.steps - env_step, []
+            for history in histories:   # stop exactly at cfg.steps
+                with policy.history_of(history):
+                    chunks.append(next_chunk()[:budget] if budget > 0 else None)
+                budget -= pcfg.chunk_size
+            if any(c is not None for c in chunks):
+                vector.send(chunks)
+            for step in range(learned_to + 1, env_step + 1):   # while the workers step
+                learn(step)
+            if _crossed(cfg.eval_every, learned_to, env_step) and normalizer_fitted:
+                evaluate_now()
+            if _crossed(cfg.save_every, learned_to, env_step):
+                checkpoint_now()
+            learned_to = env_step
+            if all(c is None for c in chunks):
+                return
+            taken = sum(vector.receive())
+            env_step += taken
+            if progress is not None:
+                progress.update(taken)
 
     def keep_if_best(evaluation: dict[str, float]) -> None:
         # ties go to the later policy: it has learned from more data
@@ -327,40 +427,16 @@ def train(cfg: TrainConfig) -> dict[str, float]:
 
         progress = tqdm(total=cfg.steps, initial=env_step, desc="env steps", unit="step", dynamic_ncols=True)
     try:
-        while env_step < cfg.steps:
-            if env_step < cfg.warmup_steps:
-                chunk = policy.random_chunk(warmup_generator).cpu().numpy()
-            else:
-                if not normalizer_fitted:  # no offline data: statistics of the warm-up steps
-                    fit_normalizer(online)
-                    normalizer_fitted = True
-                chunk = policy.exploration_chunk(cfg.actor_noise).cpu().numpy()
+        if runner is None:
+            collect_in_parallel()
+        while runner is not None and env_step < cfg.steps:
+            chunk = next_chunk()
             taken = runner.run_chunk(chunk[: cfg.steps - env_step])  # stop exactly at cfg.steps
             for _ in range(taken):
                 env_step += 1
-                if env_step >= cfg.warmup_steps:   # the official loop's first update is at step start_training
-                    batches = [sampler.sample(pcfg.batch_size, pcfg.chunk_size, pcfg.td_horizon, pcfg.discount,
-                                              pcfg.obs_history_length).to(cfg.device)
-                               for _ in range(pcfg.utd_ratio)]
-                    metrics = learner.update(batches)
-                    if env_step % cfg.log_every == 0:
-                        metrics = {k: float(v) for k, v in metrics.items()}   # read the device once per log
-                        recent = runner.finished[-10:]
-                        if recent:
-                            metrics["train/success_rate"] = float(np.mean([e.success for e in recent]))
-                            metrics["train/return"] = float(np.mean([e.episode_return for e in recent]))
-                        log_line(metrics)
-                        if progress is not None:
-                            progress.set_postfix(q=f"{metrics['q_mean']:.2f}", alpha=f"{metrics['alpha']:.3f}")
+                learn(env_step)
                 if cfg.eval_every and env_step % cfg.eval_every == 0 and normalizer_fitted:
-                    history = list(policy._history)  # evaluation runs its own episodes through the policy
-                    last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes,
-                                         seed=EVAL_SEED, observer=policy.observe, view=view)
-                    policy.reset()
-                    policy._history.extend(history)
-                    log_line({f"eval/{k}": v for k, v in last_eval.items()})
-                    log.info("env step %d: eval %s", env_step, last_eval)
-                    keep_if_best(last_eval)
+                    evaluate_now()
                 if cfg.save_every and env_step % cfg.save_every == 0:
                     checkpoint_now()
             if progress is not None:
@@ -382,6 +458,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     finally:
         if progress is not None:
             progress.close()
+        if vector is not None:
+            vector.close()
     try:
         if normalizer_fitted:
             checkpoint_now()

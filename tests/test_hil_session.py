@@ -292,3 +292,29 @@ def test_a_bus_fault_mid_episode_keeps_the_steps_taken_and_is_raised(tmp_path):
     assert episode["end"] == "fault" and episode["steps"] > 0
     assert learner.env_steps == episode["steps"]
     assert len(read_frames(tmp_path, "local/hil_hil")["next.done"]) == episode["steps"]
+
+
+def test_a_pixels_session_on_the_sim_arm_runs_and_its_policy_reads_the_cameras(tmp_path):
+    cfg = HILConfig(robot=robot_config_for("sim_so101", task="lift", seed=0), teleop=ScriptedTeleopConfig(),
+                    policy=tiny_policy(), obs_mode="pixels", image_size=24,
+                    learner=HILLearnerConfig(learning_starts=10, updates_per_step=0.1, publish_every=5,
+                                             initial_updates=2),
+                    person=ScriptedPersonConfig(patience_steps=4, takeover_steps=6),
+                    output_dir=tmp_path, episodes=2, progress=False, checkpoint_every=0)
+    results, learner = run_local(cfg)
+    assert len(results) == 2 and learner.learner.step > 0
+    assert results[1].weights_version >= 1 and results[1].steps > 0   # the second episode's actor played the pixel policy
+    policy = learner.policy.config
+    assert policy.use_images and policy.camera_shapes == {"front": [24, 24, 3], "wrist": [24, 24, 3]}
+    assert policy.state_dim == 6                     # the joint positions, nothing privileged
+    assert learner.policy.encoder.camera_names == ["front", "wrist"]
+    assert learner.online.images["front"][: learner.online.size].any()   # real frames reached the replay
+
+
+def test_the_session_command_takes_the_observation_mode():
+    from tools._policy_cli import parse_cli
+
+    cfg = parse_cli(HILConfig, ["--obs_mode=pixels", "--image_size=32", "--robot.type=sim_so101"], tool="hil_session")
+    assert cfg.policy.use_images and (cfg.robot.obs_mode, cfg.robot.cameras) == ("pixels", ["front", "wrist"])
+    assert (cfg.robot.image_height, cfg.robot.image_width, cfg.robot.state_features) == (32, 32, "positions")
+    assert not parse_cli(HILConfig, ["--robot.type=sim_so101"], tool="hil_session").policy.use_images

@@ -138,3 +138,33 @@ def test_summary_table_has_a_row_per_variant_and_a_column_per_task_and_budget(re
     assert len(rows) == 1 and rows[0].count("|") == 3          # one variant, one (task, budget) column
     assert "SO-101 Lift (sim), `smoke`" in table
     assert plot.summary_table(results, budgets=("full",)).startswith("No study results")
+
+
+def test_a_pixels_cell_learns_from_the_joint_positions_and_two_cameras():
+    import dataclasses
+
+    from benchmarks.study.cell import run_cell
+    from benchmarks.study.tasks import BUDGETS, TASKS, TaskBudget
+    from benchmarks.study.variants import VARIANTS
+
+    budget = dataclasses.replace(BUDGETS["smoke"], tasks={"lift": TaskBudget(40, 20, 40, 1)})
+    task = dataclasses.replace(TASKS["lift"], num_demos=1)
+    record = run_cell(VARIANTS["qc"], task, 0, budget, "unused", obs_mode="pixels", image_size=16)
+    assert record["obs_mode"] == "pixels" and record["online_steps"] == 40 and record["updates"] == 40 - 20 + 1
+    policy = record["policy_config"]
+    assert policy["use_images"] and policy["state_dim"] == 6
+    assert policy["camera_shapes"] == {"front": [16, 16, 3], "wrist": [16, 16, 3]}
+
+
+def test_pixels_cells_default_to_the_sim_tasks_and_are_stored_apart(tmp_path, capsys):
+    assert run.main(["--budget", "smoke", "--variants", "qc", "--seeds", "1", "--obs_mode", "pixels",
+                     "--results-dir", str(tmp_path), "--dry-run"]) == 0
+    assert capsys.readouterr().out.split("\n")[:-1] == ["qc pickplace 0", "qc lift 0"]
+    assert run.result_path(tmp_path, "smoke", "lift", "qc", 0, "pixels").parts[-4] == "smoke-pixels"
+    assert run.result_path(tmp_path, "smoke", "lift", "qc", 0).parts[-4] == "smoke"
+
+
+def test_pixels_mode_on_an_ogbench_task_is_refused_naming_the_sim_tasks(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        run.main(["--budget", "smoke", "--tasks", "cube-single", "--obs_mode", "pixels", "--results-dir", str(tmp_path)])
+    assert "sim tasks (lift, pickplace); cube-single observe" in capsys.readouterr().err

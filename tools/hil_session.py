@@ -11,6 +11,10 @@ it goes wrong, every takeover becomes training data; actor and QC-SAC learner in
     python -m tools.hil_session --robot.type=sim_so101 --robot.task=lift --teleop.type=scripted \
         --output_dir=outputs/hil/sim --episodes=60
 
+    # the same from what a real arm sees: joint positions + front and wrist cameras (64x64), as tools.train
+    python -m tools.hil_session --robot.type=sim_so101 --robot.task=lift --teleop.type=scripted \
+        --obs_mode=pixels --image_size=64 --output_dir=outputs/hil/sim_pixels --episodes=60
+
 `--resume=true` continues a session (step count, buffers, dataset). For a learner on another
 machine use `python -m tools.learner` there and `python -m tools.actor` here.
 

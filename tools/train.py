@@ -4,6 +4,7 @@
     python -m tools.train --preset=qc --steps=100000 --output_dir=outputs/train/qc
     python -m tools.train --config-path=configs/seed.json --env-name=chunkbot/SO101Lift-v0 --output_dir=outputs/train/seed
     python -m tools.train --obs_mode=pixels --image_size=64 --output_dir=outputs/train/pixels
+    python -m tools.train --obs_mode=pixels --num_envs=4 --output_dir=outputs/train/pixels4   # 4 envs render in workers
 
 With no arguments: the paper's method (chunked critic, h = 5) at LeRobot SAC's network sizes on
 chunkbot/SO101Lift-v0, starting from 20 scripted demos recorded with tools.record into
@@ -15,7 +16,9 @@ Ctrl-C writes a checkpoint; the same command with `--resume=true` continues it.
 cameras (`--image_size` pixels a side), nothing privileged; the demos are recorded with those cameras,
 the images go through the policy's conv encoder (trained by the critic loss, DrQ random shifts), and
 the checkpoint exports (tools.export_onnx) for the real follower (`so101_follower` / `koch_follower`
-with two cameras named front and wrist at that resolution).
+with two cameras named front and wrist at that resolution). `--num_envs=N` steps N envs in worker
+processes, each playing its own chunks into its own part of the replay, so rendering keeps up with the
+learner (`utd_ratio` updates per env step, counted over all envs; resume with the same N).
 
 `--preset=qc|sac|seed` starts the policy from a preset; `--config-path=FILE.json` holding only policy
 keys (the seed's JSON block, configs/seed.json) is the policy config, a file with train keys is a whole

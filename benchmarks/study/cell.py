@@ -18,6 +18,7 @@ import torch
 
 from benchmarks.study.tasks import Budget, Task
 from benchmarks.study.variants import Variant
+from policy.envs import IMAGE_SIZE
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler
@@ -27,21 +28,25 @@ from policy.training import env_features
 EVAL_SEED = 10_000   # evaluation episodes start from the same seeds in every cell
 
 
-def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: str | Path) -> dict[str, Any]:
-    """Train one variant on one task from one seed; returns the result record (JSON-ready)."""
+def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: str | Path,
+             obs_mode: str = "state", image_size: int = IMAGE_SIZE) -> dict[str, Any]:
+    """Train one variant on one task from one seed; returns the result record (JSON-ready).
+    `obs_mode="pixels"` (sim tasks): the policy learns from the joint positions and two cameras."""
     torch.set_num_threads(1)   # cells run one per core; more threads only fight each other
     torch.manual_seed(seed)
     tb = budget.tasks[task.name]
     t_start = time.perf_counter()
-    env, eval_env = task.make_env(), task.make_env()
-    state_dim, action_names, _ = env_features(env)
+    env, eval_env = task.make_env(obs_mode, image_size), task.make_env(obs_mode, image_size)
+    state_dim, action_names, cams = env_features(env)
     offline = task.offline_buffer(env, seed, data_dir, budget)
-    pcfg = variant.config(budget.network).with_features(state_dim, action_names, {},
-                                                        float(env.metadata.get("render_fps") or 30.0))
+    network = {**budget.network, "use_images": True} if obs_mode == "pixels" else budget.network
+    pcfg = variant.config(network).with_features(state_dim, action_names, cams,
+                                                 float(env.metadata.get("render_fps") or 30.0))
     policy = QChunkSACPolicy(pcfg)
     learner = QChunkSACLearner(policy, torch.Generator().manual_seed(seed))
     policy.fit_normalizer(offline, env.action_space.low, env.action_space.high)
-    online = ChunkReplayBuffer(tb.online_steps + tb.online_steps // 2 + 1_000, state_dim, len(action_names), seed=seed)
+    online = ChunkReplayBuffer(tb.online_steps + tb.online_steps // 2 + 1_000, state_dim, len(action_names),
+                               pcfg.camera_shapes, seed=seed)
     sampler = MixedSampler(online, offline, pcfg.offline_ratio)
     runner = ChunkRunner(env, online, seed=seed, observer=policy.observe)
     warmup_generator = torch.Generator().manual_seed(seed)
@@ -93,7 +98,7 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
     env.close()
     eval_env.close()
     return {
-        "variant": variant.name, "task": task.name, "seed": seed, "budget": budget.name,
+        "variant": variant.name, "task": task.name, "seed": seed, "budget": budget.name, "obs_mode": obs_mode,
         "curve": curve,
         "final_mean_action": final_mean_action,
         "online_steps": env_step, "offline_transitions": len(offline), "updates": learner.step,

@@ -3,11 +3,14 @@
     python -m benchmarks.study.run --budget full --workers 16          # the whole study (one 16-core machine)
     python -m benchmarks.study.run --budget small --workers 2 --tasks lift cube-single
     python -m benchmarks.study.plot --budget full                      # figures + tables into docs/
+    python -m benchmarks.study.run --budget tuned --obs_mode pixels    # the sim tasks from joints + 2 cameras
 
 Each cell writes `<results>/<budget>/<task>/<variant>/seed<k>.json` atomically when it finishes; a
 rerun skips the cells whose file exists (delete a file to rerun its cell). OGBench play data is
 generated sharded over the same workers (the sim cells run meanwhile) into `<results>/data/`, and
-reused by every cell and every later run.
+reused by every cell and every later run. `--obs_mode pixels` (the sim tasks only; tools.train's
+--obs_mode) learns from the joint positions and the front and wrist cameras (`--image_size` pixels a
+side); its cells go to `<results>/<budget>-pixels/...` (`plot --budget <budget>-pixels` draws them).
 """
 
 from __future__ import annotations
@@ -26,13 +29,18 @@ from typing import Any
 
 from benchmarks.study.tasks import BUDGETS, TASKS, Budget, Task
 from benchmarks.study.variants import DEFAULT_VARIANTS, VARIANTS
+from contract import OBS_MODES
+from policy.envs import IMAGE_SIZE, check_observation_mode
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 SHARD_EPISODES = 5          # play episodes per data-generation job (about 10 s of one core each)
 
 
-def result_path(results_dir: str | Path, budget: str, task: str, variant: str, seed: int) -> Path:
-    return Path(results_dir) / budget / task / variant / f"seed{seed}.json"
+def result_path(results_dir: str | Path, budget: str, task: str, variant: str, seed: int,
+                obs_mode: str = "state") -> Path:
+    """Pixels-mode cells live beside the state ones, under `<budget>-pixels`: their curves never mix."""
+    folder = budget if obs_mode == "state" else f"{budget}-{obs_mode}"
+    return Path(results_dir) / folder / task / variant / f"seed{seed}.json"
 
 
 def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
@@ -52,8 +60,8 @@ def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
 def _quiet_worker() -> None:
     import warnings
 
-    # the study never renders (state observations): with no GL backend at all, dm_control (OGBench)
-    # imports on a headless box without libEGL too; set MUJOCO_GL=egl to override
+    # state observations never render: with no GL backend at all, dm_control (OGBench) imports on a
+    # headless box without libEGL too; pixels mode sets MUJOCO_GL=egl in the driver, which workers inherit
     os.environ.setdefault("MUJOCO_GL", "disable")
     warnings.filterwarnings("ignore", category=UserWarning)
     logging.basicConfig(level=logging.WARNING)
@@ -66,14 +74,15 @@ def _data_shard_job(domain: str, episodes: int, episode_length: int, seed: int) 
     return collect_play_episodes(domain, episodes, episode_length, noise=0.1, seed=seed)
 
 
-def _cell_job(variant: str, task: str, seed: int, budget: str, data_dir: str, out: str) -> dict[str, Any]:
+def _cell_job(variant: str, task: str, seed: int, budget: str, data_dir: str, out: str,
+              obs_mode: str = "state", image_size: int = IMAGE_SIZE) -> dict[str, Any]:
     _quiet_worker()
     import torch
 
     torch.set_num_threads(1)
     from benchmarks.study.cell import run_cell
 
-    record = run_cell(VARIANTS[variant], TASKS[task], seed, BUDGETS[budget], data_dir)
+    record = run_cell(VARIANTS[variant], TASKS[task], seed, BUDGETS[budget], data_dir, obs_mode, image_size)
     write_json_atomic(Path(out), record)
     return {"variant": variant, "task": task, "seed": seed, "wall_s": record["wall_s"]["total"],
             "final": record["curve"][-1]["success_rate"] if record["curve"] else float("nan")}
@@ -118,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
     p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS),
                    help="default: the study's six (ablations run only when named)")
-    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    p.add_argument("--tasks", nargs="+", default=None, choices=list(TASKS),
+                   help="default: every task (pixels mode: the sim tasks)")
+    p.add_argument("--obs-mode", "--obs_mode", default="state", choices=OBS_MODES,
+                   help="state: the tasks' own state; pixels (sim tasks): joint positions + front and wrist cameras")
+    p.add_argument("--image-size", "--image_size", type=int, default=IMAGE_SIZE,
+                   help="pixels mode: camera frames, this many pixels a side")
     p.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: the budget's)")
     p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS)
     p.add_argument("--dry-run", action="store_true", help="list the cells that would run, run nothing")
@@ -128,10 +142,23 @@ def main(argv: list[str] | None = None) -> int:
 
     budget = BUDGETS[args.budget]
     seeds = budget.seeds if args.seeds is None else args.seeds
+    pixels = args.obs_mode == "pixels"
+    try:
+        check_observation_mode(args.obs_mode, args.image_size)
+    except ValueError as e:
+        p.error(str(e))
+    if args.tasks is None:
+        args.tasks = [t for t in TASKS if TASKS[t].kind == "sim" or not pixels]
+    if pixels and (no_pixels := [t for t in args.tasks if TASKS[t].kind != "sim"]):
+        p.error(f"--obs_mode pixels is a setting of the sim tasks ({', '.join(t for t in TASKS if TASKS[t].kind == 'sim')}); "
+                f"{', '.join(no_pixels)} observe their own state: drop them from --tasks")
+    if pixels:
+        os.environ.setdefault("MUJOCO_GL", "egl")   # the cells render; spawned workers inherit it before importing MuJoCo
     tasks = [TASKS[t] for t in args.tasks]
     data_dir = args.results_dir / "data"
     cells = [(v, t.name, s) for t in tasks for v in args.variants for s in range(seeds)]
-    todo = [c for c in cells if not result_path(args.results_dir, budget.name, c[1], c[0], c[2]).is_file()]
+    todo = [c for c in cells
+            if not result_path(args.results_dir, budget.name, c[1], c[0], c[2], args.obs_mode).is_file()]
     # seed by seed (a run cut short still has every cell's first seeds), longest tasks first within a
     # seed (episodes of cube-double and pick-place are the longest), so the tail is short
     order = {"cube-double": 0, "pickplace": 1, "cube-single": 2, "lift": 3}
@@ -154,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         def submit_cells(task: str | None) -> None:
             for v, t, s in todo:
                 if (task is None and t not in data_jobs) or t == task:
-                    out = str(result_path(args.results_dir, budget.name, t, v, s))
-                    pending[pool.submit(_cell_job, v, t, s, budget.name, str(data_dir), out)] = (v, t, str(s))
+                    out = str(result_path(args.results_dir, budget.name, t, v, s, args.obs_mode))
+                    pending[pool.submit(_cell_job, v, t, s, budget.name, str(data_dir), out, args.obs_mode,
+                                        args.image_size)] = (v, t, str(s))
 
         submit_cells(None)                      # cells whose data exists start at once
         for task, (path, train, val) in data_jobs.items():

@@ -17,6 +17,7 @@ from typing import Any
 import gymnasium as gym
 
 from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE
+from policy.envs import IMAGE_SIZE, observation_kwargs
 from policy.replay import ChunkReplayBuffer
 
 
@@ -111,11 +112,17 @@ class Task:
     kind: str                        # "sim" | "ogbench"
     num_demos: int = 20              # sim: scripted demos
 
-    def make_env(self) -> gym.Env:
+    def make_env(self, obs_mode: str = "state", image_size: int = IMAGE_SIZE) -> gym.Env:
+        """The task's env; on the sim tasks `obs_mode="pixels"` observes the joint positions and the front
+        and wrist cameras (tools.train --obs_mode=pixels)."""
         if self.kind == "sim":
             import robot.sim  # noqa: F401  (registers the chunkbot/SO101*-v0 ids)
 
-            return StepCostReward(gym.make(self.env_id, reward_type="dense"))
+            return StepCostReward(gym.make(self.env_id, reward_type="dense", **observation_kwargs(obs_mode, image_size)))
+        if obs_mode != "state":
+            raise ValueError(f"--obs_mode={obs_mode} is a setting of the sim tasks "
+                             f"({', '.join(t.name for t in TASKS.values() if t.kind == 'sim')}); {self.name} "
+                             "observes its own state")
         from benchmarks.study.ogbench_data import make_ogbench_env
 
         return make_ogbench_env(self.env_id)
