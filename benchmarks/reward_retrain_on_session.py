@@ -1,7 +1,8 @@
 """One HIL-SERL round on the sim: retrain a success classifier with a session's false successes as negatives.
 
     .venv/bin/python -m benchmarks.reward_retrain_on_session --session outputs/hil/learned_reward \
-        --datasets outputs/datasets/reward_train_noise003_after120 outputs/datasets/reward_train_noise003_seed14_after120 \
+        --datasets outputs/datasets/reward_train_noise003_after120 \
+        outputs/datasets/reward_train_noise003_seed14_after120 \
         --eval-datasets outputs/datasets/reward_heldout_noise003 outputs/datasets/reward_heldout_noise006 \
         --output-dir outputs/reward/lift_round2
 

@@ -13,9 +13,11 @@ from tools.record import DatasetRecordConfig, RecordConfig, record
 
 def test_the_replay_reproduces_a_recordings_success_labels_frame_by_frame(tmp_path):
     cfg = RecordConfig(
-        robot=RobotConfig.get_choice_class("sim_so101")(task="lift", obs_mode="pixels", image_height=64, image_width=64),
+        robot=RobotConfig.get_choice_class("sim_so101")(task="lift", obs_mode="pixels", image_height=64,
+                                                        image_width=64),
         teleop=TeleoperatorConfig.get_choice_class("scripted")(noise=0.03, seed=3),
-        dataset=DatasetRecordConfig(repo_id="local/labels", root=tmp_path / "ds", num_episodes=1, steps_after_success=8),
+        dataset=DatasetRecordConfig(repo_id="local/labels", root=tmp_path / "ds", num_episodes=1,
+                                    steps_after_success=8),
         seed=3, progress=False,
     )
     root = record(cfg)
