@@ -31,10 +31,10 @@ from pathlib import Path
 from lerobot.motors import MotorCalibration
 
 from calibration import save_calibration
-from robot.config import robot_config_for
-from robot.interface import ACTION_NAMES, MOTOR_NAMES
 from emulators import koch_bus, so_bus
 from emulators.process import bus_in_subprocess
+from robot.config import robot_config_for
+from robot.interface import ACTION_NAMES, MOTOR_NAMES
 
 BAUD = 1_000_000
 BITS_PER_BYTE = 10  # start + 8 data + stop

@@ -14,7 +14,7 @@ median of the repeats' ratios to --num_envs=1. CPU ms per step counts this proce
 their threads: the software renderer is multi-threaded); cores busy is that CPU time per wall second, which
 says how much of the machine the collection got (on a shared machine, less than it wanted). The sim renders with MuJoCo's offscreen renderer (MUJOCO_GL=egl:
 the GPU where there is one, Mesa's software renderer otherwise), so the numbers depend on the machine.
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def main() -> None:
     env_kwargs = {"obs_mode": "pixels", "image_height": args.size, "image_width": args.size, "max_episode_steps": 60}
     print(f"{ENV}, pixels mode (front + wrist, {args.size}x{args.size}), chunks of {CHUNK} open loop, replay "
           f"writes; {args.steps} steps per run, median (min-max) of {args.repeats}; MUJOCO_GL="
-          f"{os.environ['MUJOCO_GL']}, torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+          f"{os.environ['MUJOCO_GL']}, torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "  # noqa: E501
           f"load average {os.getloadavg()[0]:.1f} at start\n")
     print("| --num_envs | where the envs step | env steps/s | vs --num_envs=1 | CPU ms per step | cores busy |")
     print("|---|---|---|---|---|---|")

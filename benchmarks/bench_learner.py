@@ -43,7 +43,10 @@ def lerobot_sac(size: Size, device: str):
     """LeRobot's SAC as lerobot/rl/learner.py assembles it; returns a zero-arg training step."""
     from lerobot.configs.types import FeatureType, PolicyFeature
     from lerobot.policies.gaussian_actor.configuration_gaussian_actor import (
-        ActorNetworkConfig, CriticNetworkConfig, GaussianActorConfig)
+        ActorNetworkConfig,
+        CriticNetworkConfig,
+        GaussianActorConfig,
+    )
     from lerobot.policies.gaussian_actor.modeling_gaussian_actor import GaussianActorPolicy
     from lerobot.rl.algorithms.factory import make_algorithm
     from lerobot.rl.algorithms.sac import SACAlgorithmConfig

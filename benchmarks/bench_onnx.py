@@ -22,7 +22,7 @@ where the control loop needs the other cores. Columns:
 Each cell is the median over `--runs` runs of that run's p50 / p99 over `--calls` timed calls
 (after warm-up); the columns of a row take turns run by run, so a drift of the machine hits all alike. A second table takes the image actor apart: graph optimisation level and the
 image normalisation folded into the first convolution (or not).
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 

@@ -48,8 +48,8 @@ def main() -> None:
     stored = episodes * args.episode
     array_bytes = sum(a.nbytes for a in vars(buf).values() if isinstance(a, np.ndarray))
     array_bytes += sum(a.nbytes for a in buf.images.values())
-    print(f"| frame | env steps stored | array bytes / step / raw frame | RSS growth / step / raw frame |")
-    print(f"|---|---|---|---|")
+    print("| frame | env steps stored | array bytes / step / raw frame | RSS growth / step / raw frame |")
+    print("|---|---|---|---|")
     print(f"| {shape} uint8 ({raw} B) | {stored} | {array_bytes / stored / raw:.4f}x | "
           f"{(after - before) / stored / raw:.4f}x |")
 

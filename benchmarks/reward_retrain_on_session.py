@@ -34,8 +34,14 @@ def main() -> None:
     import torch
 
     from policy.reward_classifier import RewardClassifierConfig
-    from policy.reward_training import (LabelledFrames, RewardTrainingConfig, evaluate, load_labelled_frames,
-                                        probabilities, train_classifier)
+    from policy.reward_training import (
+        LabelledFrames,
+        RewardTrainingConfig,
+        evaluate,
+        load_labelled_frames,
+        probabilities,
+        train_classifier,
+    )
 
     torch.set_num_threads(1)
     train = load_labelled_frames(args.datasets)

@@ -31,7 +31,6 @@ from emulators.pty import PtyBusEmulator
 from emulators.servo import Servo
 
 
-
 def __getattr__(name: str):
     # LeRobot finds a plugin camera's class in its config's package (`make_device_from_device_class`);
     # imported lazily, so the servo emulators stay free of LeRobot's camera stack

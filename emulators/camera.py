@@ -10,7 +10,7 @@ one:
 returns a fresh (height, width, 3) uint8 RGB frame: a seeded noise pattern shifted by one pixel per
 read, so successive frames differ as a real scene's do. LeRobot builds a plugin camera from its
 config's class name minus "Config", looked up in this module's package (`emulators.StandInCamera`).
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 

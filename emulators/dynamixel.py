@@ -75,7 +75,7 @@ def unstuff(body: bytes) -> bytes:
     i = 0
     while i < len(body):
         out.append(body[i])
-        if body[i] == 0xFD and i >= 2 and body[i - 2] == 0xFF and body[i - 1] == 0xFF and i + 1 < len(body) and body[i + 1] == 0xFD:
+        if body[i] == 0xFD and i >= 2 and body[i - 2] == 0xFF and body[i - 1] == 0xFF and i + 1 < len(body) and body[i + 1] == 0xFD:  # noqa: E501
             i += 1  # skip the stuffed copy
         i += 1
     return bytes(out)

@@ -33,8 +33,18 @@ import torch
 
 from export import integrity
 from export.graph import ChunkActorGraph, critic_description, load_critic, reference_chunk
-from export.metadata import (ACTION_CHUNK, CHUNK_Q_VALUES, CHUNK_VALUE, EXPORTER_VERSION, IMAGE_PREFIX,
-                             NEXT_STATE_HISTORY, STATE_HISTORY, STATE_KEY, ActorMetadata, TensorSpec)
+from export.metadata import (
+    ACTION_CHUNK,
+    CHUNK_Q_VALUES,
+    CHUNK_VALUE,
+    EXPORTER_VERSION,
+    IMAGE_PREFIX,
+    NEXT_STATE_HISTORY,
+    STATE_HISTORY,
+    STATE_KEY,
+    ActorMetadata,
+    TensorSpec,
+)
 from export.onnx_policy import load_session
 
 log = logging.getLogger("export")
@@ -173,7 +183,7 @@ def random_inputs(policy: torch.nn.Module, batch: int, seed: int = 0) -> dict[st
     rng = np.random.default_rng(seed)
     mean = policy.normalizer.state_mean.cpu().numpy()
     std = policy.normalizer.state_std.cpu().numpy()
-    L = int(cfg.obs_history_length)
+    L = int(cfg.obs_history_length)  # noqa: N806
     scale = np.where(rng.random((batch, L, 1)) < 0.1, 20.0, 2.0)
     states = (mean + std * scale * rng.standard_normal((batch, L, cfg.state_dim))).astype(np.float32)
     feeds = {STATE_KEY: states[:, -1]}
@@ -202,7 +212,7 @@ def dataset_inputs(policy: torch.nn.Module, repo_id: str, root: str | Path | Non
     if states.shape[1] != cfg.state_dim:
         raise ValueError(f"dataset {repo_id} has {states.shape[1]}-dim states; the policy expects {cfg.state_dim}")
     rows = np.unique(np.linspace(0, len(states) - 1, min(count, len(states))).astype(int))
-    L = int(cfg.obs_history_length)
+    L = int(cfg.obs_history_length)  # noqa: N806
     windows = []
     for i in rows:
         idx = [i]

@@ -57,7 +57,7 @@ def load_session(path: str | Path, options: ort.SessionOptions | None = None) ->
         integrity.verify(data, str(path))  # before onnxruntime sees a byte of it
     try:
         session = ort.InferenceSession(data, options or session_options(), providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own pybind classes (InvalidProtobuf, Fail, ...)
+    except Exception as e:  # onnxruntime raises its own pybind classes (InvalidProtobuf, Fail, ...)  # noqa: BLE001
         raise OnnxModelError(
             f"cannot load {path} ({len(data)} bytes) as an ONNX model: the file is corrupted, truncated or not ONNX "
             f"(onnxruntime: {type(e).__name__}: {str(e).strip()[:300]}); copy it again or re-export it with "

@@ -29,7 +29,7 @@ class OnnxRewardClassifier:
                                     "<output_dir>/model.onnx")
         try:
             self.session = ort.InferenceSession(path.read_bytes(), session_options(), providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime's own error classes
+        except Exception as e:  # onnxruntime's own error classes  # noqa: BLE001
             raise ValueError(f"{path} is not a readable ONNX model ({' '.join(str(e).split())[:200]})") from None
         meta = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if meta is None:

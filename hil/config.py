@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE, QChunkSACConfig
-from policy.envs import IMAGE_SIZE, check_observation_mode, observation_kwargs
 from hil.learner import HILLearnerConfig
 from hil.scripted_person import ScriptedPersonConfig
 from link import TransportConfig
+from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE, QChunkSACConfig
+from policy.envs import IMAGE_SIZE, check_observation_mode, observation_kwargs
 from robot.config import RobotConfig, TeleoperatorConfig
 from robot.executor import ExecutionConfig
 from robot.safety import SafetyConfig

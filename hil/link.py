@@ -59,7 +59,7 @@ class LocalLink:
                         self.learner.update()
                 else:
                     time.sleep(0.01)
-        except BaseException as e:  # surfaced to the session at the next episode boundary
+        except BaseException as e:  # surfaced to the session at the next episode boundary  # noqa: BLE001
             self._error = e
 
     def submit(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:

@@ -6,12 +6,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from policy.checkpoint import last_checkpoint
 from hil.config import HILConfig
-from hil.learner import HILLearner
 from hil.episode import EpisodeResult
+from hil.learner import HILLearner
 from hil.link import LocalLink
 from hil.session import HILSession
+from policy.checkpoint import last_checkpoint
 from robot.config import make_robot, make_teleoperator
 from robot.connection import disconnect
 from robot.keyboard import KeyHub, TerminalKeyReader

@@ -186,7 +186,7 @@ class HILSession:
             return
         try:
             final = to_policy_frame(self.robot.get_observation(), self.features)
-        except Exception as e:  # e.g. the bus went away with the Ctrl-C: the last step's frame ends it
+        except Exception as e:  # e.g. the bus went away with the Ctrl-C: the last step's frame ends it  # noqa: BLE001
             log.warning("could not read the observation after the episode (%s); its last step is dropped", e)
             final = ep.frames[-1]
             ep.drop_last()

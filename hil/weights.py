@@ -51,7 +51,7 @@ def check_weights(blob: bytes, like: QChunkSACPolicy | None) -> dict[str, torch.
     """The blob's tensors, if every one is finite and (given `like`) named and shaped as its state."""
     try:
         tensors = load_tensors(blob)
-    except Exception as e:  # safetensors raises its own error type for a malformed file
+    except Exception as e:  # safetensors raises its own error type for a malformed file  # noqa: BLE001
         raise ValueError(f"not a safetensors file ({e})") from None
     bad = [k for k, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
     if bad:

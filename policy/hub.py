@@ -63,8 +63,13 @@ def pretrained_dir(name_or_path: str | Path, revision: str | None = None, **down
 
 def _download(repo_id: str, revision: str | None, options: dict[str, Any]) -> Path:
     from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     at = f"{repo_id}@{revision}" if revision else repo_id
     try:

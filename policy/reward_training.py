@@ -13,7 +13,7 @@ success frames among thousands still teach as much as the rest. Images get the D
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 

@@ -24,8 +24,15 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from policy.checkpoint import (BEST, CHECKPOINTS, PRETRAINED, last_checkpoint, load_newest_checkpoint, mark_best,
-                               save_checkpoint)
+from policy.checkpoint import (
+    BEST,
+    CHECKPOINTS,
+    PRETRAINED,
+    last_checkpoint,
+    load_newest_checkpoint,
+    mark_best,
+    save_checkpoint,
+)
 from policy.config import TRAIN_EXPLORATION_NOISE, TRAIN_RECIPE, QChunkSACConfig
 from policy.envs import IMAGE_SIZE, check_observation_mode, make_env, observation_kwargs
 from policy.learner import QChunkSACLearner

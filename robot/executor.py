@@ -57,8 +57,16 @@ from robot.features import STATE_HISTORY_KEY, STATE_KEY, to_policy_frame
 from robot.inference_worker import InferenceRequest, InferenceRunner, ThreadedInference
 from robot.interface import Robot, action_dict_to_array
 from robot.safety import SafetyConfig, SafetyLayer
-from robot.timing import (SOURCE_HOLD, SOURCE_NAMES, SOURCE_NONE, SOURCE_OVERRIDE, SOURCE_POLICY, Clock,
-                          RealClock, TimingStats)
+from robot.timing import (
+    SOURCE_HOLD,
+    SOURCE_NAMES,
+    SOURCE_NONE,
+    SOURCE_OVERRIDE,
+    SOURCE_POLICY,
+    Clock,
+    RealClock,
+    TimingStats,
+)
 
 
 class InferenceError(RuntimeError):

@@ -71,7 +71,7 @@ class InferenceRunner(Protocol):
 def _predict(policy: ChunkPolicy, frame: dict[str, np.ndarray]) -> tuple[np.ndarray | None, BaseException | None]:
     try:
         return np.asarray(policy.predict_chunk(frame), dtype=np.float32), None
-    except Exception as e:  # handed to the loop, which holds the arm and reports it
+    except Exception as e:  # handed to the loop, which holds the arm and reports it  # noqa: BLE001
         return None, e
 
 
@@ -203,7 +203,7 @@ def _serve(policy_factory: Callable[[], ChunkPolicy], conn) -> None:
     try:
         policy = policy_factory()
         conn.send(("ready", RemotePolicySpec(int(policy.chunk_size), tuple(policy.action_names), float(policy.fps))))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001
         conn.send(("error", f"{type(e).__name__}: {e}"))
         return
     while True:

@@ -20,8 +20,14 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from robot.dataset_commit import (DatasetDamagedError, WriterLock, being_written, close_episode_files, recover,
-                                  write_commit)
+from robot.dataset_commit import (
+    DatasetDamagedError,
+    WriterLock,
+    being_written,
+    close_episode_files,
+    recover,
+    write_commit,
+)
 from robot.features import ACTION_KEY, dataset_features
 
 log = logging.getLogger(__name__)
@@ -195,7 +201,7 @@ def _has_episode_files(root: Path) -> bool:
     return any(p.is_file() for d in ("data", "videos", "meta/episodes") for p in (root / d).rglob("*"))
 
 
-class signals_deferred:
+class signals_deferred:  # noqa: N801
     """Hold SIGINT/SIGTERM until the block ends (main thread only), then raise KeyboardInterrupt.
     A block nested in another raises when it ends, so end the outer block with it."""
 

@@ -242,7 +242,7 @@ class SafetyLayer:
                 return self.robot.get_observation()
             except ServoFaultError as e:
                 self._servo_fault(step, "get_observation", e)
-            except Exception as e:  # any bus error: serial, ConnectionError, timeouts
+            except Exception as e:  # any bus error: serial, ConnectionError, timeouts  # noqa: BLE001
                 error = e
                 self.record("bus_read_error", step, attempt=attempt, error=f"{type(e).__name__}: {e}")
         assert error is not None
@@ -262,7 +262,7 @@ class SafetyLayer:
                 return True
             except ServoFaultError as e:
                 self._servo_fault(step, "send_action", e)
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001
                 error = e
                 self.record("bus_write_error", step, attempt=attempt, error=f"{type(e).__name__}: {e}")
         assert error is not None
@@ -282,7 +282,7 @@ class SafetyLayer:
                 self.robot.disconnect()
             self.torque_disabled = True
             outcome = f"torque disabled via {how}"
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001
             outcome = (f"disabling torque via {how} was not confirmed ({type(e).__name__}: {e}): "
                        f"cut the servo power by hand if any servo still holds")
         self.record("torque_off", step, reason=reason, outcome=outcome)
@@ -295,7 +295,7 @@ class SafetyLayer:
         if hold is not None:
             try:
                 self.robot.send_action(array_to_action_dict(hold, self.action_names))
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001
                 self.record("bus_write_error", step, attempt=0, error=f"{type(e).__name__}: {e}")
         if self.config.torque_off_on_interrupt:
             self.torque_off(step, reason="interrupted (Ctrl-C)")

@@ -10,10 +10,10 @@ import pytest
 from lerobot.motors import MotorCalibration
 
 from calibration import load_calibration
-from robot.config import robot_config_for
-from robot.interface import MOTOR_NAMES
-from robot.hardware import KochFollowerConfig, KochLeaderConfig, SO101LeaderConfig
 from emulators import KOCH_LEADER_MODELS, koch_bus, so_bus
+from robot.config import robot_config_for
+from robot.hardware import KochFollowerConfig, KochLeaderConfig, SO101LeaderConfig
+from robot.interface import MOTOR_NAMES
 from tools.calibrate import CalibrateConfig, calibrate, main
 
 MIDDLE, LOW, HIGH = 2100, 1500, 2600

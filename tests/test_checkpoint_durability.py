@@ -15,8 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from policy.checkpoint import (MANIFEST, CheckpointError, last_checkpoint, load_checkpoint, load_newest_checkpoint,
-                               verify_checkpoint)
+from policy.checkpoint import (
+    MANIFEST,
+    CheckpointError,
+    last_checkpoint,
+    load_checkpoint,
+    load_newest_checkpoint,
+    verify_checkpoint,
+)
 from policy.config import preset
 from policy.training import TrainConfig, train
 

@@ -175,7 +175,7 @@ def test_a_recording_killed_mid_episode_reads_back_its_finished_episodes_and_res
     if kill_at == "while_recording":  # between two saves the files on disk are a whole dataset
         assert lerobot_dataset(root, "local/killed").num_episodes == 3
     else:  # inside a save they are not: a footerless parquet file, or a half-written info.json
-        with pytest.raises(Exception):
+        with pytest.raises(Exception):  # noqa: B017
             lerobot_dataset(root, "local/killed")
     with caplog.at_level(logging.WARNING, logger="robot.recording"):
         ds = open_dataset("local/killed", root)  # rolls a kill inside the save back to the last commit

@@ -9,12 +9,12 @@ pytest.importorskip("robot.hardware")
 from lerobot.motors import MotorCalibration  # noqa: E402
 
 from calibration import save_calibration  # noqa: E402
+from emulators import koch_bus  # noqa: E402
 from robot.config import make_robot, robot_config_for  # noqa: E402
 from robot.executor import ChunkExecutor, ExecutionConfig  # noqa: E402
 from robot.interface import MOTOR_NAMES  # noqa: E402
 from robot.safety import BusFaultError, SafetyConfig  # noqa: E402
 from robot.timing import RealClock  # noqa: E402
-from emulators import koch_bus  # noqa: E402
 from tests.executor_doubles import ScriptedChunkPolicy, reach_chunk  # noqa: E402
 
 FPS = 30.0

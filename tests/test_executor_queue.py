@@ -5,8 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from robot.action_queue import (Chunk, OpenLoopQueue, RecedingQueue, TemporalEnsembleQueue, ensemble_weights,
-                                make_action_queue)
+from robot.action_queue import (
+    Chunk,
+    OpenLoopQueue,
+    RecedingQueue,
+    TemporalEnsembleQueue,
+    ensemble_weights,
+    make_action_queue,
+)
 
 
 def chunk(values, obs_step, arrival_step=None, fps=50.0):

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from policy.config import QChunkSACConfig
 from hil.config import HILConfig
 from hil.learner import HILLearnerConfig
 from hil.link import LocalLink, RemoteLink
@@ -20,6 +19,7 @@ from hil.scripted_person import ScriptedPersonConfig
 from hil.serve import LearnerServiceConfig, serve_learner
 from hil.session import EPISODES_LOG
 from link import TransportConfig, free_port
+from policy.config import QChunkSACConfig
 from robot.config import robot_config_for
 from robot.recording import open_dataset
 from robot.sim.expert import ScriptedTeleopConfig

@@ -130,7 +130,7 @@ def test_sampled_chunks_have_the_official_returns_masks_valid_flags_and_next_obs
         # chunkbot stores one extra slot (the final observation) after every trajectory
         slots = idx + np.searchsorted(np.flatnonzero(d["terminals"] > 0), idx, side="left")
         w = buf.gather(slots, h, h, discount)
-        b = lambda k: ref[f"step{step}/batch/{k}"]  # noqa: E731
+        b = lambda k: ref[f"step{step}/batch/{k}"]  # noqa: B023, E731
         valid = b("valid")[:, -1] == 1
         assert (~(w.terminated_early | w.truncated_early)).numpy().tolist() == valid.tolist()
         close(w.state[:, -1], b("observations"))

@@ -11,11 +11,11 @@ import pytest
 from lerobot.motors import MotorCalibration
 
 from calibration import CalibrationError, save_calibration
-from robot.config import RobotConfig, make_robot, make_teleoperator, robot_config_for
-from robot.interface import ACTION_NAMES, MOTOR_NAMES, RobotError
-from robot.hardware import KochLeaderConfig, ServoArm, ServoBusError, ServoLeader
 from emulators import KOCH_LEADER_MODELS, koch_bus, so_bus
 from emulators.dynamixel import SYNC_READ
+from robot.config import RobotConfig, make_robot, make_teleoperator, robot_config_for
+from robot.hardware import KochLeaderConfig, ServoArm, ServoBusError, ServoLeader
+from robot.interface import ACTION_NAMES, MOTOR_NAMES, RobotError
 
 # Calibrated range 1000..3000 counts for every joint: normalised values are easy to compute by hand.
 LO, HI = 1000, 3000

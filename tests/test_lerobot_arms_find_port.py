@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from robot.hardware import set_low_latency
 from emulators import KOCH_LEADER_MODELS, koch_bus, so_bus
+from robot.hardware import set_low_latency
 from tools.find_port import SerialPort, format_ports, identify_arm, main, port_that_disappeared
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from link import ActorLink
-from tests.link_helpers import TOKEN, Inbox, batch, config, server, wait_for
+from tests.link_helpers import TOKEN, Inbox, batch, config, server
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,14 @@ import pytest
 import torch
 
 from contract import ChunkPolicy
-from export import (ActorMetadata, ModelMismatchError, ObservationMismatchError, OnnxChunkPolicy, OnnxModelError,
-                    read_metadata)
+from export import (
+    ActorMetadata,
+    ModelMismatchError,
+    ObservationMismatchError,
+    OnnxChunkPolicy,
+    OnnxModelError,
+    read_metadata,
+)
 from export.exporter import ParityError, check_parity, export_policy
 from tests.sample_policies import make_policy, save_training_checkpoint
 

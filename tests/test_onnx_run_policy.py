@@ -82,8 +82,8 @@ def test_same_command_runs_a_real_arm_type_on_the_emulated_feetech_bus(tmp_path,
     from lerobot.motors import MotorCalibration
 
     from calibration import save_calibration
-    from robot.interface import ACTION_NAMES, MOTOR_NAMES
     from emulators import so_bus
+    from robot.interface import ACTION_NAMES, MOTOR_NAMES
 
     save_calibration({m: MotorCalibration(id=i + 1, drive_mode=0, homing_offset=0, range_min=1000, range_max=3000)
                       for i, m in enumerate(MOTOR_NAMES)}, tmp_path / "arm.json")

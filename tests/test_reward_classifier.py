@@ -12,8 +12,15 @@ import torch
 
 from policy.config import ImageEncoderConfig
 from policy.reward_classifier import RewardClassifier, RewardClassifierConfig
-from policy.reward_training import (LabelledFrames, RewardTrainingConfig, evaluate, load_labelled_frames,
-                                    probabilities, split_by_episode, train_classifier)
+from policy.reward_training import (
+    LabelledFrames,
+    RewardTrainingConfig,
+    evaluate,
+    load_labelled_frames,
+    probabilities,
+    split_by_episode,
+    train_classifier,
+)
 from robot.recording import DatasetRecorder
 
 torch.set_num_threads(1)

@@ -17,7 +17,7 @@ from robot.interface import ACTION_NAMES, RobotError
 from robot.sim import ENV_IDS, SimRobot, SimSO101Config
 from robot.sim.robot import VELOCITY_NAMES
 
-import mujoco  # noqa: E402  (after robot.sim, which picks the headless GL backend)
+import mujoco  # noqa: E402, I001  # isort: skip  (after robot.sim, which picks the headless GL backend)
 
 
 def _hold(robot: SimRobot) -> dict[str, float]:
@@ -180,7 +180,7 @@ def test_holding_still_truncates_at_the_time_limit_without_terminating():
     env = gym.make("chunkbot/SO101Reach-v0")
     env.reset(seed=0)
     hold = env.unwrapped.robot.joint_positions().astype(np.float32)
-    for step in range(1, 101):
+    for step in range(1, 101):  # noqa: B007 (checked after the loop)
         _, reward, terminated, truncated, info = env.step(hold)
         assert not terminated and reward == 0.0 and info["is_success"] is False
     assert step == 100 and truncated

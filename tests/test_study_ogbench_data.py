@@ -9,7 +9,6 @@ import pytest
 pytest.importorskip("ogbench")
 
 from benchmarks.study.ogbench_data import (  # noqa: E402
-    STATE_KEY,
     collect_play_episodes,
     generate_play_dataset,
     make_ogbench_env,

@@ -8,10 +8,10 @@ import pytest
 from lerobot.motors import MotorCalibration
 
 from calibration import save_calibration
-from robot.config import TeleoperatorConfig, robot_config_for
-from robot.interface import ACTION_NAMES, MOTOR_NAMES
-from robot.safety import SafetyConfig
 from emulators import KOCH_LEADER_MODELS, koch_bus
+from robot.config import TeleoperatorConfig, robot_config_for
+from robot.interface import MOTOR_NAMES
+from robot.safety import SafetyConfig
 from tools.teleoperate import TeleoperateConfig, teleoperate
 
 

@@ -25,8 +25,8 @@ def _error_line(capsys, main, argv: list[str]) -> str:
 
 
 def test_lerobot_teleoperate_flag_names_set_chunkbot_options():
-    from tools.teleoperate import TeleoperateConfig
     from tools._cli import LEROBOT_TELEOPERATE
+    from tools.teleoperate import TeleoperateConfig
 
     cfg = parse_config(TeleoperateConfig, ["--display_data", "--teleop_time_s", "2.5"], aliases=LEROBOT_TELEOPERATE)
     assert cfg.viz.display_data is True and cfg.duration_s == 2.5
@@ -42,9 +42,9 @@ def test_lerobot_record_flag_names_set_chunkbot_options():
 
 
 def test_lerobot_train_flag_names_set_chunkbot_options():
+    from policy.training import TrainConfig
     from tools._cli import LEROBOT_TRAIN
     from tools._policy_cli import parse_cli
-    from policy.training import TrainConfig
 
     cfg = parse_cli(TrainConfig, ["--log_freq=7", "--save_freq=50", "--dataset.repo_id=local/x", "--dataset.root=d",
                                   "--batch_size=16", "--policy.device=cpu", "--eval.n_episodes=3", "--resume"],

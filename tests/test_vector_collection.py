@@ -57,7 +57,7 @@ def test_each_envs_stream_is_what_a_chunk_runner_on_that_env_alone_writes():
     for i in range(2):
         alone, alone_seen = ChunkReplayBuffer(500, 4, 2), []
         runner = ChunkRunner(make_env(TOY), alone, 3 + i * ENV_SEED_STRIDE,
-                             lambda o, start: alone_seen.append((o["observation.state"], start)))
+                             lambda o, start: alone_seen.append((o["observation.state"], start)))  # noqa: B023
         for chunk in chunks[:, i]:
             runner.run_chunk(chunk)
         for name in ("state", "action", "reward", "terminal", "last", "acted", "step_in_episode"):

@@ -104,7 +104,7 @@ def _strip_optional(t: Any) -> Any:
 def _hints(cls: type) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls)
-    except Exception:  # a forward reference that does not resolve: fall back to the raw annotations
+    except Exception:  # a forward reference that does not resolve: fall back to the raw annotations  # noqa: BLE001
         return {}
 
 
@@ -176,7 +176,7 @@ def _type_name(obj: Any) -> str | None:
         return name
     try:
         return type(obj).get_choice_name(type(obj))
-    except Exception:
+    except Exception:  # noqa: BLE001
         return None
 
 
@@ -200,7 +200,7 @@ class CommandLine:
         if self.defaults is None:
             try:
                 self.defaults = self.config_class()
-            except Exception:  # a config with required fields: class defaults only
+            except Exception:  # a config with required fields: class defaults only  # noqa: BLE001
                 self.defaults = None
         self._flags: _Flags | None = None
         self._given: dict[str, str] = {}
@@ -302,7 +302,7 @@ class CommandLine:
 
         try:
             cfgparsing.parse_string(value)
-        except Exception as e:  # YAML syntax: an unclosed list, a stray colon
+        except Exception as e:  # YAML syntax: an unclosed list, a stray colon  # noqa: BLE001
             problem = _one_line(getattr(e, "problem", None) or e)
             raise CommandLineError(f"--{key}={value}: cannot read the value ({problem}); lists are written "
                                    f"--{key}='[a, b]'") from None

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 
-
 from robot.config import register_for_cli
 from tools._cli import LEROBOT_DISPLAY
 from tools._common import init_tool, user_errors

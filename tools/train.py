@@ -33,7 +33,6 @@ import logging
 import sys
 from pathlib import Path
 
-
 from policy.checkpoint import last_checkpoint
 from policy.training import TrainConfig, train
 from robot.recording import terminate_as_interrupt
@@ -109,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print(f"interrupted: the last checkpoint is in {cfg.output_dir}/checkpoints/last; "
               f"continue with the same command and --resume=true", file=sys.stderr)
-        raise SystemExit(130)
+        raise SystemExit(130) from None
     except (FileExistsError, FileNotFoundError, ValueError) as e:
         fail(str(e))
     best = Path(cfg.output_dir) / "checkpoints" / "best"

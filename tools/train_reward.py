@@ -59,8 +59,14 @@ def train_reward(cfg: TrainRewardConfig) -> dict:
     import torch
     from tqdm import tqdm
 
-    from policy.reward_training import (check_trainable, evaluate, load_labelled_frames, probabilities,
-                                        split_by_episode, train_classifier)
+    from policy.reward_training import (
+        check_trainable,
+        evaluate,
+        load_labelled_frames,
+        probabilities,
+        split_by_episode,
+        train_classifier,
+    )
 
     out = Path(cfg.output_dir)
     if (out / "config.json").exists() and not cfg.overwrite:

@@ -114,7 +114,7 @@ def reference(qc_repo: str, name: str, out_dir: Path) -> Path:
             out[s + "log_prob"] = np.asarray(dist.log_prob(a))
             out[s + "q_pi"] = np.asarray(net.select("critic")(batch["observations"], a).mean(0))
             out[s + "bc_log_prob"] = np.asarray(dist.log_prob(jnp.clip(chunk, -1 + 1e-5, 1 - 1e-5)))
-            grads, info = jax.grad(lambda p: agent.total_loss(batch, p, rng=rng_key), has_aux=True)(net.params)
+            grads, info = jax.grad(lambda p: agent.total_loss(batch, p, rng=rng_key), has_aux=True)(net.params)  # noqa: B023
             out.update({s + f"grad/{k}": v for k, v in flat(grads).items()})
             out.update({s + f"info/{k}": np.asarray(v) for k, v in info.items()})
 

@@ -63,7 +63,6 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
     curve: list[dict[str, float]] = []
     learner_s = eval_s = 0.0
     env_step = 0
-    t_loop = time.perf_counter()
     while env_step < tb.online_steps:
         if env_step < tb.warmup_steps:
             chunk = policy.random_chunk(warmup_generator).numpy()

@@ -71,7 +71,7 @@ def collect_play_episodes(domain: str, num_episodes: int, episode_length: int = 
     np.random.seed(seed)  # the oracles draw their keyframes and noise from numpy's global generator
     agent = _oracle(env, oracle, noise)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("observations", "actions", "terminals", "qpos", "qvel")}
-    for episode in range(num_episodes):
+    for _episode in range(num_episodes):
         ob, info = env.reset(seed=int(rng.integers(2**31)))
         p_stack = 0.0 if domain == "cube-single" else float(rng.uniform(0.0, 0.25))
         agent.reset(ob, info)

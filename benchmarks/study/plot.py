@@ -337,7 +337,7 @@ def budget_note(name: str) -> str:
         return ""
     evaluation = "the mean action (what the robot runs)" if b.eval_mean_action else "samples of the policy (as the paper)"
     recipe = {k: v for k, v in b.network.items() if k in ("bc_weight", "temperature_init", "entropy_coefficient")}
-    parts = [f"Evaluations run {evaluation}", f"exploration {'samples the policy' if b.actor_noise >= 1 else f'at {b.actor_noise:g} of the policy spread'}"]
+    parts = [f"Evaluations run {evaluation}", f"exploration {'samples the policy' if b.actor_noise >= 1 else f'at {b.actor_noise:g} of the policy spread'}"]  # noqa: E501
     if recipe:
         parts.append("policy settings " + ", ".join(f"`{k}={v:g}`" for k, v in recipe.items()))
     return "; ".join(parts) + "."

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                                         args.image_size)] = (v, t, str(s))
 
         submit_cells(None)                      # cells whose data exists start at once
-        for task, (path, train, val) in data_jobs.items():
+        for task, (_path, train, val) in data_jobs.items():
             for f in train + val:
                 pending[f] = ("data", task)
         done = 0
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                         data_handled.add(tag[1])
                         try:
                             save_generated(path, train, val)
-                        except Exception as e:
+                        except Exception as e:  # noqa: BLE001
                             failures += sum(1 for c in todo if c[1] == tag[1])
                             log.error("generating %s FAILED: %r; its cells are skipped", path.name, e)
                             continue
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                     r = f.result()
                     log.info("[%d/%d] %s %s seed %s: final success %.2f, %.0f s", done, len(todo), t, v, s,
                              r["final"], r["wall_s"])
-                except Exception as e:  # one broken cell must not lose the others' results
+                except Exception as e:  # one broken cell must not lose the others' results  # noqa: BLE001
                     failures += 1
                     log.error("[%d/%d] %s %s seed %s FAILED: %r", done, len(todo), t, v, s, e)
     log.info("finished %d cells in %.0f s (%d failed)", len(todo), time.perf_counter() - t0, failures)

@@ -10,7 +10,7 @@ Budgets scale the online env steps, evaluation density, offline data size and ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

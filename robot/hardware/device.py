@@ -29,8 +29,14 @@ from typing import Any, Iterator
 
 from lerobot.utils.errors import DeviceAlreadyConnectedError, DeviceNotConnectedError
 
-from calibration import (CalibrationError, default_calibration_dir, joint_limits, load_calibration,
-                         require_calibration, save_calibration)
+from calibration import (
+    CalibrationError,
+    default_calibration_dir,
+    joint_limits,
+    load_calibration,
+    require_calibration,
+    save_calibration,
+)
 from robot.hardware.bus import ServoBus
 from robot.interface import RobotError, ServoBusError
 

@@ -242,7 +242,7 @@ def _koch_arm() -> str:
           </body>
         </body>
       </body>
-    </body>"""
+    </body>"""  # noqa: E501
 
 
 # Servo models per arm: (kp N·m/rad, kv N·m·s/rad, force limit N·m, joint damping, armature, frictionloss).
@@ -353,4 +353,4 @@ def scene_xml(arm: str, timestep: float = 0.002) -> str:
     {_actuators(spec, servo)}
   </actuator>
 </mujoco>
-"""
+"""  # noqa: E501

@@ -33,7 +33,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from robot.interface import ACTION_NAMES
-from robot.viz import layout as L
+from robot.viz import layout as L  # noqa: N812
 from robot.viz.config import VizConfig
 
 log = logging.getLogger(__name__)
