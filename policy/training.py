@@ -65,7 +65,7 @@ class TrainConfig:
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
     num_demos: int = 200                      # scripted demos recorded when no dataset is given (0: none)
-    steps: int = 12_000                       # online env steps (the default: about 4 minutes on 2 CPU cores)
+    steps: int = 10_000                       # online env steps (the default: about 4 minutes of one CPU core)
     warmup_steps: int = 500                   # uniform-random env steps before the first update (paper: 5000)
     online_buffer_capacity: int = 200_000     # all envs together (--num_envs > 1: split evenly between them)
     # envs stepping side by side in worker processes, each playing its own chunks open loop into its own

@@ -108,7 +108,7 @@ def test_ctrl_c_or_sigterm_mid_episode_keeps_every_finished_episode(tmp_path, si
     assert b"2/100" in bytes(seen), bytes(seen)[-2000:].decode(errors="replace")
     time.sleep(0.3)  # into the third episode (real time: ~1 s per episode)
     proc.send_signal(sig)
-    assert proc.wait(timeout=60) == 0
+    assert proc.wait(timeout=240) == 0
     reader.join(timeout=5)
     ds = open_dataset("local/test_lift", root)
     assert ds.num_episodes >= 2
