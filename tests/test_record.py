@@ -15,6 +15,7 @@ import pytest
 
 from robot.config import RobotConfig, TeleoperatorConfig
 from robot.recording import DatasetRecorder, open_dataset
+from tests.signals import ctrl_c_live
 from tools.record import DatasetRecordConfig, RecordConfig, record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +98,8 @@ def test_ctrl_c_or_sigterm_mid_episode_keeps_every_finished_episode(tmp_path, si
            "--teleop.type=scripted", "--dataset.repo_id=local/test_lift", f"--dataset.root={root}",
            "--dataset.num_episodes=100", "--realtime=true"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env,
+                            preexec_fn=ctrl_c_live)
     seen = bytearray()
     reader = threading.Thread(target=lambda: [seen.extend(c) for c in iter(lambda: proc.stderr.read(1), b"")],
                               daemon=True)

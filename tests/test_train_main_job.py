@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from robot.recording import open_dataset
+from tests.signals import ctrl_c_live
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--env-name=chunkbot/SO101Reach-v0", "--num_demos=2", "--warmup_steps=20", "--eval_episodes=1",
@@ -42,7 +43,7 @@ def test_main_job_records_demos_as_a_dataset_and_ends_with_an_evaluated_checkpoi
 def test_ctrl_c_during_training_keeps_a_checkpoint_and_resume_continues(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "tools.train", *SMALL, "--steps=100000", f"--output_dir={out}", "--log_every=10"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_live,
                             env=dict(os.environ, PYTHONUNBUFFERED="1"))
     metrics = out / "metrics.jsonl"
     deadline = time.time() + 240
