@@ -6,8 +6,10 @@
     actor mean ─► tanh ─► [-1, 1] chunk ─► action un-normalisation ─► action_chunk (B, h, A) robot units
                                       └─► [critic ensemble on (features, chunk) ─► chunk_q_values (B, K), chunk_value (B,)]
 
-Built from the policy's own pieces (`features`, `distribution`, `normalizer`) around a deep copy,
-so the training code is untouched; the exporter's parity check compares the graph against
+Built from the policy's own pieces (`features`, `distribution`, `normalizer`) around a deep copy, and
+the critic's layout from the learner's (`policy.learner.critic_actions`, `aggregate_critics`; the critic
+itself from `policy.checkpoint.load_critic`), so the training code is untouched and nothing here
+re-derives it; the exporter's parity check compares the graph against
 `QChunkSACPolicy.deterministic_chunk`, the policy's reference deployment function.
 
 Imports torch: only `export.exporter` (and the benchmark) import this module.
