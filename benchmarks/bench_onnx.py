@@ -45,10 +45,10 @@ import torch  # noqa: E402
 from export.exporter import export_policy, random_inputs  # noqa: E402
 from export.metadata import IMAGE_PREFIX, STATE_HISTORY, STATE_KEY  # noqa: E402
 from export.onnx_policy import OnnxChunkPolicy, load_session, session_options  # noqa: E402
-from tests.sample_policies import make_policy, save_training_checkpoint, sim_features  # noqa: E402
+from testing.sample_policies import make_policy, save_training_checkpoint, sim_features  # noqa: E402
 
 IMAGE_SHAPE = (128, 128, 3)
-# Deployment-sized actors (tests.sample_policies builds them; its own default sizes are tiny).
+# Deployment-sized actors (testing.sample_policies builds them; its own default sizes are tiny).
 BENCHMARK: dict[str, dict[str, object]] = {
     "mlp": {"actor_hidden_dims": [256, 256, 256]},
     "act": {"use_act_actor": True, "obs_history_length": 5},   # the seed's ACT actor: d_model 128, 2+2 layers

@@ -1,6 +1,6 @@
 """How long a tools.train run takes per preset: measured on a short run, extrapolated to the run's length.
 
-    nice -n 15 .venv/bin/python -m benchmarks.preset_time --updates 300 --presets default qc sac seed
+    nice -n 15 .venv/bin/python -m benchmarks.preset_time --updates 300 --presets default qc sac first_action
 
 For each preset a short tools.train job (the README's sim task, 5 scripted demos, `--warmup` random steps,
 then `--updates` env steps with one learner update each, no evaluation, no checkpoint) runs in this process
@@ -56,7 +56,7 @@ def _duration(seconds: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", nargs="+", default=["default", "qc", "sac", "seed"])
+    parser.add_argument("--presets", nargs="+", default=["default", "qc", "sac", "first_action"])
     parser.add_argument("--updates", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=100)
     args = parser.parse_args(argv)

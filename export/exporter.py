@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from export import integrity
-from export.graph import ChunkActorGraph, critic_description, load_critic, reference_chunk
+from export.graph import ChunkActorGraph, critic_description, reference_chunk
 from export.metadata import (
     ACTION_CHUNK,
     CHUNK_Q_VALUES,
@@ -46,6 +46,7 @@ from export.metadata import (
     TensorSpec,
 )
 from export.onnx_policy import load_session
+from policy.checkpoint import load_critic  # the learner's layout of its critic
 
 log = logging.getLogger("export")
 

@@ -6,8 +6,10 @@
     actor mean ─► tanh ─► [-1, 1] chunk ─► action un-normalisation ─► action_chunk (B, h, A) robot units
                                       └─► [critic ensemble on (features, chunk) ─► chunk_q_values (B, K), chunk_value (B,)]
 
-Built from the policy's own pieces (`features`, `distribution`, `normalizer`) around a deep copy,
-so the training code is untouched; the exporter's parity check compares the graph against
+Built from the policy's own pieces (`features`, `distribution`, `normalizer`) around a deep copy, and
+the critic's layout from the learner's (`policy.learner.critic_actions`, `aggregate_critics`; the critic
+itself from `policy.checkpoint.load_critic`), so the training code is untouched and nothing here
+re-derives it; the exporter's parity check compares the graph against
 `QChunkSACPolicy.deterministic_chunk`, the policy's reference deployment function.
 
 Imports torch: only `export.exporter` (and the benchmark) import this module.
@@ -17,11 +19,12 @@ from __future__ import annotations
 
 import copy
 import logging
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from policy.learner import aggregate_critics, critic_actions
 
 log = logging.getLogger("export.graph")
 
@@ -90,8 +93,6 @@ class ChunkActorGraph(nn.Module):
                 shape = tuple(int(x) for x in cfg.camera_shapes[cam])
                 self.policy.encoder.cameras[cam] = fuse_image_normalisation(self.policy.encoder.cameras[cam], shape)
         self.critic = critic.eval() if critic is not None else None
-        self.critic_first_action = cfg.critic_mode == "first_action"
-        self.critic_min = cfg.critic_aggregation == "min"
 
     def forward(self, state: torch.Tensor, *rest: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if self.history_length > 1:
@@ -109,9 +110,9 @@ class ChunkActorGraph(nn.Module):
         if history is not None:
             outputs.append(states[:, 1:])
         if self.critic is not None:
-            scored = unit_chunk[:, : self.action_dim] if self.critic_first_action else unit_chunk
-            q = self.critic(torch.cat([features, scored], -1)).transpose(0, 1)   # (B, K)
-            outputs += [q, q.min(-1).values if self.critic_min else q.mean(-1)]
+            cfg = pol.config
+            q = self.critic(torch.cat([features, critic_actions(cfg, unit_chunk)], -1)).transpose(0, 1)  # (B, K)
+            outputs += [q, aggregate_critics(cfg, q, dim=-1)]
         return tuple(outputs)
 
 
@@ -121,25 +122,6 @@ def reference_chunk(policy: nn.Module, state: torch.Tensor, history: torch.Tenso
     states = state.unsqueeze(1) if history is None else torch.cat([history, state.unsqueeze(1)], 1)
     with torch.no_grad():
         return policy.deterministic_chunk(states, *images)
-
-
-def load_critic(policy: nn.Module, checkpoint_dir: Path) -> nn.Module:
-    """The online critic ensemble of a training checkpoint (`training_state/learner.safetensors`)."""
-    from safetensors.torch import load_file
-
-    from policy.critic import CriticEnsemble
-
-    cfg = policy.config
-    path = checkpoint_dir / "training_state" / "learner.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"--with_critic needs the learner state {path}; point --policy.path at a training "
-                                "checkpoint (<output_dir>/checkpoints/<step>), not a bare pretrained_model")
-    action_in = cfg.action_dim if cfg.critic_mode == "first_action" else cfg.chunk_size * cfg.action_dim
-    critic = CriticEnsemble(policy.encoder.output_dim + action_in, cfg.critic_hidden_dims, cfg.num_critics,
-                            cfg.activation)
-    state = {k[len("critic."):]: v for k, v in load_file(str(path)).items() if k.startswith("critic.")}
-    critic.load_state_dict(state)
-    return critic.eval()
 
 
 def critic_description(policy: nn.Module) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from policy.checkpoint import CHECKPOINTS, PRETRAINED, TRAINING_STATE
+from policy.checkpoint import CHECKPOINTS, PRETRAINED, TRAINING_STATE, learner_state_path
 from policy.qchunk_sac import QChunkSACPolicy
 from robot.config import make_robot, robot_config_for
 from robot.executor import ChunkExecutor, ExecutionConfig
@@ -53,7 +53,7 @@ def evaluate_session(output_dir: Path, robot_type: str = "sim_so101", task: str 
             continue
         policy = QChunkSACPolicy.from_pretrained(ckpt / PRETRAINED)
         rate = evaluate_policy(policy, robot, episodes)
-        updates = int(load_file(str(ckpt / TRAINING_STATE / "learner.safetensors"))["step"].item())
+        updates = int(load_file(str(learner_state_path(ckpt)))["step"].item())
         rows.append({"after_episode": state.get("session", {}).get("episode", state.get("episodes")),
                      "env_steps": state["env_steps"], "updates": updates, "success_rate": rate})
         print(json.dumps(rows[-1]), flush=True)

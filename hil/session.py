@@ -47,7 +47,6 @@ from robot.features import camera_shapes, state_names, to_policy_frame
 from robot.inference_worker import InlineInference
 from robot.keyboard import KeyHub
 from robot.timing import FakeClock
-from robot.viz import ChunkView, attach_view
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +73,8 @@ class HILSession:
         self.robot_features = robot_features(len(state_names(self.features)), list(self.action_names),
                                              camera_shapes(self.features), self.fps, low, high)
         # Rerun view (--viz.display_data / --viz.rrd): chunks, takeovers and hand-backs on one timeline
+        from robot.viz import ChunkView  # the viewer: loaded by the session that shows it
+
         self.view = ChunkView.for_robot(cfg.viz, robot, fps=self.fps, chunk_size=cfg.policy.chunk_size,
                                         name=f"hil {self.scene.task}", lossless=not self.scene.realtime)
         self._ep: Episode | None = None
@@ -144,7 +145,11 @@ class HILSession:
         self.actor.reset()
         self._t0, self._takeovers_before = time.perf_counter(), self.person.takeovers
         executor = self._executor()
-        shown = attach_view(self.view, executor) if self.view.enabled else None
+        shown = None
+        if self.view.enabled:
+            from robot.viz import attach_view  # the viewer's bridge to the executor: only when a view is shown
+
+            shown = attach_view(self.view, executor)
         try:
             with closing(executor.steps(self.scene.max_steps, stop=lambda: bool(ep.end))) as steps:
                 for record in steps:

@@ -1,6 +1,6 @@
-"""Q-chunking SAC (Li et al. 2025) and the seed's first-action variant, plain SAC as chunk = 1.
+"""Q-chunking SAC (Li et al. 2025) and the first-action critic of the seed document, plain SAC as chunk = 1.
 
-    config      QChunkSACConfig, preset("qc" | "sac" | "seed")
+    config      QChunkSACConfig, preset("qc" | "sac" | "first_action")
     policy      QChunkSACPolicy (normaliser + encoder + chunk actor; LeRobot-style inference,
                 contract.ChunkPolicy)
     learning    QChunkSACLearner (critic ensemble, targets, temperature, update), ChunkReplayBuffer,

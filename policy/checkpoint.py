@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from policy.learner import QChunkSACLearner
+from policy.critic import CriticEnsemble
+from policy.learner import QChunkSACLearner, critic_weights, make_critic
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer
 
@@ -38,6 +39,7 @@ LAST = "last"
 BEST = "best"      # the checkpoint with the highest evaluation success (tools.train)
 PRETRAINED = "pretrained_model"
 TRAINING_STATE = "training_state"
+LEARNER_STATE = "learner.safetensors"   # in TRAINING_STATE: `QChunkSACLearner.training_state()`
 MANIFEST = "manifest.json"
 
 
@@ -63,7 +65,7 @@ def save_checkpoint(output_dir: str | Path, step: int, policy: QChunkSACPolicy, 
     state_dir = tmp / TRAINING_STATE
     state_dir.mkdir(parents=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in learner.training_state().items()},
-              str(state_dir / "learner.safetensors"))
+              str(state_dir / LEARNER_STATE))
     torch.save({k: opt.state_dict() for k, opt in learner.optimizers.items()}, state_dir / "optimizers.pt")
     torch.save({"torch": torch.get_rng_state(),
                 "learner_generator": learner.generator.get_state() if learner.generator is not None else None},
@@ -181,6 +183,24 @@ def load_checkpoint(checkpoint: str | Path, device: str | torch.device = "cpu"
         raise CheckpointError(f"{checkpoint} cannot be loaded ({type(e).__name__}: {reason})") from e
 
 
+def learner_state_path(checkpoint: str | Path) -> Path:
+    """Where a training checkpoint keeps the learner's tensors (critics, targets, temperature, step)."""
+    return Path(checkpoint) / TRAINING_STATE / LEARNER_STATE
+
+
+def load_critic(policy: QChunkSACPolicy, checkpoint: str | Path) -> CriticEnsemble:
+    """The online critic ensemble of a training checkpoint, in eval mode, without building the learner
+    (its optimisers, buffers and RNG state): what the export's chunk value and tools.visualize_chunks score
+    chunks with. The checkpoint's manifest is not checked here; `export.exporter.resolve_checkpoint` does."""
+    path = learner_state_path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"the critic lives in the learner state {path}, which is missing; point at a "
+                                "training checkpoint (<output_dir>/checkpoints/<step>), not a bare pretrained_model")
+    critic = make_critic(policy)
+    critic.load_state_dict(critic_weights(load_file(str(path))))
+    return critic.eval()
+
+
 def _load(checkpoint: Path, state_dir: Path, device: str | torch.device
           ) -> tuple[QChunkSACPolicy, QChunkSACLearner, dict[str, ChunkReplayBuffer], dict[str, Any]]:
     policy = QChunkSACPolicy.from_pretrained(checkpoint / PRETRAINED, device).train()
@@ -190,7 +210,7 @@ def _load(checkpoint: Path, state_dir: Path, device: str | torch.device
         generator = torch.Generator(device=device)
         generator.set_state(rng["learner_generator"])
     learner = QChunkSACLearner(policy, generator).to(device)
-    learner.load_training_state(load_file(str(state_dir / "learner.safetensors")))
+    learner.load_training_state(load_file(str(state_dir / LEARNER_STATE)))
     opt_states = torch.load(state_dir / "optimizers.pt", weights_only=False)
     for k, opt in learner.optimizers.items():
         opt.load_state_dict(opt_states[k])

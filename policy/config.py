@@ -4,15 +4,16 @@ Two critics come out of the same code (see docs/design.md, "Q-chunking SAC: the 
 
 * `critic_mode="chunked"` (the paper, Li et al. 2025, QC-RLPD): Q(s_t, a_{t:t+h}) scores the whole
   flattened chunk; target  sum_{i<h} g^i r_{t+i} + g^h m agg_k Qbar_k(s_{t+h}, a'_{0:h}).
-* `critic_mode="first_action"` (the seed document): Q(s_t, a_t) scores the first action only;
+* `critic_mode="first_action"` (from the seed document): Q(s_t, a_t) scores the first action only;
   target  sum_{i<n} g^i r_{t+i} + (1-done) g^n (min_k Qbar_k(s_{t+n}, a'_0) - alpha log pi(a'_{0:h})),
-  and the actor is trained with one of the seed's strategies (standard / conservative /
+  and the actor is trained with one of the first-action strategies (standard / conservative /
   temporal_weighted).
 
 `chunk_size == 1` (or `enable_q_chunking=False`) is plain SAC in both modes.
 
-The seed's JSON keys are fields here under their own names, so the seed's config block loads as
-written. Fields whose reference value differs between the paper and the seed (`critic_mode`,
+The seed document's JSON keys are fields here under their own names, so its config block loads as
+written (`configs/first_action.json`, the `first_action` preset). Fields whose reference value differs
+between the paper's chunked critic and the first-action critic (`critic_mode`,
 `critic_aggregation`, `backup_entropy`) default to None = "the reference value of the chosen
 mode"; `__post_init__` resolves them, so a saved config.json holds concrete values. `n_step`
 stays None = "h" (read it through `td_horizon`), so changing the chunk length never leaves a
@@ -22,6 +23,7 @@ stale n behind.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -29,8 +31,10 @@ from typing import Any
 
 import draccus
 
+log = logging.getLogger(__name__)
+
 CRITIC_MODES = ("chunked", "first_action")
-SEED_STRATEGIES = ("standard", "conservative", "temporal_weighted")
+FIRST_ACTION_STRATEGIES = ("standard", "conservative", "temporal_weighted")   # how the actor scores a chunk
 ENTROPY_SCALINGS = ("linear", "sqrt", "none")
 AGGREGATIONS = ("mean", "min")
 ACTIVATIONS = ("silu", "gelu", "relu", "tanh")
@@ -76,20 +80,20 @@ class ActActorConfig:
 
 @dataclass
 class QChunkSACConfig:
-    # --- chunking (seed keys keep the seed's names so its JSON block loads as written) ---
+    # --- chunking (the seed document's keys keep its names so its JSON block loads as written) ---
     enable_q_chunking: bool = True            # False: plain SAC (chunk of 1)
-    act_chunk_size: int = 5                   # h, actions per chunk (paper: 5; seed: 8)
+    act_chunk_size: int = 5                   # h, actions per chunk (paper: 5; first_action preset: 8)
     use_act_actor: bool = False               # ACT-style transformer actor instead of the MLP
     use_sequence_act_actor: bool = True       # the ACT actor decodes a whole chunk (required for chunking)
     obs_history_length: int = 1               # observations the actor and critic see (s_{t-L+1..t})
-    critic_mode: str | None = None            # chunked | first_action; None: first_action when a seed
-    #                                           strategy is named, else chunked (the paper)
-    q_chunking_strategy: str | None = None    # seed actor strategy (first_action only); None: standard
+    critic_mode: str | None = None            # chunked | first_action; None: first_action when a
+    #                                           q_chunking_strategy is named, else chunked (the paper)
+    q_chunking_strategy: str | None = None    # first-action actor strategy (first_action only); None: standard
     q_chunking_horizon: int = 3               # actions scored by conservative / temporal_weighted
     q_chunking_decay: float = 0.9             # temporal_weighted weights w_i ~ decay^i
     q_chunking_entropy_scaling: str = "linear"  # target entropy -c*h*A | -c*sqrt(h)*A | -c*A
     entropy_coefficient: float = 0.5          # c above (paper: 0.5; LeRobot SAC's -A/2 is c=0.5, h=1)
-    n_step: int | None = None                 # first_action TD horizon n; None: n = h (the seed); the
+    n_step: int | None = None                 # first_action TD horizon n; None: n = h (as the seed document); the
     #                                           chunked critic always bootstraps after its h steps
 
     # --- critic ---
@@ -144,8 +148,9 @@ class QChunkSACConfig:
     fps: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.q_chunking_strategy is not None and self.q_chunking_strategy not in SEED_STRATEGIES:
-            raise ValueError(f"q_chunking_strategy={self.q_chunking_strategy!r}; choose one of {SEED_STRATEGIES}")
+        if self.q_chunking_strategy is not None and self.q_chunking_strategy not in FIRST_ACTION_STRATEGIES:
+            raise ValueError(f"q_chunking_strategy={self.q_chunking_strategy!r}; choose one of "
+                             f"{FIRST_ACTION_STRATEGIES}")
         if self.critic_mode is None:
             self.critic_mode = "first_action" if self.q_chunking_strategy is not None else "chunked"
         if self.critic_mode not in CRITIC_MODES:
@@ -159,11 +164,11 @@ class QChunkSACConfig:
             self.q_chunking_strategy = "standard"
         elif self.q_chunking_strategy is None:
             self.q_chunking_strategy = "standard"
-        seed_mode = self.critic_mode == "first_action"
+        first_action = self.critic_mode == "first_action"
         if self.critic_aggregation is None:
-            self.critic_aggregation = "min" if seed_mode else "mean"
+            self.critic_aggregation = "min" if first_action else "mean"
         if self.backup_entropy is None:
-            self.backup_entropy = seed_mode
+            self.backup_entropy = first_action
         self.validate()
 
     # The chunk the actor predicts and the critic (chunked mode) scores.
@@ -291,9 +296,9 @@ def explain_draccus_error(error: BaseException) -> str:
     return str(cause) if isinstance(cause, ValueError) else str(error)
 
 
-# Presets: the paper's QC-RLPD (state obs), plain SAC out of the same code, and the seed's JSON
-# block exactly as the seed document writes it.
-SEED_JSON: dict[str, Any] = {
+# Presets: the paper's QC-RLPD (state obs), plain SAC out of the same code, and the first-action critic
+# with the ACT actor: the seed document's JSON block exactly as it writes it (configs/first_action.json).
+FIRST_ACTION_JSON: dict[str, Any] = {
     "use_act_actor": True,
     "use_sequence_act_actor": True,
     "enable_q_chunking": True,
@@ -309,7 +314,7 @@ SEED_JSON: dict[str, Any] = {
 # instead of QC-RLPD's 0.01, a starting temperature of 0.01 instead of 1, and a target entropy of -2hA
 # instead of -hA/2. With the paper's values no variant succeeds on the sim Lift/PickPlace tasks from 20
 # demos in 6k (or 30k) online steps; with these the chunked policies do (docs/study.md, budgets `full`
-# and `tuned`). The presets keep the paper's / the seed's values.
+# and `tuned`). The presets keep the paper's / the seed document's values.
 SHORT_RUN_RECIPE: dict[str, Any] = {"bc_weight": 1.0, "temperature_init": 0.01, "entropy_coefficient": 2.0}
 # ... and its exploration: chunks move this fraction of the way from the mean to a sample (full samples
 # of a BC-shaped chunk policy spoil grasps; see QChunkSACPolicy.exploration_chunk)
@@ -338,16 +343,30 @@ PRESETS: dict[str, dict[str, Any]] = {
     "qc": {"num_critics": 10, "critic_hidden_dims": [512, 512, 512, 512], "actor_hidden_dims": [512, 512, 512, 512]},
     # plain SAC (RLPD-style) from the same code: h = 1
     "sac": {"enable_q_chunking": False},
-    "seed": dict(SEED_JSON),
+    # the first-action critic (Q(s, a_0), n-step backup with the chunk's entropy, min over the critics) with
+    # the ACT actor, h = 8, a history of 5: the seed document's block
+    "first_action": dict(FIRST_ACTION_JSON),
 }
+# Presets renamed after what they do; the old names still work, with a one-line notice.
+RENAMED_PRESETS: dict[str, str] = {"seed": "first_action"}
+
+
+def preset_name(name: str) -> str:
+    """The preset's present name: a renamed one (`seed`) maps to its new name with a one-line notice."""
+    if name in RENAMED_PRESETS:
+        log.warning("preset %r is now named %r (the old name will go); using %r", name, RENAMED_PRESETS[name],
+                    RENAMED_PRESETS[name])
+        return RENAMED_PRESETS[name]
+    return name
 
 
 def preset_dict(name: str) -> dict[str, Any]:
+    name = preset_name(name)
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return dict(PRESETS[name])
 
 
 def preset(name: str, **overrides: Any) -> QChunkSACConfig:
-    """`preset("qc")`, `preset("sac")`, `preset("seed", num_critics=2)`."""
+    """`preset("qc")`, `preset("sac")`, `preset("first_action", num_critics=2)`."""
     return QChunkSACConfig.from_dict({**preset_dict(name), **overrides})

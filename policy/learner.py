@@ -34,6 +34,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from policy.config import QChunkSACConfig
 from policy.critic import CriticEnsemble, polyak_update
 from policy.distributions import sample_tanh_gaussian, tanh_gaussian_log_prob
 from policy.encoder import random_shift
@@ -49,17 +50,59 @@ def _adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
+# ------------------------------------------------------------------ the critic's layout
+# The learner owns what its critic is: what it reads, how its K values become one, and where its weights
+# sit in `training_state()`. Everything that rebuilds the critic outside the learner (the ONNX export's
+# chunk value, tools.visualize_chunks) uses these, so the layout has one definition.
+CRITIC_PREFIX = "critic."                 # the online critic's tensors in `training_state()`
+CRITIC_TARGET_PREFIX = "critic_target."   # the target critic's
+
+
+def critic_action_dim(config: QChunkSACConfig) -> int:
+    """Width of the actions the critic scores: the flattened chunk h*A (chunked) or its first action A
+    (first_action)."""
+    return config.action_dim if config.critic_mode == "first_action" else config.chunk_size * config.action_dim
+
+
+def critic_input_dim(policy: QChunkSACPolicy) -> int:
+    """The critic's input width: the encoder's features, then the scored actions."""
+    return policy.encoder.output_dim + critic_action_dim(policy.config)
+
+
+def critic_actions(config: QChunkSACConfig, unit_chunk: torch.Tensor) -> torch.Tensor:
+    """The part of a normalised chunk (B, h*A) the critic scores: all of it, or a_0 (first_action)."""
+    return unit_chunk[:, : config.action_dim] if config.critic_mode == "first_action" else unit_chunk
+
+
+def aggregate_critics(config: QChunkSACConfig, q: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """One value out of the K critics' along `dim` (K of the learner's (K, B), or of export's (B, K)):
+    the mean (the paper) or the min (clipped double-Q, the first-action critic's default)."""
+    return q.mean(dim) if config.critic_aggregation == "mean" else q.min(dim).values
+
+
+def make_critic(policy: QChunkSACPolicy) -> CriticEnsemble:
+    """A freshly initialised critic ensemble of this policy's layout (on the CPU)."""
+    cfg = policy.config
+    return CriticEnsemble(critic_input_dim(policy), cfg.critic_hidden_dims, cfg.num_critics, cfg.activation)
+
+
+def critic_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The online critic's state dict out of a `training_state()` (as saved in a checkpoint)."""
+    return _with_prefix(state, CRITIC_PREFIX)
+
+
+def _with_prefix(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
 class QChunkSACLearner(nn.Module):
     def __init__(self, policy: QChunkSACPolicy, generator: torch.Generator | None = None) -> None:
         super().__init__()
         cfg = self.config = policy.config
         self.policy = policy
         self.generator = generator
-        a = cfg.action_dim
-        critic_action_dim = cfg.chunk_size * a if cfg.critic_mode == "chunked" else a
-        in_dim = policy.encoder.output_dim + critic_action_dim
-        self.critic = CriticEnsemble(in_dim, cfg.critic_hidden_dims, cfg.num_critics, cfg.activation)
-        self.critic_target = CriticEnsemble(in_dim, cfg.critic_hidden_dims, cfg.num_critics, cfg.activation)
+        self.critic = make_critic(policy)
+        self.critic_target = make_critic(policy)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.temperature_init)))
@@ -88,14 +131,11 @@ class QChunkSACLearner(nn.Module):
 
     def _critic_input(self, features: torch.Tensor, unit_chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(f(s), a_{0:h}) (chunked) or (f(s), a_0) (first_action); unit_chunk (B, h*A)."""
-        if self.config.critic_mode == "first_action":
-            unit_chunk = unit_chunk[:, : self.config.action_dim]
-        return features, unit_chunk
+        return features, critic_actions(self.config, unit_chunk)
 
     def _aggregate(self, q: torch.Tensor) -> torch.Tensor:
-        """(K, ...) -> (...): mean (the paper) or min (the seed, clipped double-Q) over the critics."""
-        q = q.float()  # a bf16 critic's values aggregate (and enter the losses) in float32
-        return q.mean(0) if self.config.critic_aggregation == "mean" else q.min(0).values
+        """(K, ...) -> (...) over the critics (`aggregate_critics`)."""
+        return aggregate_critics(self.config, q.float(), dim=0)  # a bf16 critic's values aggregate in float32
 
     def _actor_q(self, features: torch.Tensor, unit_chunk: torch.Tensor) -> torch.Tensor:
         """Q_pi of the docstring, (B,). The first-action strategies score H actions in one forward."""
@@ -212,15 +252,15 @@ class QChunkSACLearner(nn.Module):
     # ------------------------------------------------------------------ resume
     def training_state(self) -> dict[str, torch.Tensor]:
         """Learner-owned tensors (the policy's weights are saved by the policy)."""
-        out = {f"critic.{k}": v for k, v in self.critic.state_dict().items()}
-        out.update({f"critic_target.{k}": v for k, v in self.critic_target.state_dict().items()})
+        out = {f"{CRITIC_PREFIX}{k}": v for k, v in self.critic.state_dict().items()}
+        out.update({f"{CRITIC_TARGET_PREFIX}{k}": v for k, v in self.critic_target.state_dict().items()})
         out["log_alpha"] = self.log_alpha.detach().reshape(1)
         out["step"] = torch.tensor([self.step])
         return out
 
     def load_training_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.critic.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("critic.")})
-        self.critic_target.load_state_dict({k[14:]: v for k, v in state.items() if k.startswith("critic_target.")})
+        self.critic.load_state_dict(critic_weights(state))
+        self.critic_target.load_state_dict(_with_prefix(state, CRITIC_TARGET_PREFIX))
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"].reshape(()))
         self.step = int(state["step"].item())

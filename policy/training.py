@@ -40,7 +40,7 @@ from policy.qchunk_sac import IMAGE_PREFIX, STATE_KEY, QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler, ReplayStreams, offline_buffer_from_dataset
 from policy.runner import ChunkRunner, evaluate
 from policy.vector_runner import VectorChunkRunner
-from robot.viz import ChunkView, VizConfig
+from robot.viz import VizConfig
 
 log = logging.getLogger("policy.training")
 
@@ -269,6 +269,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         env_kwargs["max_episode_steps"] = limit
     env, eval_env = make_env(cfg.env_name, **env_kwargs), make_env(cfg.env_name, **env_kwargs)
     eval_robot = getattr(eval_env.unwrapped, "robot", None)
+    from robot.viz import ChunkView  # the viewer: loaded by the run that shows it, not by importing the job
+
     view = ChunkView.for_robot(cfg.viz, eval_robot, fps=eval_robot.config.fps, chunk_size=cfg.policy.chunk_size,
                                name="train eval", lossless=True) if eval_robot is not None else None
     state_dim, action_names, cams = env_features(env)

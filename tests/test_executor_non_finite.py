@@ -45,7 +45,7 @@ def test_an_occasional_nan_action_is_held_without_stopping_the_run():
 
 
 def test_run_policy_with_a_nan_checkpoint_exits_with_an_error(tmp_path, capsys):
-    from tests.sample_policies import make_policy, save_training_checkpoint
+    from testing.sample_policies import make_policy, save_training_checkpoint
     from tools.run_policy import main
 
     policy = make_policy("mlp", seed=7)

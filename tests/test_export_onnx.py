@@ -2,7 +2,7 @@
 actor kinds (state MLP, ACT-style with a history of 3, CNN image actor), each with the critic.
 
 The policies are tiny untrained networks built and checkpointed with the learner's own code
-(tests.sample_policies). The first dynamo export in a process costs ~15-20 s of one-off set-up,
+(testing.sample_policies). The first dynamo export in a process costs ~15-20 s of one-off set-up,
 so the module is marked slow.
 """
 
@@ -18,7 +18,7 @@ import torch
 
 from export import read_metadata
 from export.exporter import check_parity, export_policy
-from tests.sample_policies import make_policy, save_training_checkpoint
+from testing.sample_policies import make_policy, save_training_checkpoint
 
 pytestmark = pytest.mark.slow
 torch.set_num_threads(1)

@@ -58,7 +58,7 @@ def test_chunked_target_is_the_chunk_return_plus_gamma_h_times_the_mean_target_q
     torch.testing.assert_close(y, torch.tensor(expected))
 
 
-def test_seed_target_is_the_n_step_return_plus_min_q_minus_alpha_joint_log_prob():
+def test_first_action_target_is_the_n_step_return_plus_min_q_minus_alpha_joint_log_prob():
     lrn = make_learner(q_chunking_strategy="standard", n_step=2)  # first_action: min, entropy in backup
     constant_target_critics(lrn, [1.0, 2.0, 6.0])
     batch = episodes_buffer().gather(np.array([0, 6]), 3, 2, G)
@@ -164,7 +164,7 @@ def test_update_with_utd_makes_one_whole_update_per_batch_as_the_official_batch_
     assert lrn.step == 3
 
 
-def test_update_reports_the_seeds_metric_names():
+def test_update_reports_the_seed_documents_metric_names():
     metrics = make_learner().update([episodes_buffer().sample(8, 3, 3, G)])
     for name in ("q_chunking/joint_log_prob", "q_chunking/chunk_size", "q_chunking/n_step_returns",
                  "q_chunking/adjusted_entropy", "loss_critic", "loss_actor", "loss_temperature", "alpha", "q_mean"):
@@ -202,11 +202,11 @@ def test_the_image_encoder_learns_from_the_critic_loss_only():
     assert conv.grad is None
 
 
-def test_the_seeds_act_actor_with_observation_history_trains():
+def test_the_first_action_presets_act_actor_with_observation_history_trains():
     from policy.config import preset
 
     torch.manual_seed(0)
-    cfg = preset("seed", act_chunk_size=4, obs_history_length=3, num_critics=2, critic_hidden_dims=[16],
+    cfg = preset("first_action", act_chunk_size=4, obs_history_length=3, num_critics=2, critic_hidden_dims=[16],
                  discount=G).with_features(1, ["j"], {}, 10.0)
     pol = QChunkSACPolicy(cfg)
     lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))

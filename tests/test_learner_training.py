@@ -91,7 +91,7 @@ def test_existing_output_without_resume_is_a_clear_error(tmp_path):
         train(tiny_job(tmp_path, steps=60, eval_every=0))
 
 
-def test_seed_command_line_parses_with_the_seeds_json(tmp_path):
+def test_the_command_line_parses_with_the_seed_documents_json(tmp_path):
     path = tmp_path / "sac_q_chunking.json"
     path.write_text(json.dumps({"use_act_actor": True, "use_sequence_act_actor": True, "enable_q_chunking": True,
                                 "q_chunking_strategy": "standard", "act_chunk_size": 8, "obs_history_length": 5,
@@ -108,6 +108,11 @@ def test_command_line_overrides_the_preset_and_the_config_file(tmp_path):
     path.write_text(json.dumps({"act_chunk_size": 4}))
     cfg = build_config(["--preset=sac", f"--config-path={path}", "--policy.num_critics=2"])
     assert cfg.policy.act_chunk_size == 4 and cfg.policy.chunk_size == 1 and cfg.policy.num_critics == 2
+
+
+def test_the_former_preset_name_on_the_command_line_gives_and_records_the_renamed_preset():
+    old, new = build_config(["--preset=seed"]), build_config(["--preset=first_action"])
+    assert old.policy == new.policy and old.preset == new.preset == "first_action"
 
 
 def test_unknown_key_in_the_config_file_is_an_error_naming_it(tmp_path):
@@ -136,17 +141,17 @@ def test_sparse_point_reach_pays_only_the_success():
     assert rewards[-1] == 1.0 and set(rewards[:-1]) == {0.0} and info["is_success"]
 
 
-def test_seed_json_means_the_seeds_first_action_critic_in_every_tool(tmp_path):
-    """The seed's JSON names a seed strategy and leaves the critic to be derived: every tool must give
-    it the seed's first-action critic (min over critics, entropy in the backup), not the paper's."""
+def test_a_first_action_strategy_in_a_config_file_means_the_first_action_critic_in_every_tool(tmp_path):
+    """configs/first_action.json names a q_chunking_strategy and leaves the critic to be derived: every tool
+    must give it the first-action critic (min over critics, entropy in the backup), not the paper's."""
     from hil.config import HILConfig
     from tools._policy_cli import parse_with_policy_file
     from tools.train import build_config
 
-    seed = tmp_path / "seed.json"
-    seed.write_text(json.dumps({"enable_q_chunking": True, "q_chunking_strategy": "standard", "act_chunk_size": 8}))
-    for cfg in (build_config([f"--config-path={seed}"]),
-                parse_with_policy_file(HILConfig, [f"--config-path={seed}"])):
+    path = tmp_path / "first_action.json"
+    path.write_text(json.dumps({"enable_q_chunking": True, "q_chunking_strategy": "standard", "act_chunk_size": 8}))
+    for cfg in (build_config([f"--config-path={path}"]),
+                parse_with_policy_file(HILConfig, [f"--config-path={path}"])):
         assert (cfg.policy.critic_mode, cfg.policy.critic_aggregation, cfg.policy.backup_entropy) == (
             "first_action", "min", True)
 

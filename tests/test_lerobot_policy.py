@@ -28,8 +28,8 @@ from lerobot.utils.import_utils import register_third_party_plugins
 from policy.config import POLICY_TYPE
 from policy.hub import PolicyNotFoundError
 from policy.qchunk_sac import QChunkSACPolicy
-from tests.sample_policies import make_policy as make_sample_policy
-from tests.sample_policies import save_training_checkpoint
+from testing.sample_policies import make_policy as make_sample_policy
+from testing.sample_policies import save_training_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 STATE_NAMES = [f"state_{i}" for i in range(8)]

@@ -20,7 +20,7 @@ from export import (
     read_metadata,
 )
 from export.exporter import ParityError, check_parity, export_policy
-from tests.sample_policies import make_policy, save_training_checkpoint
+from testing.sample_policies import make_policy, save_training_checkpoint
 
 torch.set_num_threads(1)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from export.exporter import export_policy
-from tests.sample_policies import make_policy, save_training_checkpoint
+from testing.sample_policies import make_policy, save_training_checkpoint
 from tools.run_policy import main
 
 torch.set_num_threads(1)

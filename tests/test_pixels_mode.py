@@ -18,7 +18,7 @@ from export.onnx_policy import OnnxChunkPolicy
 from policy.config import QChunkSACConfig
 from policy.qchunk_sac import QChunkSACPolicy
 from robot.config import make_robot, robot_config_for
-from tests.sample_policies import save_training_checkpoint
+from testing.sample_policies import save_training_checkpoint
 
 torch.set_num_threads(1)
 SIZE = 24

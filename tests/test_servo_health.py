@@ -117,7 +117,7 @@ def test_a_clean_bus_gives_no_checksum_warning(arm, caplog):
 def actors(tmp_path_factory):
     """An exported actor per arm type, in that arm's units."""
     from export.exporter import export_policy
-    from tests.sample_policies import make_policy, save_training_checkpoint
+    from testing.sample_policies import make_policy, save_training_checkpoint
 
     root = tmp_path_factory.mktemp("health_actors")
     low, high = np.array([-80.0] * 5 + [0.0]), np.array([80.0] * 5 + [100.0])

@@ -65,6 +65,21 @@ def test_plot_writes_figures_and_replaces_its_doc_block(results, tmp_path):
         assert (tmp_path / "img" / f"study_smoke_{figure}.png").stat().st_size > 10_000
 
 
+def test_results_recorded_under_a_former_variant_name_count_as_the_renamed_variant(results, tmp_path, caplog):
+    """A result file written when the first-action variants were named seed_* (its folder and its "variant"
+    field keep that name) is read by the plots and the driver's skip check as the variant's present name."""
+    record = json.loads(run.result_path(results, "smoke", "lift", "qc", 0).read_text())
+    old = run.result_path(tmp_path, "smoke", "lift", "seed_standard", 0)
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({**record, "variant": "seed_standard"}))
+    assert set(plot.load_results(tmp_path, "smoke")) == {("lift", "first_action_standard")}
+    with caplog.at_level("INFO"):
+        assert run.main(["--budget", "smoke", "--variants", "seed_standard", "--tasks", "lift", "--seeds", "1",
+                         "--results-dir", str(tmp_path), "--dry-run"]) == 0
+    assert "variant 'seed_standard' is now named 'first_action_standard'" in caplog.text
+    assert "1 done, 0 to run" in caplog.text
+
+
 def test_mean_ci_uses_student_t():
     mean, half = plot.mean_ci(np.array([[0.0], [0.5], [1.0]]))
     assert mean[0] == pytest.approx(0.5)

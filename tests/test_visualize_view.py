@@ -1,4 +1,9 @@
-"""ChunkView on its own: headless .rrd recordings read back through Rerun's reader, and the arm model."""
+"""ChunkView on its own: headless .rrd recordings read back through Rerun's reader, the arm model, and who
+loads the viewer."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +17,7 @@ from robot.viz.readback import read_blueprint_views, read_entity_rows, read_scal
 FPS = 50.0
 SIM_CONFIGS = {"sim_so101": SimSO101Config, "sim_koch": SimKochConfig}
 H = 8
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _view(tmp_path, **overrides) -> tuple[ChunkView, object]:
@@ -191,3 +197,11 @@ def test_a_malformed_chunk_is_skipped_and_the_view_keeps_logging(tmp_path):
     rows = read_entity_rows(path)
     assert [p for p in rows if p.startswith("/world/chunks/")] == ["/world/chunks/c000000"]
     assert rows["/joints/gripper/measured"] == 1
+
+
+def test_importing_the_training_job_or_the_hil_session_loads_no_viewer():
+    code = ("import sys, policy.training, hil.session, hil.config\n"
+            "print(sorted(m for m in ('robot.viz.view', 'rerun') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

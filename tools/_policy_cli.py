@@ -1,14 +1,16 @@
 """Command-line parsing shared by tools.train, tools.hil_session, tools.actor and tools.learner.
 
-`--config-path=FILE.json`: a file holding only policy keys (the seed's JSON block, a saved
-config.json) sets the policy; any other file is a whole session config. `--preset=qc|sac|seed`
-starts the policy from a preset. Precedence: defaults < preset < config file < command line.
+`--config-path=FILE.json`: a file holding only policy keys (configs/first_action.json, a saved
+config.json) sets the policy; any other file is a whole session config. `--preset=qc|sac|first_action`
+starts the policy from a preset. Precedence: defaults < preset < config file < command line. Renamed presets
+and configs/ files (`seed`, configs/seed.json) still work, with a one-line notice.
 Dashes in option names are accepted (--output-dir = --output_dir).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from dataclasses import fields
 from pathlib import Path
@@ -16,10 +18,22 @@ from typing import Any, Mapping, TypeVar
 
 import draccus
 
-from policy.config import QChunkSACConfig, preset_dict
+from policy.config import QChunkSACConfig, preset_dict, preset_name
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 POLICY_KEYS = {f.name for f in fields(QChunkSACConfig)}
+CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+# configs/ files renamed after what they hold; the old name is kept beside the new one and still loads
+RENAMED_CONFIG_FILES: dict[str, str] = {"seed.json": "first_action.json"}
+
+
+def _note_renamed_config(path: str) -> None:
+    """One line when `path` is a shipped configs/ file under its former name."""
+    file = Path(path).absolute()
+    if file.name in RENAMED_CONFIG_FILES and file.parent.resolve() == CONFIGS_DIR:
+        new = file.with_name(RENAMED_CONFIG_FILES[file.name])
+        log.warning("%s is now named %s (the old name will go)", path, new.relative_to(CONFIGS_DIR.parent))
 
 
 def _normalise(arg: str) -> str:
@@ -41,8 +55,8 @@ def _session_policy_overrides(default_policy: QChunkSACConfig) -> dict:
 
     Only these are layered under a preset or a config file: encoding the whole default would pin the
     derived fields (critic_mode, critic_aggregation, backup_entropy resolved for the paper's critic),
-    so the seed's JSON, which names a seed strategy and leaves those to be derived, would silently
-    get the paper's critic."""
+    so configs/first_action.json, which names a q_chunking_strategy and leaves those to be derived, would
+    silently get the paper's critic."""
     ours, base = draccus.encode(default_policy), draccus.encode(QChunkSACConfig())
     return {k: v for k, v in ours.items() if base.get(k) != v}
 
@@ -68,14 +82,16 @@ def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "p
     # draccus builds a nested dataclass named on the command line from its class defaults, not from
     # the field's default_factory: without this, one --policy.x flag would silently replace the
     # session's policy defaults with QChunkSACConfig's (10 critics of 4x512). A preset starts from
-    # the class defaults on purpose (it names the paper's / the seed's values).
+    # the class defaults on purpose (it names the paper's / the seed document's values).
     default_policy = next(f for f in fields(cls) if f.name == policy_field).default_factory()
     merged: dict = {policy_field: _session_policy_overrides(default_policy)}
     if preset is not None:
+        preset = preset_name(preset)
         merged = {policy_field: preset_dict(preset)}
         if preset_field is not None:
             merged[preset_field] = preset
     if path is not None:
+        _note_renamed_config(path)
         data = json.loads(Path(path).read_text())
         if not isinstance(data, dict):
             raise ValueError(f"{path} must hold a JSON object")
@@ -90,9 +106,10 @@ def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "p
 
 POLICY_FLAGS = {
     "preset": "start the policy from a preset: qc (the paper's QC-RLPD sizes: 10 critics of 4x512), sac "
-              "(plain SAC, chunk of 1), seed (the seed document's JSON block)",
-    "config_path": "a JSON file: only policy keys (the seed's JSON, a checkpoint's config.json) sets the policy, "
-                   "any other keys a whole config. Precedence: defaults < --preset < this file < command line",
+              "(plain SAC, chunk of 1), first_action (first-action critic with the ACT actor: the seed document's "
+              "JSON block; formerly `seed`)",
+    "config_path": "a JSON file: only policy keys (configs/first_action.json, a checkpoint's config.json) sets the "
+                   "policy, any other keys a whole config. Precedence: defaults < --preset < this file < command line",
 }
 
 

@@ -2,7 +2,7 @@
 
     python -m tools.train                                   # the quick default run (minutes on a CPU)
     python -m tools.train --preset=qc --steps=100000 --output_dir=outputs/train/qc
-    python -m tools.train --config-path=configs/seed.json --env-name=chunkbot/SO101Lift-v0 --output_dir=outputs/train/seed
+    python -m tools.train --config-path=configs/first_action.json --output_dir=outputs/train/first_action
     python -m tools.train --obs_mode=pixels --image_size=64 --output_dir=outputs/train/pixels
     python -m tools.train --obs_mode=pixels --num_envs=4 --output_dir=outputs/train/pixels4   # 4 envs render in workers
 
@@ -20,9 +20,9 @@ with two cameras named front and wrist at that resolution). `--num_envs=N` steps
 processes, each playing its own chunks into its own part of the replay, so rendering keeps up with the
 learner (`utd_ratio` updates per env step, counted over all envs; resume with the same N).
 
-`--preset=qc|sac|seed` starts the policy from a preset; `--config-path=FILE.json` holding only policy
-keys (the seed's JSON block, configs/seed.json) is the policy config, a file with train keys is a whole
-TrainConfig. Precedence: defaults < --preset < --config-path < command line. Dashes in option names
+`--preset=qc|sac|first_action` starts the policy from a preset; `--config-path=FILE.json` holding only
+policy keys (configs/first_action.json, the seed document's JSON block) is the policy config, a file with
+train keys is a whole TrainConfig. Precedence: defaults < --preset < --config-path < command line. Dashes in option names
 are accepted (--env-name = --env_name), and LeRobot's lerobot-train names (--log_freq, --save_freq,
 --batch_size, --dataset.repo_id, --dataset.root, --policy.device, --eval.n_episodes) work too.
 """

@@ -86,8 +86,10 @@ def load_policy(path: Path) -> Any:
 
 def _checkpoint_dir(path: Path) -> Path | None:
     """The training checkpoint (with training_state/) that `path` names, if any."""
+    from policy.checkpoint import learner_state_path  # a checkpoint dir names a torch policy: torch is loaded
+
     for candidate in (path, path.parent, path / "checkpoints" / "last"):
-        if (candidate / "training_state" / "learner.safetensors").is_file():
+        if learner_state_path(candidate).is_file():
             return candidate
     return None
 
@@ -99,15 +101,14 @@ class TorchChunkValue:
     def __init__(self, policy: Any, checkpoint: Path):
         import torch
 
-        from export.graph import load_critic
+        from policy.checkpoint import load_critic
+        from policy.learner import aggregate_critics, critic_actions
 
         self.torch = torch
         self.policy = policy
         self.critic = load_critic(policy, checkpoint)
-        cfg = policy.config
-        self.first_action = cfg.critic_mode == "first_action"
-        self.use_min = cfg.critic_aggregation == "min"
-        self.history: deque[np.ndarray] = deque(maxlen=int(cfg.obs_history_length))
+        self.critic_actions, self.aggregate_critics = critic_actions, aggregate_critics
+        self.history: deque[np.ndarray] = deque(maxlen=int(policy.config.obs_history_length))
 
     def reset(self) -> None:
         self.history.clear()
@@ -126,10 +127,8 @@ class TorchChunkValue:
             images = [torch.as_tensor(frame[IMAGE_PREFIX + c])[None] for c in pol.camera_names]
             features = pol.features(states, images)
             unit = pol.chunk_to_unit(torch.as_tensor(chunk, dtype=torch.float32)[None], states)
-            if self.first_action:
-                unit = unit[:, : pol.config.action_dim]
-            q = self.critic(torch.cat([features, unit], -1))[:, 0]  # (K,)
-            return float(q.min() if self.use_min else q.mean())
+            q = self.critic(torch.cat([features, self.critic_actions(pol.config, unit)], -1))  # (K, 1)
+            return float(self.aggregate_critics(pol.config, q, dim=0)[0])
 
 
 # ---------------------------------------------------------------------- dataset

@@ -31,7 +31,7 @@ import numpy as np
 
 from benchmarks.study.run import DEFAULT_RESULTS
 from benchmarks.study.tasks import BUDGETS, TASKS
-from benchmarks.study.variants import VARIANTS
+from benchmarks.study.variants import VARIANTS, variant_name
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "study.md"
@@ -109,7 +109,8 @@ def load_results(results_dir: Path, budget: str) -> dict[tuple[str, str], CellSe
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for path in sorted((results_dir / budget).glob("*/*/seed*.json")):
         record = json.loads(path.read_text())
-        groups.setdefault((record["task"], record["variant"]), []).append(record)
+        # a result recorded under a variant's former name (seed_*) is that variant's
+        groups.setdefault((record["task"], variant_name(record["variant"], notice=False)), []).append(record)
     out = {}
     for key, records in groups.items():
         lengths = {len(r["curve"]) for r in records}

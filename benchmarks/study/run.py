@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.study.tasks import BUDGETS, TASKS, Budget, Task
-from benchmarks.study.variants import DEFAULT_VARIANTS, VARIANTS
+from benchmarks.study.variants import DEFAULT_VARIANTS, RENAMED_VARIANTS, VARIANTS, recorded_names, variant_name
 from contract import OBS_MODES
 from policy.envs import IMAGE_SIZE, check_observation_mode
 
@@ -41,6 +41,13 @@ def result_path(results_dir: str | Path, budget: str, task: str, variant: str, s
     """Pixels-mode cells live beside the state ones, under `<budget>-pixels`: their curves never mix."""
     folder = budget if obs_mode == "state" else f"{budget}-{obs_mode}"
     return Path(results_dir) / folder / task / variant / f"seed{seed}.json"
+
+
+def has_result(results_dir: str | Path, budget: str, task: str, variant: str, seed: int,
+               obs_mode: str = "state") -> bool:
+    """Whether the cell has a result, under the variant's present name or a former one."""
+    return any(result_path(results_dir, budget, task, name, seed, obs_mode).is_file()
+               for name in recorded_names(variant))
 
 
 def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
@@ -125,8 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget", default="small", choices=sorted(BUDGETS))
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: one per core)")
-    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS),
-                   help="default: the study's six (ablations run only when named)")
+    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=[*VARIANTS, *RENAMED_VARIANTS],
+                   help="default: the study's six (ablations run only when named); the former seed_* names "
+                        "still work")
     p.add_argument("--tasks", nargs="+", default=None, choices=list(TASKS),
                    help="default: every task (pixels mode: the sim tasks)")
     p.add_argument("--obs-mode", "--obs_mode", default="state", choices=OBS_MODES,
@@ -139,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     log = logging.getLogger("study")
+    args.variants = list(dict.fromkeys(variant_name(v) for v in args.variants))
 
     budget = BUDGETS[args.budget]
     seeds = budget.seeds if args.seeds is None else args.seeds
@@ -157,8 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [TASKS[t] for t in args.tasks]
     data_dir = args.results_dir / "data"
     cells = [(v, t.name, s) for t in tasks for v in args.variants for s in range(seeds)]
-    todo = [c for c in cells
-            if not result_path(args.results_dir, budget.name, c[1], c[0], c[2], args.obs_mode).is_file()]
+    todo = [c for c in cells if not has_result(args.results_dir, budget.name, c[1], c[0], c[2], args.obs_mode)]
     # seed by seed (a run cut short still has every cell's first seeds), longest tasks first within a
     # seed (episodes of cube-double and pick-place are the longest), so the tail is short
     order = {"cube-double": 0, "pickplace": 1, "cube-single": 2, "lift": 3}

@@ -5,16 +5,21 @@
     with view, attach_view(view, executor):
         executor.run(max_steps=500)
 
-Light to import: rerun and mujoco load only when a view is enabled.
+Light to import: `VizConfig` (a field of the tools' and the training job's configs) is all that loads with
+the package; the view itself loads where it is used (`robot.viz.ChunkView`), rerun and mujoco only when a
+view is enabled.
 """
 
 from robot.viz.config import VizConfig
-from robot.viz.view import ChunkView
 
 __all__ = ["ChunkView", "VizConfig", "attach_view", "ExecutorView", "read_entity_rows"]
 
 
 def __getattr__(name: str):
+    if name == "ChunkView":
+        from robot.viz.view import ChunkView
+
+        return ChunkView
     # The executor bridge imports the executor; keep `from robot.viz import VizConfig` free of it.
     if name in ("attach_view", "ExecutorView"):
         from robot.viz import executor_view

@@ -6,8 +6,8 @@ exactly what training writes. The weights are re-drawn at a scale where the chun
 input (a fresh actor's head is ~1e-3 and would hide a mis-wired input behind a near-constant
 output), and the normaliser gets non-trivial statistics and the sim arm's joint ranges.
 
-A test fixture (benchmarks/bench_onnx.py uses it too, as it uses tests.emulators); torch and
-policy/ are imported inside the functions, so importing it stays cheap.
+Shared by the tests and benchmarks/bench_onnx.py (hence `testing/`, not `tests/`); torch and policy/ are
+imported inside the functions, so importing it stays cheap.
 """
 
 from __future__ import annotations
