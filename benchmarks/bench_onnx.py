@@ -13,9 +13,9 @@ Everything runs on one thread (torch.set_num_threads(1), onnxruntime intra_op 1)
 where the control loop needs the other cores. Columns:
 
 - `ort predict_chunk`: `OnnxChunkPolicy.predict_chunk(frame)`, the runtime path: numpy frame in
-  (checks, history), (h, A) numpy chunk out;
+  (checks), (h, A) numpy chunk out;
 - `ort session.run`: the bare onnxruntime call on prepared batch-1 inputs;
-- `torch predict_chunk`: `QChunkSACPolicy.predict_chunk(frame)` (numpy in/out, its history);
+- `torch predict_chunk`: `QChunkSACPolicy.predict_chunk(frame)` (numpy in/out, the window assembled);
 - `torch eager`: `policy.deterministic_chunk(...)` on prepared tensors under inference_mode;
 - `torch.compile` (with --compile): the same function compiled by inductor.
 
@@ -79,8 +79,8 @@ def time_calls(fns: dict[str, Callable[[], object]], calls: int, runs: int, warm
 
 
 def frame_from(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Batch-1 graph inputs -> one unbatched policy frame."""
-    return {k: v[0] for k, v in feeds.items() if k == STATE_KEY or k.startswith(IMAGE_PREFIX)}
+    """Batch-1 graph inputs -> one unbatched window frame (with its state_history when the actor reads one)."""
+    return {k: v[0] for k, v in feeds.items() if k in (STATE_KEY, STATE_HISTORY) or k.startswith(IMAGE_PREFIX)}
 
 
 def torch_args(policy, feeds: dict[str, np.ndarray]) -> tuple[torch.Tensor, ...]:

@@ -57,11 +57,13 @@ def env_scene_seed(seed: int) -> int:
 def training_evaluation(policy, env_name: str, episodes: int) -> list[bool]:
     from policy.runner import ChunkRunner
     from policy.training import make_env
+    from robot.history import ObservationHistory
 
     env = make_env(env_name)
-    runner = ChunkRunner(env, None, 10_000, policy.observe)
+    history = ObservationHistory(policy.history_length)
+    runner = ChunkRunner(env, None, 10_000, history.push)
     while len(runner.finished) < episodes:
-        runner.run_chunk(policy.chunk_from_history(True).cpu().numpy())
+        runner.run_chunk(policy.action_chunk(history.frame(), True).cpu().numpy())
     return [e.success for e in runner.finished[:episodes]]
 
 

@@ -18,9 +18,9 @@ class ChunkPolicy(Protocol):
     chunk_size: int                  # h: actions per predicted chunk
     action_names: tuple[str, ...]    # e.g. ("shoulder_pan.pos", ..., "gripper.pos")
     fps: float                       # control rate the policy was trained at
-    # Optional: `history_length` (int, default 1). A policy that reads L > 1 consecutive states gets the
-    # previous L-1 in `frame["state_history"]` ((L-1, D), oldest first) from the executor, because it is
-    # asked for a chunk only every few control steps.
+    # Optional: `history_length` (int, default 1). A policy that reads L > 1 consecutive states keeps no
+    # history: it gets the previous L-1 in `frame["state_history"]` ((L-1, D), oldest first) from the
+    # caller, who sees every control step (the executor's `robot.history.ObservationHistory`).
 
     def predict_chunk(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         """One policy frame (`observation.state`, `observation.images.<cam>`, unbatched) ->

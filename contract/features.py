@@ -30,8 +30,9 @@ ACTION_NAMES: tuple[str, ...] = tuple(position_feature(m) for m in MOTOR_NAMES)
 STATE_KEY = "observation.state"
 IMAGE_PREFIX = "observation.images."
 ACTION_KEY = "action"
-# Optional in a frame handed to a policy with an observation history of L > 1 frames: the states of
-# the previous L-1 control steps, (L-1, D) float32, oldest first (the executor fills it).
+# In a frame handed to a policy with an observation history of L > 1 frames (and only there): the
+# states of the previous L-1 control steps, (L-1, D) float32, oldest first. Policies keep no history:
+# whoever steps the episode does (robot.history.ObservationHistory, e.g. the executor's), and fills it.
 STATE_HISTORY_KEY = "state_history"
 
 # What a policy observes on a simulated task: "state" (the privileged simulator state, for studies) or

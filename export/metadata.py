@@ -10,13 +10,14 @@ Graph interface (what `metadata.inputs` / `metadata.outputs` name):
              state_history                (B, L-1, D)   float32  only when obs_history_length L > 1: the
                                                                  previous L-1 raw states, oldest first
     outputs  action_chunk                 (B, h, A)     float32  joint targets in robot units
-             next_state_history           (B, L-1, D)   float32  only when L > 1: feed it back next call
+             next_state_history           (B, L-1, D)   float32  only when L > 1: the window moved on by this
+                                                                 state (a caller that calls every step can feed it back)
              chunk_q_values, chunk_value  (B, K), (B,)  float32  only with the critic exported
 
 The observation history is a pure function inside the graph (concatenate, shift) with its
 buffer carried by the caller, so one ONNX file stays stateless and a batch of episodes can run
 through it at once. At an episode start the caller fills the history with the first state
-repeated, exactly as the torch policy does (`QChunkSACPolicy.observe`).
+repeated, as `robot.history.ObservationHistory` does for the torch policy and the ONNX actor alike.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ It implements `contract.ChunkPolicy`, so the chunk executor runs it exactly like
 torch policy: one raw policy frame in (`observation.state` float32, `observation.images.<cam>`
 uint8 H x W x 3, as `robot.features.to_policy_frame` builds it), one (h, A) chunk of joint
 targets in robot units out. Normalisation, image preprocessing and action scaling live in the graph.
+It keeps no observation history: an actor that reads L > 1 states takes the previous L-1 in the
+frame (`state_history`), from the caller's `robot.history.ObservationHistory` (the executor's).
 
 Latency: one intra-op thread (a batch-1 actor is far too small to gain from a thread pool, and
 the control loop needs the other cores), sequential execution, all graph optimisations, and the
@@ -21,6 +23,7 @@ import onnxruntime as ort
 
 from export import integrity
 from export.metadata import ACTION_CHUNK, IMAGE_PREFIX, STATE_HISTORY, STATE_KEY, ActorMetadata, OnnxModelError
+from robot.history import missing_history_message
 
 _ORT_DTYPES = {"float32": "tensor(float)", "uint8": "tensor(uint8)"}
 
@@ -89,7 +92,6 @@ class OnnxChunkPolicy:
         self._observation_specs = [(k, tuple(s.shape), np.dtype(s.dtype)) for k, s in meta.observations.items()]
         self._output_names = list(meta.outputs)
         self._has_history = meta.history_length > 1
-        self._history: np.ndarray | None = None   # (1, L-1, D): the previous raw states, oldest first
         self.last_value: float | None = None      # critic's value of the last chunk (critic exports only)
         self.last_q_values: np.ndarray | None = None
 
@@ -108,7 +110,7 @@ class OnnxChunkPolicy:
 
     @property
     def history_length(self) -> int:
-        """States the actor reads (L); the executor hands over the previous L-1 with each request."""
+        """States the actor reads (L); the caller hands over the previous L-1 with each frame."""
         return self.metadata.history_length
 
     @property
@@ -116,29 +118,24 @@ class OnnxChunkPolicy:
         return self.metadata.critic is not None
 
     def reset(self) -> None:
-        """New episode: forget the observation history (the next state fills it)."""
-        self._history = None
+        """New episode: forget the last chunk's critic values (the policy keeps no history)."""
         self.last_value = None
         self.last_q_values = None
 
     def predict_chunk(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        """One unbatched policy frame -> (h, A) float32 joint targets in robot units.
+        """One unbatched window frame -> (h, A) float32 joint targets in robot units.
 
-        With a history (L > 1) the policy keeps the states of its previous calls. A caller that sees
-        every control step (the training runner does) can pass the L-1 states before this frame as
-        `observation["state_history"]` ((L-1, D) float32, oldest first) instead: then that is used
-        and the internal history is left alone."""
+        With a history (L > 1) the frame carries the L-1 states before this one as
+        `observation["state_history"]` ((L-1, D) float32, oldest first; an episode's first frame
+        repeated until it has its own), as `robot.history.ObservationHistory.frame()` builds it."""
         feeds = {key: value[None] for key, value in self.check_observation(observation).items()}
-        given = observation.get(STATE_HISTORY) if self._has_history else None
-        if given is not None:
+        if self._has_history:
+            given = observation.get(STATE_HISTORY)
+            if given is None:
+                raise ObservationMismatchError(missing_history_message(self.metadata.history_length,
+                                                                       self.metadata.state_dim))
             feeds[STATE_HISTORY] = self._check_history(given)[None]
-        elif self._has_history:
-            if self._history is None:  # episode start: the history repeats the first state
-                self._history = np.repeat(feeds[STATE_KEY][:, None], self.metadata.history_length - 1, axis=1)
-            feeds[STATE_HISTORY] = self._history
         outputs = self._session.run(self._output_names, feeds)
-        if self._has_history and given is None:
-            self._history = outputs[1]
         if self.has_critic:
             self.last_q_values = outputs[-2][0]
             self.last_value = float(outputs[-1][0])

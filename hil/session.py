@@ -64,7 +64,8 @@ class HILSession:
         self.action_names = tuple(robot.action_features)
         self.features = robot.observation_features
         self.person = Person(cfg, robot, teleop, hub or KeyHub(), self.action_names, self.fps)
-        self.actor = ActorPolicy(cfg.policy.chunk_size, self.action_names, self.fps, cfg.actor_noise)
+        self.actor = ActorPolicy(cfg.policy.chunk_size, self.action_names, self.fps, cfg.actor_noise,
+                                 cfg.policy.obs_history_length)   # each episode's executor keeps its history
         self.episode_index, self.env_steps = start_episode, env_steps
         self.results: list[EpisodeResult] = []
         self.output_dir = Path(cfg.output_dir)

@@ -69,10 +69,12 @@ class ActorPolicy:
     """The `ChunkPolicy` the executor runs: the latest sound weights from the learner, sampled
     (exploration) or deterministic. Holds no weights until the learner publishes the first."""
 
-    def __init__(self, chunk_size: int, action_names: tuple[str, ...], fps: float, noise: float = 1.0) -> None:
+    def __init__(self, chunk_size: int, action_names: tuple[str, ...], fps: float, noise: float = 1.0,
+                 history_length: int = 1) -> None:
         self.chunk_size = int(chunk_size)
         self.action_names = tuple(action_names)
         self.fps = float(fps)
+        self.history_length = int(history_length)  # L: the executor keeps the window and hands it over
         self.deterministic = False
         # Exploration: 1 samples the policy's own distribution, 0 plays its mean, in between moves the
         # sample that fraction of the way from the mean (a person is there to correct it anyway).
@@ -88,10 +90,12 @@ class ActorPolicy:
             if policy is None:
                 config = QChunkSACConfig.from_dict(json.loads(read_metadata(blob)["config"]))
                 policy = QChunkSACPolicy(config).eval()
-                if policy.chunk_size != self.chunk_size or tuple(policy.action_names) != self.action_names:
-                    raise ValueError(f"the learner's policy predicts {policy.chunk_size} x {policy.action_names}; "
-                                     f"this actor runs {self.chunk_size} x {self.action_names}: use the same "
-                                     "policy config on both")
+                if (policy.chunk_size != self.chunk_size or tuple(policy.action_names) != self.action_names
+                        or policy.history_length != self.history_length):
+                    raise ValueError(f"the learner's policy predicts {policy.chunk_size} x {policy.action_names} "
+                                     f"from {policy.history_length} states; this actor runs {self.chunk_size} x "
+                                     f"{self.action_names} from {self.history_length}: use the same policy config "
+                                     "on both")
             with torch.no_grad():
                 policy.load_state_dict(tensors)
         except (ValueError, KeyError, RuntimeError) as e:
@@ -103,10 +107,8 @@ class ActorPolicy:
     def predict_chunk(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         if self.policy is None:
             raise RuntimeError("no policy weights yet (the person drives until the learner publishes some)")
-        self.policy.observe(observation)
-        chunk = self.policy.exploration_chunk(0.0 if self.deterministic else self.noise)
+        chunk = self.policy.exploration_chunk(observation, 0.0 if self.deterministic else self.noise)
         return chunk.cpu().numpy().astype(np.float32)
 
     def reset(self) -> None:
-        if self.policy is not None:
-            self.policy.reset()
+        """contract.ChunkPolicy: nothing to forget (the episode's executor keeps the observation history)."""

@@ -3,18 +3,19 @@
 The critics, targets and temperature belong to the learner (policy/learner.py), as in LeRobot
 where the policy is the actor side and the algorithm owns the rest.
 
-Inference follows LeRobot's policy API: `predict_action_chunk(obs) -> (h, A)`,
-`select_action(obs) -> (A,)` from an internal queue refilled with a new chunk when empty,
-`reset()`. It also satisfies `contract.ChunkPolicy` (`predict_chunk` on a policy
-frame, numpy out). `deterministic_chunk(state, *images)` is a plain tensor function
-(raw state history, uint8 images -> robot-unit chunk) for ONNX export.
+Inference is stateless: one window frame in (the newest policy frame plus, when the actor reads
+L > 1 states, the previous L-1 as `state_history`), one (h, A) chunk out. The caller owns the
+observation history (`robot.history.ObservationHistory`: the executor on an arm, the runner and
+trainer in training, the HIL session), so one policy serves any number of episodes at once.
+`action_chunk` / `exploration_chunk` / `random_chunk` return tensors, `predict_chunk` numpy
+(`contract.ChunkPolicy`). `deterministic_chunk(state, *images)` is a plain tensor function (raw
+state history, uint8 images -> robot-unit chunk) for ONNX export. LeRobot's stateful per-step API
+(`select_action`, `predict_action_chunk`, `reset`) lives only on LeRobot's face of the policy
+(policy/lerobot_plugin), which keeps a history for it.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from contract import IMAGE_PREFIX, STATE_HISTORY_KEY, STATE_KEY
+from contract import IMAGE_PREFIX
 from policy.actor import make_actor
 from policy.config import QChunkSACConfig
 from policy.distributions import sample_tanh_gaussian
 from policy.encoder import ObservationEncoder
 from policy.hub import CONFIG_NAME, WEIGHTS_NAME, pretrained_dir
 from policy.normalize import Normalizer, max_action_step
+from robot.history import window_states
 
 
 class QChunkSACPolicy(nn.Module):
@@ -48,8 +50,6 @@ class QChunkSACPolicy(nn.Module):
                                      config.relative_actions, config.chunk_size)
         self.encoder = ObservationEncoder(config)
         self.actor = make_actor(config, self.encoder.output_dim, self.encoder.image_dim)
-        self._history: deque[dict[str, torch.Tensor]] = deque(maxlen=config.obs_history_length)
-        self._queue: deque[torch.Tensor] = deque()
 
     # --- ChunkPolicy attributes ---
     @property
@@ -66,8 +66,8 @@ class QChunkSACPolicy(nn.Module):
 
     @property
     def history_length(self) -> int:
-        """L: states the actor reads. The robot executor hands the previous L-1 over as
-        frame["state_history"] because it asks for a chunk only every few control steps."""
+        """L: states the actor reads. The caller keeps the window (robot/history.py) and hands the
+        previous L-1 over as frame["state_history"]."""
         return self.config.obs_history_length
 
     @property
@@ -120,101 +120,62 @@ class QChunkSACPolicy(nn.Module):
         return self.chunk_from_unit(a, state)
 
     @torch.no_grad()
-    def random_chunk(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A uniform random chunk in the actor's unit space at the current observation (the warm-up's
+    def random_chunk(self, frame: dict[str, Any], generator: torch.Generator | None = None) -> torch.Tensor:
+        """A uniform random chunk in the actor's unit space at the frame's observation (the warm-up's
         exploration): uniform over the joint ranges (absolute actions) or a local random motion from
         the present joints (relative actions)."""
         device = self.normalizer.state_mean.device
-        state = torch.stack([f[STATE_KEY] for f in self._history]).unsqueeze(0).to(device)
+        state = self._window_state(frame)
         unit = torch.rand((1, self.chunk_size * self.config.action_dim), generator=generator, device=device) * 2 - 1
         return self.chunk_from_unit(unit, state)[0]
 
-    # --- LeRobot-style inference API on policy frames ---
-    def reset(self) -> None:
-        self._history.clear()
-        self._queue.clear()
+    # --- inference on one window: stateless (the caller owns the history, robot/history.py) ---
+    def _window_state(self, frame: dict[str, Any]) -> torch.Tensor:
+        """(1, L, D) raw states of a window frame (`state_history` + `observation.state`), on the device."""
+        state = torch.as_tensor(window_states(frame, self.config.obs_history_length))
+        if state.shape[1] != self.config.state_dim:
+            raise ValueError(f"observation.state has {state.shape[1]} values; the policy expects "
+                             f"{self.config.state_dim}")
+        return state.unsqueeze(0).to(self.normalizer.state_mean.device)
 
-    def new_history(self) -> deque[dict[str, torch.Tensor]]:
-        """An empty observation history of this policy's length (one per env stepping in parallel)."""
-        return deque(maxlen=self.config.obs_history_length)
-
-    @contextmanager
-    def history_of(self, history: deque[dict[str, torch.Tensor]]) -> Iterator[None]:
-        """`observe` and the chunk methods read and write `history` inside the block: one env's
-        frames among several envs' (policy/vector_runner.py) never enter another's history."""
-        saved, self._history = self._history, history
-        try:
-            yield
-        finally:
-            self._history = saved
-
-    def observe(self, observation: dict[str, Any], episode_start: bool = False) -> None:
-        """Push one frame into the observation history (every control step, so a history of L
-        frames means L consecutive steps, as in training). A frame that carries
-        `state_history` (the executor's previous L-1 states) replaces the history instead."""
-        if episode_start:
-            self.reset()
-        frame = {STATE_KEY: torch.as_tensor(np.asarray(observation[STATE_KEY]), dtype=torch.float32).reshape(-1)}
+    def _window_images(self, frame: dict[str, Any]) -> list[torch.Tensor]:
+        """(1, H, W, 3) uint8 per camera (sorted by name) of the window's newest frame, on the device."""
+        device = self.normalizer.state_mean.device
+        images = []
         for cam in self.camera_names:
             key = IMAGE_PREFIX + cam
-            if key not in observation:
+            if key not in frame:
                 raise KeyError(f"observation lacks {key!r}; the policy was trained with cameras {self.camera_names}")
-            frame[key] = torch.as_tensor(np.asarray(observation[key]), dtype=torch.uint8)
-        if frame[STATE_KEY].numel() != self.config.state_dim:
-            raise ValueError(f"observation.state has {frame[STATE_KEY].numel()} values; the policy expects "
-                             f"{self.config.state_dim}")
-        past = observation.get(STATE_HISTORY_KEY)
-        if past is not None and self.config.obs_history_length > 1:
-            # the caller (robot executor) tracked the previous L-1 control steps: authoritative
-            past = torch.as_tensor(np.asarray(past), dtype=torch.float32).reshape(-1, self.config.state_dim)
-            past = past[-(self.config.obs_history_length - 1):]
-            self._history.clear()
-            self._history.extend({STATE_KEY: s} for s in past)
-            self._history.append(frame)
-            while len(self._history) < self.config.obs_history_length:
-                self._history.appendleft(self._history[0])
-        elif not self._history:  # episode start: the history repeats the first frame
-            self._history.extend([frame] * self.config.obs_history_length)
-        else:
-            self._history.append(frame)
+            images.append(torch.as_tensor(np.asarray(frame[key]), dtype=torch.uint8).unsqueeze(0).to(device))
+        return images
 
     @torch.no_grad()
-    def chunk_from_history(self, deterministic: bool = True) -> torch.Tensor:
-        device = self.normalizer.state_mean.device
-        state = torch.stack([f[STATE_KEY] for f in self._history]).unsqueeze(0).to(device)
-        images = [self._history[-1][IMAGE_PREFIX + c].unsqueeze(0).to(device) for c in self.camera_names]
+    def action_chunk(self, frame: dict[str, Any], deterministic: bool = True) -> torch.Tensor:
+        """One window frame (`robot.history.ObservationHistory.frame()`: the newest frame, and
+        `state_history` when the policy reads L > 1 states) -> (h, A) joint targets in robot units:
+        tanh of the mean (`deterministic`) or a sample."""
+        state, images = self._window_state(frame), self._window_images(frame)
         chunk = self.deterministic_chunk(state, *images) if deterministic else self.stochastic_chunk(state, *images)
         return chunk[0]
 
     @torch.no_grad()
-    def exploration_chunk(self, noise: float = 1.0) -> torch.Tensor:
+    def exploration_chunk(self, frame: dict[str, Any], noise: float = 1.0) -> torch.Tensor:
         """A chunk to explore with: `noise` 1 samples the policy, 0 plays its mean, in between moves
         the sample that fraction of the way from the mean. Full samples of a BC-shaped chunk policy
         spoil grasps on the sim tasks; 0.2 is what succeeds there (docs/study.md, budget `tuned`)."""
         if noise >= 1.0:
-            return self.chunk_from_history(False)
-        mean = self.chunk_from_history(True)
+            return self.action_chunk(frame, False)
+        mean = self.action_chunk(frame, True)
         if noise <= 0.0:
             return mean
-        return mean + noise * (self.chunk_from_history(False) - mean)
-
-    @torch.no_grad()
-    def predict_action_chunk(self, observation: dict[str, Any], deterministic: bool = True) -> torch.Tensor:
-        """One unbatched policy frame -> (h, A) float32 joint targets in robot units."""
-        self.observe(observation)
-        return self.chunk_from_history(deterministic)
-
-    @torch.no_grad()
-    def select_action(self, observation: dict[str, Any], deterministic: bool = True) -> torch.Tensor:
-        """The next action of the current chunk; a new chunk is predicted when the queue is empty."""
-        self.observe(observation)
-        if not self._queue:
-            self._queue.extend(self.chunk_from_history(deterministic))
-        return self._queue.popleft()
+        return mean + noise * (self.action_chunk(frame, False) - mean)
 
     def predict_chunk(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        """contract.ChunkPolicy: policy frame -> (h, A) float32 numpy."""
-        return self.predict_action_chunk(observation).cpu().numpy().astype(np.float32)
+        """contract.ChunkPolicy: window frame -> (h, A) float32 numpy (the mean chunk)."""
+        return self.action_chunk(observation).cpu().numpy().astype(np.float32)
+
+    def reset(self) -> None:
+        """contract.ChunkPolicy: nothing to forget, the policy keeps no state between calls."""
 
     # --- persistence (LeRobot's pretrained_model layout) ---
     def save_pretrained(self, directory: str | Path) -> None:

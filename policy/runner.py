@@ -16,12 +16,13 @@ import gymnasium as gym
 import numpy as np
 
 from robot.features import STATE_KEY
+from robot.history import ObservationHistory
 
 if TYPE_CHECKING:   # env worker processes run this runner without torch (policy/vector_runner.py)
     from policy.replay import ChunkReplayBuffer
 
-ChunkFn = Callable[[dict[str, np.ndarray]], np.ndarray]   # policy frame -> (h, A) robot units
-Observer = Callable[[dict[str, np.ndarray], bool], None]  # (policy frame, episode_start)
+ChunkFn = Callable[[dict[str, np.ndarray]], np.ndarray]   # window frame (robot/history.py) -> (h, A) robot units
+Observer = Callable[[dict[str, np.ndarray], bool], None]  # (policy frame, episode_start): e.g. ObservationHistory.push
 
 
 @dataclass
@@ -34,7 +35,8 @@ class EpisodeStats:
 @dataclass
 class ChunkRunner:
     """Steps `env` chunk by chunk, writing every step to `buffer` (when given). `observer` sees
-    every observation (a policy with an observation history needs each step, not only chunk starts)."""
+    every observation: the caller's `ObservationHistory.push` (a policy with an observation history
+    needs each step, not only chunk starts)."""
 
     env: gym.Env
     buffer: ChunkReplayBuffer | None = None
@@ -78,14 +80,15 @@ class ChunkRunner:
         return steps
 
 
-def _evaluate_shown(runner: "ChunkRunner", chunk_fn: ChunkFn, episodes: int, view: Any) -> None:
+def _evaluate_shown(runner: "ChunkRunner", history: ObservationHistory, chunk_fn: ChunkFn, episodes: int,
+                    view: Any) -> None:
     """The evaluation loop, one action at a time, so the view sees every step of every chunk."""
     robot = getattr(runner.env.unwrapped, "robot", None)
     fps = float(robot.config.fps) if robot is not None else 30.0
     k = 0
     view.start_episode("eval 0")
     while len(runner.finished) < episodes:
-        chunk = np.asarray(chunk_fn(runner.observation), np.float32)
+        chunk = np.asarray(chunk_fn(history.frame()), np.float32)
         view.log_chunk(chunk, origin=k)
         for i, action in enumerate(chunk):
             ended = len(runner.finished)
@@ -104,16 +107,19 @@ def uniform_random_chunk(space: gym.spaces.Box, chunk_size: int, rng: np.random.
     return rng.uniform(space.low, space.high, (chunk_size, *space.shape)).astype(np.float32)
 
 
-def evaluate(env: gym.Env, chunk_fn: ChunkFn, episodes: int, seed: int = 10_000,
-             observer: Observer | None = None, view: Any = None) -> dict[str, float]:
+def evaluate(env: gym.Env, chunk_fn: ChunkFn, episodes: int, seed: int = 10_000, history_length: int = 1,
+             view: Any = None) -> dict[str, float]:
     """Success rate, mean return and length over `episodes` fresh episodes (chunks open-loop).
 
+    The evaluation owns its observation history: `chunk_fn` gets the window of the last
+    `history_length` frames (the policy's `history_length`) at each chunk start.
     `view`: a robot.viz.ChunkView to show each chunk against the joints it produced."""
-    runner = ChunkRunner(env, None, seed, observer)
+    history = ObservationHistory(history_length)
+    runner = ChunkRunner(env, None, seed, history.push)
     if view is not None and view.enabled:
-        _evaluate_shown(runner, chunk_fn, episodes, view)
+        _evaluate_shown(runner, history, chunk_fn, episodes, view)
     while len(runner.finished) < episodes:
-        runner.run_chunk(chunk_fn(runner.observation))
+        runner.run_chunk(chunk_fn(history.frame()))
     done = runner.finished[:episodes]
     return {"success_rate": float(np.mean([e.success for e in done])),
             "return_mean": float(np.mean([e.episode_return for e in done])),

@@ -11,7 +11,6 @@ cut to 60 steps (`max_episode_steps`), and evaluation plays the mean chunk, as t
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -24,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from contract import IMAGE_PREFIX, STATE_KEY
 from policy.checkpoint import (
     BEST,
     CHECKPOINTS,
@@ -36,10 +36,11 @@ from policy.checkpoint import (
 from policy.config import TRAIN_EXPLORATION_NOISE, TRAIN_RECIPE, QChunkSACConfig
 from policy.envs import IMAGE_SIZE, check_observation_mode, make_env, observation_kwargs
 from policy.learner import QChunkSACLearner
-from policy.qchunk_sac import IMAGE_PREFIX, STATE_KEY, QChunkSACPolicy
+from policy.qchunk_sac import QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler, ReplayStreams, offline_buffer_from_dataset
 from policy.runner import ChunkRunner, evaluate
 from policy.vector_runner import VectorChunkRunner
+from robot.history import ObservationHistory
 from robot.viz import VizConfig
 
 log = logging.getLogger("policy.training")
@@ -203,8 +204,8 @@ def confirm_best(out: Path, env: gym.Env, cfg: TrainConfig, step: int, success: 
     """Evaluate checkpoints/best on scenes no evaluation during the run saw: choosing the best of several
     evaluations on the same scenes overstates it, these scenes do not."""
     best = QChunkSACPolicy.from_pretrained(out / CHECKPOINTS / BEST / PRETRAINED, cfg.device)
-    result = evaluate(env, lambda obs: best.chunk_from_history(cfg.eval_deterministic).cpu().numpy(),
-                      cfg.confirm_episodes, seed=CONFIRM_SEED, observer=best.observe)
+    result = evaluate(env, lambda frame: best.action_chunk(frame, cfg.eval_deterministic).cpu().numpy(),
+                      cfg.confirm_episodes, seed=CONFIRM_SEED, history_length=best.history_length)
     log.info("best checkpoint: step %d (evaluation success %.2f); on %d fresh scenes: success %.2f",
              step, success, cfg.confirm_episodes, result["success_rate"])
     return {"best/step": step, "best/eval_success_rate": success,
@@ -237,13 +238,6 @@ def _saved_online(buffers: dict[str, ChunkReplayBuffer], num_envs: int,
     if any(s is None for s in streams):
         return None
     return ReplayStreams(streams, seed=seed)
-
-
-def _observe_into(policy: QChunkSACPolicy, history: Any, observation: dict[str, np.ndarray],
-                  episode_start: bool) -> None:
-    """One env's observer when several step side by side: its frames go to its own history."""
-    with policy.history_of(history):
-        policy.observe(observation, episode_start)
 
 
 def _crossed(every: int, before: int, after: int) -> bool:
@@ -321,7 +315,9 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     elif not normalizer_fitted:   # the warm-up's random chunks need the action bounds already
         policy.normalizer.fit(None, env.action_space.low, env.action_space.high)
     sampler = MixedSampler(online, offline, pcfg.offline_ratio)
-    runner = ChunkRunner(env, online, seed=cfg.seed + env_step, observer=policy.observe) if cfg.num_envs == 1 else None
+    # the training loop owns the observation history of the env it steps (one per env with num_envs > 1)
+    history = ObservationHistory(pcfg.obs_history_length)
+    runner = ChunkRunner(env, online, seed=cfg.seed + env_step, observer=history.push) if cfg.num_envs == 1 else None
     vector: VectorChunkRunner | None = None
     metrics_file = (out / "metrics.jsonl").open("a")
     train_dict = draccus.encode(cfg)
@@ -329,7 +325,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
     t0 = time.time()
 
     def chunk_fn(deterministic: bool):
-        return lambda obs: policy.chunk_from_history(deterministic).cpu().numpy()
+        return lambda frame: policy.action_chunk(frame, deterministic).cpu().numpy()
 
     def log_line(record: dict[str, Any], step: int | None = None) -> None:
         metrics_file.write(json.dumps({"env_step": env_step if step is None else step, "update_step": learner.step,
@@ -350,15 +346,15 @@ def train(cfg: TrainConfig) -> dict[str, float]:
                          "best_success": best_success, "best_step": best_step}, train_dict)
         saved_at = env_step
 
-    def next_chunk() -> np.ndarray:
-        """The chunk to play from the policy's (current env's) history: random in the warm-up, then explored."""
+    def next_chunk(frame: dict[str, np.ndarray]) -> np.ndarray:
+        """The chunk to play from an env's window `frame`: random in the warm-up, then explored."""
         nonlocal normalizer_fitted
         if env_step < cfg.warmup_steps:
-            return policy.random_chunk(warmup_generator).cpu().numpy()
+            return policy.random_chunk(frame, warmup_generator).cpu().numpy()
         if not normalizer_fitted:  # no offline data: statistics of the warm-up steps
             fit_normalizer(online)
             normalizer_fitted = True
-        return policy.exploration_chunk(cfg.actor_noise).cpu().numpy()
+        return policy.exploration_chunk(frame, cfg.actor_noise).cpu().numpy()
 
     def learn(step: int) -> None:
         """The updates of env step `step`: utd_ratio of them from the warm-up's last step on."""
@@ -380,11 +376,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
 
     def evaluate_now() -> None:
         nonlocal last_eval
-        history = list(policy._history)  # evaluation runs its own episodes through the policy
-        last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes,
-                             seed=EVAL_SEED, observer=policy.observe, view=view)
-        policy.reset()
-        policy._history.extend(history)
+        last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes, seed=EVAL_SEED,
+                             history_length=pcfg.obs_history_length, view=view)  # with a history of its own
         log_line({f"eval/{k}": v for k, v in last_eval.items()})
         log.info("env step %d: eval %s", env_step, last_eval)
         keep_if_best(last_eval)
@@ -394,16 +387,14 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         the updates owed for the previous round's steps (utd_ratio per env step, counted over all
         envs); evaluations and checkpoints at the end of the round that reaches their step."""
         nonlocal env_step, vector
-        histories = [policy.new_history() for _ in range(cfg.num_envs)]
-        observers = [functools.partial(_observe_into, policy, h) for h in histories]
+        histories = [ObservationHistory(pcfg.obs_history_length) for _ in range(cfg.num_envs)]
         vector = VectorChunkRunner(cfg.env_name, env_kwargs, cfg.num_envs, online.streams, cfg.seed + env_step,
-                                   observers)
+                                   [h.push for h in histories])
         learned_to = env_step
         while True:
             budget, chunks = cfg.steps - env_step, []
-            for history in histories:   # stop exactly at cfg.steps
-                with policy.history_of(history):
-                    chunks.append(next_chunk()[:budget] if budget > 0 else None)
+            for env_history in histories:   # stop exactly at cfg.steps
+                chunks.append(next_chunk(env_history.frame())[:budget] if budget > 0 else None)
                 budget -= pcfg.chunk_size
             if any(c is not None for c in chunks):
                 vector.send(chunks)
@@ -439,7 +430,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         if runner is None:
             collect_in_parallel()
         while runner is not None and env_step < cfg.steps:
-            chunk = next_chunk()
+            chunk = next_chunk(history.frame())
             taken = runner.run_chunk(chunk[: cfg.steps - env_step])  # stop exactly at cfg.steps
             for _ in range(taken):
                 env_step += 1
@@ -459,8 +450,8 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         evaluated_last = cfg.eval_every and env_step % cfg.eval_every == 0
         if normalizer_fitted and cfg.eval_episodes > 0 and not evaluated_last:
             # the run ends with an evaluated checkpoint, whatever eval_every was
-            last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes,
-                                 seed=EVAL_SEED, observer=policy.observe, view=view)
+            last_eval = evaluate(eval_env, chunk_fn(cfg.eval_deterministic), cfg.eval_episodes, seed=EVAL_SEED,
+                                 history_length=pcfg.obs_history_length, view=view)
             log_line({f"eval/{k}": v for k, v in last_eval.items()})
             log.info("env step %d: final eval %s", env_step, last_eval)
             final_evaluated = True

@@ -53,7 +53,8 @@ import numpy as np
 
 from contract import ChunkPolicy
 from robot.action_queue import MODES, Admission, Chunk, make_action_queue
-from robot.features import STATE_HISTORY_KEY, STATE_KEY, to_policy_frame
+from robot.features import to_policy_frame
+from robot.history import ObservationHistory
 from robot.inference_worker import InferenceRequest, InferenceRunner, ThreadedInference
 from robot.interface import Robot, action_dict_to_array
 from robot.safety import SafetyConfig, SafetyLayer
@@ -205,11 +206,10 @@ class ChunkExecutor:
         self._non_finite_run = 0
         self._restart_schedule = False
         self.last_observation: dict[str, Any] | None = None
-        # A policy that reads an observation history of L frames was trained on L consecutive
-        # control steps, but it is asked for a chunk only every few steps: the loop keeps the
-        # states of the previous L-1 steps and hands them over with each request.
-        self._history_length = int(getattr(policy, "history_length", 1) or 1)
-        self._past_states: deque[np.ndarray] = deque(maxlen=max(0, self._history_length - 1))
+        # The loop owns the observation history (policies are stateless): a policy that reads L
+        # frames was trained on L consecutive control steps but is asked for a chunk only every few
+        # steps, so the loop sees every step's frame and hands the window over with each request.
+        self.history = ObservationHistory(int(getattr(policy, "history_length", 1) or 1))
 
     # ------------------------------------------------------------------ control
     @property
@@ -242,7 +242,7 @@ class ChunkExecutor:
             raise TimeoutError(f"policy inference did not finish within {timeout_s} s; cannot reset the policy")
         self.inference.poll(math.inf)  # drop a finished but unread result
         self.inference.reset_policy()
-        self._past_states.clear()
+        self.history.clear()
         self._in_takeover = False
         self._last_fresh = None
         self._watchdog_fired = False
@@ -288,18 +288,9 @@ class ChunkExecutor:
             row["stale"] = admission.stale
         return error
 
-    def _state_history(self, state: np.ndarray) -> np.ndarray:
-        """(L-1, D) states of the previous steps, oldest first; an episode's start repeats its first state."""
-        past = list(self._past_states)
-        missing = self._history_length - 1 - len(past)
-        return np.stack([past[0] if past else state] * missing + past).astype(np.float32)
-
-    def _request(self, k: int, observation: dict[str, Any], obs_time: float) -> None:
-        frame = to_policy_frame(observation, self._observation_features)
+    def _request(self, k: int, obs_time: float) -> None:
         # Copy camera frames: a driver may reuse its buffers while the policy still reads them.
-        frame = {key: (v.copy() if v.dtype == np.uint8 else v) for key, v in frame.items()}
-        if self._history_length > 1:
-            frame[STATE_HISTORY_KEY] = self._state_history(frame[STATE_KEY])
+        frame = {key: (v.copy() if v.dtype == np.uint8 else v) for key, v in self.history.frame().items()}
         self.inference.submit(InferenceRequest(frame, k, obs_time, self._generation))
 
     def step(self, scheduled: float | None = None,
@@ -327,6 +318,8 @@ class ChunkExecutor:
                 override = self.intervention(observation)
         if self._last_fresh is None:
             self._last_fresh = t_start  # the watchdog counts from the first step
+        if observation is not None:  # every step's frame, whoever drives: the window is consecutive steps
+            self.history.push(to_policy_frame(observation, self._observation_features))
 
         policy_error = None
         new_plan = False
@@ -346,14 +339,12 @@ class ChunkExecutor:
                 self._in_takeover = False
                 policy_error = self._collect(k, t_read, row)
                 if observation is not None and not self.inference.busy and self.queue.wants_chunk(k, self.lead_steps()):
-                    self._request(k, observation, t_start)
+                    self._request(k, t_start)
                     policy_error = self._collect(k, t_read, row) or policy_error  # a zero-latency runner
                 target, new_plan = self.queue.pop(k) if observation is not None else (None, False)
                 played = self.queue.played if target is not None else None
                 source = SOURCE_POLICY if target is not None else SOURCE_HOLD
             row["queue_depth"] = self.queue.depth(k)
-        if observation is not None and self._history_length > 1:
-            self._past_states.append(to_policy_frame(observation, self._observation_features)[STATE_KEY])
 
         if target is not None:
             self._last_fresh = t_read

@@ -190,6 +190,7 @@ class RemotePolicySpec:
     chunk_size: int
     action_names: tuple[str, ...]
     fps: float
+    history_length: int = 1   # states the policy reads: the executor keeps the window and sends it along
 
     def predict_chunk(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         raise RuntimeError("this policy runs in a child process: submit requests through its ProcessInference")
@@ -202,7 +203,8 @@ def _serve(policy_factory: Callable[[], ChunkPolicy], conn) -> None:
     """Child process: build the policy, then answer requests until told to stop."""
     try:
         policy = policy_factory()
-        conn.send(("ready", RemotePolicySpec(int(policy.chunk_size), tuple(policy.action_names), float(policy.fps))))
+        conn.send(("ready", RemotePolicySpec(int(policy.chunk_size), tuple(policy.action_names), float(policy.fps),
+                                             int(getattr(policy, "history_length", 1) or 1))))
     except Exception as e:  # noqa: BLE001
         conn.send(("error", f"{type(e).__name__}: {e}"))
         return

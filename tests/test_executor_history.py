@@ -1,4 +1,5 @@
-"""A policy with an observation history gets the states of consecutive control steps, not of its calls."""
+"""The executor owns the observation history: a policy that reads one gets the states of consecutive control
+steps, not of its calls."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ import torch
 
 from export import read_metadata
 from export.exporter import check_parity, export_policy
+from robot.history import ObservationHistory, window_states
 from testing.sample_policies import make_policy, save_training_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -85,15 +86,19 @@ FRESH_PROCESS = textwrap.dedent("""
     import json, sys
     import numpy as np
     from export import OnnxChunkPolicy
+    from robot.history import ObservationHistory
     model, frames_file, out_file, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     frames = np.load(frames_file)
     policy = OnnxChunkPolicy(model)
+    history = ObservationHistory(policy.history_length)
     keys = sorted({k.split("/", 1)[1] for k in frames.files})
     chunks, values = [], []
     for episode in range(2):
         policy.reset()
+        history.clear()
         for t in range(steps):
-            chunks.append(policy.predict_chunk({k: frames[f"{t}/{k}"] for k in keys}))
+            history.push({k: frames[f"{t}/{k}"] for k in keys})
+            chunks.append(policy.predict_chunk(history.frame()))
             values.append(policy.last_value)
     np.save(out_file, np.stack(chunks))
     print(json.dumps({"values": values, "torch_imported": "torch" in sys.modules}))
@@ -114,16 +119,18 @@ def test_fresh_process_without_torch_reproduces_the_torch_policy_and_critic(expo
     assert report["torch_imported"] is False
     got = np.load(tmp_path / "chunks.npy")
 
-    # the torch side: the policy's own inference API (its history) and the learner's own critic
+    # the torch side: the policy's own inference API on the same windows, and the learner's own critic
     torch_policy, learner, _, _ = load_checkpoint(checkpoint)
     torch_policy.eval()
     want, values = [], []
+    history = ObservationHistory(torch_policy.history_length)
     for _ in range(2):
-        torch_policy.reset()
+        history.clear()
         for frame in frames:
-            want.append(torch_policy.predict_chunk(frame))
+            history.push(frame)
+            want.append(torch_policy.predict_chunk(history.frame()))
             with torch.no_grad():
-                state = torch.stack([f["observation.state"] for f in torch_policy._history]).unsqueeze(0)
+                state = torch.from_numpy(window_states(history.frame(), torch_policy.history_length)).unsqueeze(0)
                 images = [torch.from_numpy(frame[f"observation.images.{c}"])[None] for c in torch_policy.camera_names]
                 features = torch_policy.features(state, images)
                 unit = torch.tanh(torch_policy.distribution(features, state)[0])

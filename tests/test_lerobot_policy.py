@@ -28,6 +28,7 @@ from lerobot.utils.import_utils import register_third_party_plugins
 from policy.config import POLICY_TYPE
 from policy.hub import PolicyNotFoundError
 from policy.qchunk_sac import QChunkSACPolicy
+from robot.history import ObservationHistory
 from testing.sample_policies import make_policy as make_sample_policy
 from testing.sample_policies import save_training_checkpoint
 
@@ -53,9 +54,13 @@ def observations(n: int = 4, seed: int = 0) -> list[dict[str, np.ndarray]]:
     return [{"observation.state": rng.normal(0, 10, len(STATE_NAMES)).astype(np.float32)} for _ in range(n)]
 
 
-def chunks(policy: Any) -> np.ndarray:
-    policy.reset()
-    return np.stack([policy.predict_chunk(obs) for obs in observations()])
+def chunks(policy: Any, n: int = 4) -> np.ndarray:
+    """The stateless chunks of an episode of `observations(n)`, from a history the caller keeps."""
+    history, out = ObservationHistory(policy.history_length), []
+    for obs in observations(n):
+        history.push(obs)
+        out.append(policy.predict_chunk(history.frame()))
+    return np.stack(out)
 
 
 def test_lerobots_plugin_discovery_imports_the_installed_chunkbot_policy_distribution():
@@ -84,6 +89,19 @@ def test_lerobots_policy_class_loads_the_weights_and_acts_as_chunkbots_loader(tm
     chunkbot_policy = QChunkSACPolicy.from_pretrained(pretrained)
     torch.testing.assert_close(lerobot_policy.state_dict(), chunkbot_policy.state_dict(), check_device=False)
     np.testing.assert_allclose(chunks(lerobot_policy), chunks(chunkbot_policy), atol=1e-5)
+
+
+def test_lerobots_per_step_api_keeps_the_episode_history_in_the_adapter_and_replays_each_chunk(tmp_path):
+    policy = get_policy_class(POLICY_TYPE).from_pretrained(checkpoint(tmp_path, "act"))
+    n, h = 7, policy.chunk_size   # one chunk played out (h = 5 steps), then part of the next
+    obs, want = observations(n), chunks(policy, n)
+    policy.reset()
+    got = np.stack([policy.predict_action_chunk(o).numpy() for o in obs])
+    np.testing.assert_allclose(got, want, atol=1e-6)   # each call's frame went into the adapter's history
+    policy.reset()
+    actions = np.stack([policy.select_action(o).numpy() for o in obs])
+    np.testing.assert_allclose(actions[:h], want[0], atol=1e-6)     # the first chunk, played out
+    np.testing.assert_allclose(actions[h:], want[h][: n - h], atol=1e-6)  # then a new one from that step
 
 
 def test_lerobots_make_policy_builds_the_chunkbot_policy_from_a_checkpoint_and_dataset_metadata(tmp_path):

@@ -20,6 +20,7 @@ from export import (
     read_metadata,
 )
 from export.exporter import ParityError, check_parity, export_policy
+from robot.history import ObservationHistory
 from testing.sample_policies import make_policy, save_training_checkpoint
 
 torch.set_num_threads(1)
@@ -71,22 +72,26 @@ def test_onnx_policy_is_a_chunk_policy_with_the_metadata_attributes(exported):
     assert chunk.shape == (5, 6) and chunk.dtype == np.float32
 
 
-def test_history_follows_the_torch_policy_over_an_episode_and_resets(exported):
+def test_over_an_episode_the_callers_history_gives_the_onnx_actor_the_torch_policys_chunks(exported):
     policy, _, path = exported["act"]
     onnx_policy = OnnxChunkPolicy(path)
     rng = np.random.default_rng(1)
     frames = [frame_for(policy, rng) for _ in range(5)]
-    policy.reset()
-    want = [policy.predict_chunk(f) for f in frames]
-    got = [onnx_policy.predict_chunk(f) for f in frames]
+    history = ObservationHistory(onnx_policy.history_length)
+    windows = []
+    for f in frames:
+        history.push(f)
+        windows.append(history.frame())
+    want = [policy.predict_chunk(w) for w in windows]
+    got = [onnx_policy.predict_chunk(w) for w in windows]
     span = (policy.normalizer.action_high - policy.normalizer.action_low).numpy()
     for w, g in zip(want, got):
         assert np.abs((g - w) / span).max() < 1e-5
-    # the history matters: the same last frame after another past gives another chunk
-    assert np.abs(got[4] - onnx_policy.predict_chunk(frames[4])).max() > 1e-3
-    onnx_policy.reset()
-    policy.reset()
-    np.testing.assert_allclose(onnx_policy.predict_chunk(frames[4]), policy.predict_chunk(frames[4]), atol=1e-3)
+    # the history matters: the same last frame as an episode's first (its state repeated) gives another chunk
+    history.push(frames[4], episode_start=True)
+    first = history.frame()
+    assert np.abs(got[4] - onnx_policy.predict_chunk(first)).max() > 1e-3
+    np.testing.assert_allclose(onnx_policy.predict_chunk(first), policy.predict_chunk(first), atol=1e-3)
 
 
 def test_missing_observation_key_names_what_is_needed(exported):
@@ -269,7 +274,7 @@ def test_dynamo_failure_falls_back_to_torchscript_and_says_so(exported, tmp_path
     assert read_metadata(result.path).exporter["method"] == "torchscript"
 
 
-def test_a_given_state_history_is_used_and_leaves_the_internal_one_alone(exported):
+def test_the_frames_state_history_is_what_the_graph_reads_and_calls_leave_no_state_behind(exported):
     policy, _, path = exported["act"]
     onnx_policy = OnnxChunkPolicy(path)
     rng = np.random.default_rng(4)
@@ -278,12 +283,18 @@ def test_a_given_state_history_is_used_and_leaves_the_internal_one_alone(exporte
     chunk = onnx_policy.predict_chunk(frame)
     want = onnx_policy.run({"observation.state": steps[2][None], "state_history": np.stack(steps[:2])[None]})
     np.testing.assert_array_equal(chunk, want["action_chunk"][0])
-    # the internal history was not advanced: a plain call still starts from a repeated first state
-    plain = onnx_policy.predict_chunk({"observation.state": steps[2]})
-    repeated = onnx_policy.run({"observation.state": steps[2][None], "state_history": np.stack([steps[2]] * 2)[None]})
-    np.testing.assert_array_equal(plain, repeated["action_chunk"][0])
+    onnx_policy.predict_chunk({"observation.state": steps[0], "state_history": np.stack([steps[0]] * 2)})
+    np.testing.assert_array_equal(onnx_policy.predict_chunk(frame), chunk)  # stateless: the same frame, the same chunk
+
+
+def test_a_frame_without_the_state_history_a_history_actor_reads_is_refused_with_what_to_do(exported):
+    policy, _, path = exported["act"]
+    onnx_policy = OnnxChunkPolicy(path)
+    state = frame_for(policy, np.random.default_rng(5))["observation.state"]
+    with pytest.raises(ObservationMismatchError, match=r"no 'state_history' \(\(2, 19\) float32.*ObservationHistory"):
+        onnx_policy.predict_chunk({"observation.state": state})
     with pytest.raises(ObservationMismatchError, match="state_history"):
-        onnx_policy.predict_chunk({"observation.state": steps[2], "state_history": np.stack(steps)})
+        onnx_policy.predict_chunk({"observation.state": state, "state_history": np.stack([state] * 3)})
 
 
 def test_when_both_exporters_fail_the_error_says_why_and_no_file_is_left(exported, tmp_path, monkeypatch, caplog):

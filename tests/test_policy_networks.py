@@ -109,24 +109,11 @@ def test_policy_predicts_a_chunk_in_robot_units_within_bounds(use_act_actor, use
         3, ["j0", "j1"], {"cam": (16, 16, 3)}, 30.0)
     pol = QChunkSACPolicy(cfg)
     pol.normalizer.fit(np.random.default_rng(0).normal(size=(50, 3)), [0.0, -100.0], [100.0, 100.0])
-    frame = {"observation.state": np.ones(3, np.float32), "observation.images.cam": np.zeros((16, 16, 3), np.uint8)}
+    frame = {"observation.state": np.ones(3, np.float32), "observation.images.cam": np.zeros((16, 16, 3), np.uint8),
+             "state_history": np.zeros((1, 3), np.float32)}
     chunk = pol.predict_chunk(frame)
     assert chunk.shape == (4, 2) and chunk.dtype == np.float32
     assert (chunk[:, 0] >= 0).all() and (chunk[:, 0] <= 100).all() and (np.abs(chunk[:, 1]) <= 100).all()
-
-
-def test_select_action_replays_the_chunk_then_predicts_a_new_one():
-    torch.manual_seed(0)
-    cfg = QChunkSACConfig(act_chunk_size=3, actor_hidden_dims=[16], critic_hidden_dims=[16]).with_features(2, ["a"])
-    pol = QChunkSACPolicy(cfg)
-    frame = lambda v: {"observation.state": np.array([v, v], np.float32)}  # noqa: E731
-    chunk = pol.predict_action_chunk(frame(0.0))
-    pol.reset()
-    first = [pol.select_action(frame(0.0)) for _ in range(3)]
-    torch.testing.assert_close(torch.stack(first), chunk)
-    assert len(pol._queue) == 0
-    pol.select_action(frame(5.0))
-    assert len(pol._queue) == 2  # refilled from the new observation
 
 
 def test_ensemble_without_autograd_gives_the_same_q_as_with_it():
@@ -147,30 +134,39 @@ def test_images_too_small_for_the_cnn_are_a_clear_error():
         QChunkSACPolicy(cfg)
 
 
-def test_a_frame_with_the_executors_state_history_is_read_as_the_last_l_steps():
+def history_policy() -> QChunkSACPolicy:
+    """An ACT-actor policy reading the last 3 states of 2."""
     torch.manual_seed(0)
-    cfg = QChunkSACConfig(act_chunk_size=2, obs_history_length=3, actor_hidden_dims=[16],
+    cfg = QChunkSACConfig(act_chunk_size=2, obs_history_length=3, use_act_actor=True, actor_hidden_dims=[16],
                           critic_hidden_dims=[16]).with_features(2, ["a"])
-    pol = QChunkSACPolicy(cfg)
+    return QChunkSACPolicy(cfg)
+
+
+def test_a_frames_state_history_is_read_as_the_l_steps_before_its_state():
+    pol = history_policy()
     past = np.array([[1.0, 1.0], [2.0, 2.0]], np.float32)
     frame = {"observation.state": np.array([3.0, 3.0], np.float32), "state_history": past}
     expected = pol.deterministic_chunk(torch.tensor([[[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]]))[0]
-    pol.predict_chunk({"observation.state": np.zeros(2, np.float32)})  # stale internal history is ignored
     torch.testing.assert_close(torch.from_numpy(pol.predict_chunk(frame)), expected)
     assert pol.history_length == 3
+
+
+def test_a_history_policy_refuses_a_frame_without_its_state_history_saying_what_to_keep():
+    with pytest.raises(ValueError, match=r"no 'state_history' \(\(2, 2\) float32.*ObservationHistory\(3\)"):
+        history_policy().predict_chunk({"observation.state": np.zeros(2, np.float32)})
 
 
 def test_exploration_chunk_moves_the_given_fraction_from_the_mean_to_a_sample():
     torch.manual_seed(0)
     cfg = QChunkSACConfig(act_chunk_size=3, actor_hidden_dims=[16], critic_hidden_dims=[16]).with_features(2, ["a"])
     pol = QChunkSACPolicy(cfg)
-    pol.observe({"observation.state": np.array([0.3, -0.2], np.float32)})
-    mean = pol.chunk_from_history(True)
+    frame = {"observation.state": np.array([0.3, -0.2], np.float32)}
+    mean = pol.action_chunk(frame, True)
     torch.manual_seed(7)
-    sample = pol.chunk_from_history(False)
+    sample = pol.action_chunk(frame, False)
     torch.manual_seed(7)
-    torch.testing.assert_close(pol.exploration_chunk(0.2), mean + 0.2 * (sample - mean))
+    torch.testing.assert_close(pol.exploration_chunk(frame, 0.2), mean + 0.2 * (sample - mean))
     torch.manual_seed(7)
-    torch.testing.assert_close(pol.exploration_chunk(1.0), sample)
-    torch.testing.assert_close(pol.exploration_chunk(0.0), mean)
+    torch.testing.assert_close(pol.exploration_chunk(frame, 1.0), sample)
+    torch.testing.assert_close(pol.exploration_chunk(frame, 0.0), mean)
     assert not torch.allclose(sample, mean)

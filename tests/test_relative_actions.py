@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from contract import STATE_KEY
 from policy.config import QChunkSACConfig
 from policy.normalize import STEP_MARGIN, Normalizer, max_action_step
-from policy.qchunk_sac import STATE_KEY, QChunkSACPolicy
+from policy.qchunk_sac import QChunkSACPolicy
 from policy.training import check_joint_state
 
 LOW, HIGH = np.array([-100.0, -50.0]), np.array([100.0, 50.0])
@@ -75,9 +76,8 @@ def test_a_relative_policy_plans_around_the_joints_it_observes():
 
 def test_warm_up_random_chunks_are_local_motions_from_the_present_joints():
     policy = _policy()
-    policy.reset()
-    policy.observe({STATE_KEY: np.array([50.0, 20.0, 0.0, 0.0], np.float32)})
-    chunks = torch.stack([policy.random_chunk(torch.Generator().manual_seed(i)) for i in range(20)]).numpy()
+    frame = {STATE_KEY: np.array([50.0, 20.0, 0.0, 0.0], np.float32)}
+    chunks = torch.stack([policy.random_chunk(frame, torch.Generator().manual_seed(i)) for i in range(20)]).numpy()
     reach = STEP_MARGIN * np.arange(1, policy.chunk_size + 1)[:, None]
     assert np.all(np.abs(chunks - np.array([50.0, 20.0])) <= reach + 1e-4) and chunks.std() > 0.1
 

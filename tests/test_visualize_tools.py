@@ -32,7 +32,8 @@ def recorded(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _checkpoint(tmp: Path, dataset_root: Path) -> Path:
-    """A small untrained QChunkSACPolicy for the dataset's robot, saved as a training checkpoint."""
+    """A small untrained QChunkSACPolicy for the dataset's robot, saved as a training checkpoint. It reads
+    the last 3 states, so the tools' observation histories (visualize_chunks', the executor's) are in play."""
     from policy.checkpoint import save_checkpoint
     from policy.config import QChunkSACConfig
     from policy.learner import QChunkSACLearner
@@ -42,8 +43,8 @@ def _checkpoint(tmp: Path, dataset_root: Path) -> Path:
     torch.manual_seed(0)
     ds = open_dataset("local/viz_lift", dataset_root)
     states = np.stack(ds.hf_dataset.with_format("numpy")["observation.state"])
-    cfg = QChunkSACConfig(act_chunk_size=H, actor_hidden_dims=[32], critic_hidden_dims=[32], num_critics=2
-                          ).with_features(states.shape[1], ACTION_NAMES, {}, float(ds.fps))
+    cfg = QChunkSACConfig(act_chunk_size=H, actor_hidden_dims=[32], critic_hidden_dims=[32], num_critics=2,
+                          obs_history_length=3).with_features(states.shape[1], ACTION_NAMES, {}, float(ds.fps))
     policy = QChunkSACPolicy(cfg)
     policy.normalizer.fit(states, [-110.0] * 5 + [0.0], [110.0] * 5 + [100.0])
     return save_checkpoint(tmp / "train", 1, policy, QChunkSACLearner(policy))

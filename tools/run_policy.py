@@ -104,6 +104,7 @@ class ChunkValueRecorder:
     def __init__(self, policy: Any) -> None:
         self.policy = policy
         self.chunk_size, self.action_names, self.fps = policy.chunk_size, policy.action_names, policy.fps
+        self.history_length = policy.history_length   # the executor keeps the window the actor reads
         self.values: list[float] = []
 
     @property

@@ -4,9 +4,9 @@
         --dataset.root=outputs/datasets/so101_lift --dataset.episodes='[0, 1]' --viz.rrd=outputs/viz/lift.rrd
     python -m tools.visualize_chunks --policy.path=actor.onnx --dataset.root=... --viz.display_data=true
 
-For every frame of the chosen episodes the recorded observation is fed to the policy (every frame,
-so a policy with an observation history sees what it saw in training), and every `--every` frames
-(default: the chunk size, the open-loop cadence the paper trains for) a chunk is predicted from it.
+Every frame of the chosen episodes goes into the tool's observation history (every frame, so a policy
+with an observation history sees what it saw in training), and every `--every` frames (default: the
+chunk size, the open-loop cadence the paper trains for) a chunk is predicted from its window.
 The view shows each chunk as a TCP path in 3D on the arm drawn from the recorded joints, per joint
 the chunk ahead of the frame it was predicted at against the demonstrator's actions (grey), the
 mean |chunk - demonstration| per chunk, and the critic's value of each chunk when there is one: a
@@ -20,7 +20,6 @@ Without `--viz.rrd` or `--viz.display_data`, the recording goes to outputs/viz/<
 from __future__ import annotations
 
 import logging
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from robot.features import IMAGE_PREFIX, STATE_KEY
+from robot.history import ObservationHistory, window_states
 from robot.viz import ChunkView, VizConfig
 from robot.viz.arm_model import arm_type_for
 from tools._cli import LEROBOT_DISPLAY
@@ -108,22 +108,12 @@ class TorchChunkValue:
         self.policy = policy
         self.critic = load_critic(policy, checkpoint)
         self.critic_actions, self.aggregate_critics = critic_actions, aggregate_critics
-        self.history: deque[np.ndarray] = deque(maxlen=int(policy.config.obs_history_length))
-
-    def reset(self) -> None:
-        self.history.clear()
-
-    def observe(self, frame: dict[str, np.ndarray]) -> None:
-        state = np.asarray(frame[STATE_KEY], dtype=np.float32)
-        if not self.history:  # the policy repeats the first frame of an episode to fill its history
-            self.history.extend([state] * self.history.maxlen)
-        else:
-            self.history.append(state)
 
     def __call__(self, frame: dict[str, np.ndarray], chunk: np.ndarray) -> float:
+        """`frame`: the window the chunk was predicted from (robot.history.ObservationHistory.frame())."""
         torch, pol = self.torch, self.policy
         with torch.no_grad():
-            states = torch.as_tensor(np.stack(self.history))[None]
+            states = torch.as_tensor(window_states(frame, pol.history_length))[None]
             images = [torch.as_tensor(frame[IMAGE_PREFIX + c])[None] for c in pol.camera_names]
             features = pol.features(states, images)
             unit = pol.chunk_to_unit(torch.as_tensor(chunk, dtype=torch.float32)[None], states)
@@ -194,6 +184,8 @@ def visualize_chunks(cfg: VisualizeChunksConfig) -> Path | None:
     view = ChunkView(viz, fps=fps, chunk_size=h, action_names=action_names, arm=arm, cameras=shown_cams,
                      name=f"{Path(cfg.policy.path).name} on {root.name}", lossless=True)
 
+    # the tool steps the episodes, so it owns the observation history (the policy and the critic read its window)
+    history = ObservationHistory(int(getattr(policy, "history_length", 1) or 1))
     data = ds.hf_dataset.with_format("numpy")
     states = np.stack(data[STATE_KEY]).astype(np.float32)
     actions = np.stack(data["action"]).astype(np.float32)
@@ -207,24 +199,21 @@ def visualize_chunks(cfg: VisualizeChunksConfig) -> Path | None:
             lo, hi = starts[episode], ends[episode]
             frame_images = _frames(ds, lo, hi, decode_cams)
             policy.reset()
-            if value_fn is not None:
-                value_fn.reset()
+            history.clear()
             view.start_episode(str(episode))
             for i in range(lo, hi):
                 k = i - lo
                 images = frame_images(i)
                 frame = {STATE_KEY: states[i]}
                 frame.update({IMAGE_PREFIX + c: images[c] for c in policy_cams})
-                if value_fn is not None:
-                    value_fn.observe(frame)
+                history.push(frame)   # every frame, so a history policy's window is consecutive steps
                 if k % every == 0:
-                    chunk = np.asarray(policy.predict_chunk(frame), dtype=np.float32)
-                    value = value_fn(frame, chunk) if value_fn is not None else getattr(policy, "last_value", None)
+                    window = history.frame()
+                    chunk = np.asarray(policy.predict_chunk(window), dtype=np.float32)
+                    value = value_fn(window, chunk) if value_fn is not None else getattr(policy, "last_value", None)
                     demo = actions[i:min(i + h, hi)]
                     errors.append(float(np.abs(chunk[: len(demo)] - demo).mean()))
                     view.log_chunk(chunk, origin=k, value=value, demo=demo)
-                elif hasattr(policy, "observe"):
-                    policy.observe(frame)  # keep a history policy's window one frame per step
                 measured = dict(zip(state_names, states[i].tolist()))
                 view.log_step(k, k / fps, measured, demo=actions[i],
                               images={c: images[c] for c in shown_cams} if view.wants_images(k) else None)

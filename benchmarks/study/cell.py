@@ -24,6 +24,7 @@ from policy.qchunk_sac import QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler
 from policy.runner import ChunkRunner, evaluate
 from policy.training import env_features
+from robot.history import ObservationHistory
 
 EVAL_SEED = 10_000   # evaluation episodes start from the same seeds in every cell
 
@@ -48,15 +49,16 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
     online = ChunkReplayBuffer(tb.online_steps + tb.online_steps // 2 + 1_000, state_dim, len(action_names),
                                pcfg.camera_shapes, seed=seed)
     sampler = MixedSampler(online, offline, pcfg.offline_ratio)
-    runner = ChunkRunner(env, online, seed=seed, observer=policy.observe)
+    history = ObservationHistory(pcfg.obs_history_length)   # the training env's: the loop owns it
+    runner = ChunkRunner(env, online, seed=seed, observer=history.push)
     warmup_generator = torch.Generator().manual_seed(seed)
     setup_s = time.perf_counter() - t_start
 
-    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
-        return policy.exploration_chunk(budget.actor_noise).numpy()
+    def act(frame: dict[str, np.ndarray]) -> np.ndarray:
+        return policy.exploration_chunk(frame, budget.actor_noise).numpy()
 
-    def act_mean(obs: dict[str, np.ndarray]) -> np.ndarray:
-        return policy.chunk_from_history(True).numpy()
+    def act_mean(frame: dict[str, np.ndarray]) -> np.ndarray:
+        return policy.action_chunk(frame, True).numpy()
 
     act_eval = act_mean if budget.eval_mean_action else act
 
@@ -65,9 +67,9 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
     env_step = 0
     while env_step < tb.online_steps:
         if env_step < tb.warmup_steps:
-            chunk = policy.random_chunk(warmup_generator).numpy()
+            chunk = policy.random_chunk(history.frame(), warmup_generator).numpy()
         else:
-            chunk = act(runner.observation)
+            chunk = act(history.frame())
         taken = runner.run_chunk(chunk[: tb.online_steps - env_step])  # stop exactly at the budget, as train()
         for _ in range(taken):
             env_step += 1
@@ -79,10 +81,8 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
                 learner_s += time.perf_counter() - t0
             if env_step % tb.eval_every == 0:
                 t0 = time.perf_counter()
-                history = list(policy._history)  # evaluation runs its own episodes through the policy
-                result = evaluate(eval_env, act_eval, tb.eval_episodes, seed=EVAL_SEED, observer=policy.observe)
-                policy.reset()
-                policy._history.extend(history)
+                result = evaluate(eval_env, act_eval, tb.eval_episodes, seed=EVAL_SEED,
+                                  history_length=pcfg.obs_history_length)   # with a history of its own
                 recent = runner.finished[-10:]
                 curve.append({"env_step": env_step, **result,
                               "train_success_rate": float(np.mean([e.success for e in recent])) if recent else 0.0})
@@ -90,8 +90,8 @@ def run_cell(variant: Variant, task: Task, seed: int, budget: Budget, data_dir: 
     # the curve samples from the stochastic policy (as the paper evaluates) unless the budget says
     # otherwise; the deployed policy acts with the mean, so the final policy is also scored that way
     t0 = time.perf_counter()
-    policy.reset()
-    final_mean_action = evaluate(eval_env, act_mean, tb.eval_episodes, seed=EVAL_SEED, observer=policy.observe)
+    final_mean_action = evaluate(eval_env, act_mean, tb.eval_episodes, seed=EVAL_SEED,
+                                 history_length=pcfg.obs_history_length)
     eval_s += time.perf_counter() - t0
     total_s = time.perf_counter() - t_start
     env.close()

@@ -1,17 +1,23 @@
 """`ChunkbotQCSACPolicy`: chunkbot's `QChunkSACPolicy` as a LeRobot `PreTrainedPolicy`, what
 `lerobot.policies.factory.get_policy_class("chunkbot_qc_sac")` returns (see __init__.py).
 
-Same modules, same weight names, same inference (`select_action`, `predict_action_chunk`, `reset`)
-as chunkbot's class; loading goes through chunkbot's `policy.hub` (a local folder or a Hub repo id,
-one-line errors) and pushing writes what LeRobot's `push_model_to_hub` writes: config.json,
-model.safetensors, LeRobot's model card as README.md, and the training config when there is one.
+Same modules, same weight names, same stateless inference as chunkbot's class; loading goes
+through chunkbot's `policy.hub` (a local folder or a Hub repo id, one-line errors) and pushing writes
+what LeRobot's `push_model_to_hub` writes: config.json, model.safetensors, LeRobot's model card as
+README.md, and the training config when there is one.
 Training is chunkbot's learner's (critics, temperature, chunk replay), not `lerobot-train`'s.
+
+LeRobot's inference API is per control step and stateful (`select_action(obs)` from a queue of the
+last chunk, `predict_action_chunk(obs)`, `reset()` between episodes), so this face, and only this
+one, keeps an observation history and an action queue for it: the thin adapter LeRobot's interface
+needs. chunkbot's own loops hand windows to the stateless `predict_chunk` / `action_chunk` instead.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -24,6 +30,7 @@ from policy.config import POLICY_TYPE
 from policy.hub import CONFIG_NAME, pretrained_dir
 from policy.lerobot_plugin.configuration_chunkbot_qc_sac import ChunkbotQCSACConfig
 from policy.qchunk_sac import QChunkSACPolicy
+from robot.history import ObservationHistory
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,8 @@ class ChunkbotQCSACPolicy(QChunkSACPolicy, PreTrainedPolicy):
             raise ValueError(f"{type(self).__name__} needs a ChunkbotQCSACConfig, got {type(config).__name__}; "
                              f"use {type(self).__name__}.from_pretrained(path) or ChunkbotQCSACConfig.from_chunkbot")
         QChunkSACPolicy.__init__(self, config)
+        self.history = ObservationHistory(config.obs_history_length)  # LeRobot's per-step API only
+        self._queue: deque[torch.Tensor] = deque()
 
     @classmethod
     def from_chunkbot(cls, policy: QChunkSACPolicy) -> "ChunkbotQCSACPolicy":
@@ -54,6 +63,28 @@ class ChunkbotQCSACPolicy(QChunkSACPolicy, PreTrainedPolicy):
         out = cls(ChunkbotQCSACConfig.from_chunkbot(policy.config, device=device.type))
         out.load_state_dict(policy.state_dict())
         return out.to(device).train(policy.training)
+
+    # --- LeRobot's per-step inference: this adapter owns the episode's history and action queue ---
+    def reset(self) -> None:
+        """A new episode: forget the observation history and the rest of the last chunk."""
+        self.history.clear()
+        self._queue.clear()
+
+    @torch.no_grad()
+    def predict_action_chunk(self, observation: dict[str, Any], deterministic: bool = True) -> torch.Tensor:
+        """This control step's unbatched policy frame (into the history) -> (h, A) float32 joint
+        targets in robot units, from the history's window."""
+        self.history.push(observation)
+        return self.action_chunk(self.history.frame(), deterministic)
+
+    @torch.no_grad()
+    def select_action(self, observation: dict[str, Any], deterministic: bool = True) -> torch.Tensor:
+        """The next action of the current chunk; a new chunk is predicted when the queue is empty.
+        Call it every control step (the history sees each frame)."""
+        self.history.push(observation)
+        if not self._queue:
+            self._queue.extend(self.action_chunk(self.history.frame(), deterministic))
+        return self._queue.popleft()
 
     # --- persistence: LeRobot's signatures, chunkbot's files ---
     save_pretrained = PreTrainedPolicy.save_pretrained
