@@ -59,7 +59,7 @@ def test_a_policy_that_cannot_be_built_in_the_child_is_a_clear_error():
 
 def test_a_history_actor_in_a_child_process_gets_the_executors_window_with_each_request(tmp_path):
     from export.exporter import export_policy
-    from tests.sample_policies import make_policy, save_training_checkpoint
+    from testing.sample_policies import make_policy, save_training_checkpoint
 
     joints = (list(ACTION_NAMES), list(ACTION_NAMES), np.full(6, -100.0), np.full(6, 100.0))
     checkpoint = save_training_checkpoint(make_policy("act", features=joints, seed=1), tmp_path / "train")
