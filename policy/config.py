@@ -129,7 +129,8 @@ class QChunkSACConfig:
     temperature_lr: float = 3e-4
     temperature_init: float = 1.0
     batch_size: int = 256
-    utd_ratio: int = 1                        # critic updates per env step (actor once per env step)
+    utd_ratio: int = 1                        # updates per env step, each of critic, actor and temperature on
+    #                                           its own batch (the official batch_update scans full updates)
     bc_weight: float = 0.01                   # beta of -beta log pi(a_data | s) (QC-RLPD: 0.01)
     bc_data: str = "all"                      # all: the BC term on every sample, as the paper; offline:
     #                                           only on samples of the offline (demo) data

@@ -1,11 +1,12 @@
 """The training job: offline demos + online RL on a gymnasium env, chunks executed open-loop.
 
 Follows the official QC-RLPD loop: `warmup_steps` uniform-random env steps before the first
-update, then `utd_ratio` critic updates (and one actor update) per env step, each batch half
-offline / half online. Where chunkbot departs from the paper, for runs of minutes on a CPU from
-scripted demos, the policy starts from `TRAIN_RECIPE` (policy/config.py: relative joint actions, BC
-weight 1 towards the demos, alpha_0 0.01, terminated chunks kept, min over critics), Lift episodes are
-cut to 60 steps (`max_episode_steps`), and evaluation plays the mean chunk, as the robot will.
+update, then `utd_ratio` updates (critic, actor and temperature, each on its own batch, as the
+official `batch_update`) per env step, each batch half offline / half online. Where chunkbot departs
+from the paper, for runs of minutes on a CPU from scripted demos, the policy starts from `TRAIN_RECIPE`
+(policy/config.py: relative joint actions, BC weight 2 towards the demos, a fixed temperature of 0.01,
+terminated chunks kept, min over critics, two updates per env step), Lift episodes are cut to 60 steps (`max_episode_steps`), and evaluation
+plays the mean chunk, as the robot will.
 `--preset=qc --policy.bc_weight=0.01 ... --eval_deterministic=false` is the paper's protocol (docs/parity.md).
 """
 
@@ -66,6 +67,7 @@ class TrainConfig:
     dataset_repo_id: str | None = None        # offline data: a LeRobotDataset (repo id + local root)
     dataset_root: str | None = None
     num_demos: int = 200                      # scripted demos recorded when no dataset is given (0: none)
+    demo_noise: float = 0.0                   # std (rad) of the scripted expert's joint-target noise in the demos
     steps: int = 10_000                       # online env steps (the default: about 4 minutes of one CPU core)
     warmup_steps: int = 500                   # uniform-random env steps before the first update (paper: 5000)
     online_buffer_capacity: int = 200_000     # all envs together (--num_envs > 1: split evenly between them)
@@ -144,9 +146,10 @@ def env_features(env: gym.Env) -> tuple[int, list[str], dict[str, tuple[int, int
     return int(obs_space[STATE_KEY].shape[0]), list(names), cams
 
 
-def scripted_expert(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarray] | None:
-    """The env's scripted demonstrator, if it has one: robot.sim.expert for the sim arm tasks, or an
-    `expert_action()` method on the env (the toy env)."""
+def scripted_expert(env: gym.Env, noise: float = 0.0, seed: int = 0
+                    ) -> Callable[[dict[str, np.ndarray]], np.ndarray] | None:
+    """The env's scripted demonstrator, if it has one: robot.sim.expert for the sim arm tasks (with
+    `noise` rad of joint-target noise), or an `expert_action()` method on the env (the toy env)."""
     if hasattr(env.unwrapped, "expert_action"):
         return lambda obs: env.unwrapped.expert_action()
     try:
@@ -154,12 +157,13 @@ def scripted_expert(env: gym.Env) -> Callable[[dict[str, np.ndarray]], np.ndarra
     except ModuleNotFoundError:
         return None
     make = getattr(sim_expert, "make_env_expert", None)
-    return make(env) if make is not None else None
+    return make(env, noise=noise, seed=seed) if make is not None else None
 
 
-def generate_demos(env: gym.Env, episodes: int, capacity: int, seed: int) -> ChunkReplayBuffer | None:
+def generate_demos(env: gym.Env, episodes: int, capacity: int, seed: int, noise: float = 0.0
+                   ) -> ChunkReplayBuffer | None:
     """Roll the scripted expert for `episodes` episodes into an offline buffer."""
-    expert = scripted_expert(env)
+    expert = scripted_expert(env, noise=noise, seed=seed)
     if expert is None:
         log.warning("the env %s has no scripted expert: training without demos", env.spec.id if env.spec else env)
         return None
@@ -187,7 +191,8 @@ def _offline_data(cfg: TrainConfig, env: gym.Env, policy_cfg: QChunkSACConfig) -
                              "record the dataset on the same robot/task")
         return buf
     if cfg.num_demos > 0:
-        return generate_demos(env, cfg.num_demos, capacity=max(10_000, 2_000 * cfg.num_demos), seed=cfg.seed)
+        return generate_demos(env, cfg.num_demos, capacity=max(10_000, 2_000 * cfg.num_demos), seed=cfg.seed,
+                              noise=cfg.demo_noise)
     return None
 
 

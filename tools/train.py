@@ -7,9 +7,10 @@
     python -m tools.train --obs_mode=pixels --num_envs=4 --output_dir=outputs/train/pixels4   # 4 envs render in workers
 
 With no arguments: the paper's method (chunked critic, h = 5) at LeRobot SAC's network sizes on
-chunkbot/SO101Lift-v0, starting from 20 scripted demos recorded with tools.record into
-<output_dir>/demos (a LeRobotDataset), ending with an evaluated checkpoint in
-<output_dir>/checkpoints/last and metrics.jsonl (`chunkbot-plot-metrics --output_dir=DIR` draws it).
+chunkbot/SO101Lift-v0 with the main job's recipe (policy/config.py TRAIN_RECIPE), starting from 200
+scripted demos recorded with tools.record into <output_dir>/demos (a LeRobotDataset), ending with the
+best-evaluated policy in <output_dir>/checkpoints/best, the last in checkpoints/last, and
+metrics.jsonl (`chunkbot-plot-metrics --output_dir=DIR` draws it).
 Ctrl-C writes a checkpoint; the same command with `--resume=true` continues it.
 
 `--obs_mode=pixels` learns from what a real arm sees: the joint positions and the `front` and `wrist`
@@ -68,7 +69,7 @@ def record_demos(cfg: TrainConfig) -> None:
     if have < cfg.num_demos:
         record(RecordConfig(
             robot=robot_config_for(f"sim_{arm}", task=task, **cfg.observation_kwargs()),
-            teleop=TeleoperatorConfig.get_choice_class("scripted")(seed=cfg.seed),
+            teleop=TeleoperatorConfig.get_choice_class("scripted")(seed=cfg.seed, noise=cfg.demo_noise),
             dataset=DatasetRecordConfig(repo_id=repo_id, root=root, num_episodes=cfg.num_demos, overwrite=True,
                                         single_task=task),
             seed=cfg.seed, progress=cfg.progress_bar,
