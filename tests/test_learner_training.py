@@ -193,3 +193,22 @@ def test_the_run_keeps_its_best_evaluated_checkpoint_and_confirms_it_on_fresh_sc
     confirmed = [e for e in evals if "best/confirm_success_rate" in e]
     assert len(confirmed) == 1 and confirmed[0]["best/step"] == int(best.resolve().name)
     assert result["best/eval_success_rate"] == top and 0.0 <= result["best/confirm_success_rate"] <= 1.0
+
+
+def test_demo_noise_perturbs_the_scripted_demos_and_they_still_succeed():
+    import gymnasium as gym
+
+    import robot.sim  # noqa: F401 - registers the chunkbot/ envs
+    from policy.training import generate_demos
+
+    def demos(noise: float):
+        env = gym.make("chunkbot/SO101Reach-v0", max_episode_steps=40)
+        try:
+            return generate_demos(env, episodes=2, capacity=200, seed=0, noise=noise)
+        finally:
+            env.close()
+
+    clean, noisy = demos(0.0), demos(0.05)
+    first = min(clean.size, noisy.size)
+    assert not torch.allclose(clean.action[:first], noisy.action[:first])
+    assert noisy.reward[: noisy.size].sum() == 2   # two sparse successes: the expert corrects its noise
