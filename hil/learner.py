@@ -53,7 +53,7 @@ class HILLearnerConfig:
     # Updates on the first data (the person's demonstrations) before the first weights go out, so
     # the policy's first episodes start from a fitted policy instead of a random network.
     initial_updates: int = 1000
-    updates_per_step: float = 1.0       # learner updates per env step received (each = utd_ratio critic steps)
+    updates_per_step: float = 1.0       # learner steps per env step received (each = utd_ratio updates)
     publish_every: int = 100            # updates between weight versions
     log_every: int = 100                # updates between lines of metrics.jsonl (0: none)
     seed: int = 0
@@ -151,7 +151,7 @@ class HILLearner:
         log.info("normaliser fitted on %d observations", len(states))
 
     def update(self) -> dict[str, float]:
-        """One learner step (utd_ratio critic updates + one actor/temperature update)."""
+        """One learner step: utd_ratio whole updates (critic, actor and temperature), each on its own batch."""
         if not self.normalizer_fitted:
             self._fit_normalizer()
         pcfg = self.policy.config

@@ -5,7 +5,7 @@ update, then `utd_ratio` updates (critic, actor and temperature, each on its own
 official `batch_update`) per env step, each batch half offline / half online. Where chunkbot departs
 from the paper, for runs of minutes on a CPU from scripted demos, the policy starts from `TRAIN_RECIPE`
 (policy/config.py: relative joint actions, BC weight 2 towards the demos, a fixed temperature of 0.01,
-terminated chunks kept, min over critics, two updates per env step), Lift episodes are cut to 60 steps (`max_episode_steps`), and evaluation
+terminated chunks kept, min over critics, three updates per env step), Lift episodes are cut to 60 steps (`max_episode_steps`), and evaluation
 plays the mean chunk, as the robot will.
 `--preset=qc --policy.bc_weight=0.01 ... --eval_deterministic=false` is the paper's protocol (docs/parity.md).
 """
@@ -68,7 +68,7 @@ class TrainConfig:
     dataset_root: str | None = None
     num_demos: int = 200                      # scripted demos recorded when no dataset is given (0: none)
     demo_noise: float = 0.0                   # std (rad) of the scripted expert's joint-target noise in the demos
-    steps: int = 10_000                       # online env steps (the default: about 4 minutes of one CPU core)
+    steps: int = 8_000                        # online env steps (the default: about 5 minutes of one CPU core)
     warmup_steps: int = 500                   # uniform-random env steps before the first update (paper: 5000)
     online_buffer_capacity: int = 200_000     # all envs together (--num_envs > 1: split evenly between them)
     # envs stepping side by side in worker processes, each playing its own chunks open loop into its own
