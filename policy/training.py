@@ -5,8 +5,8 @@ update, then `utd_ratio` updates (critic, actor and temperature, each on its own
 official `batch_update`) per env step, each batch half offline / half online. Where chunkbot departs
 from the paper, for runs of minutes on a CPU from scripted demos, the policy starts from `TRAIN_RECIPE`
 (policy/config.py: relative joint actions, BC weight 2 towards the demos, a fixed temperature of 0.01,
-terminated chunks kept, min over critics, three updates per env step), Lift episodes are cut to 60 steps (`max_episode_steps`), and evaluation
-plays the mean chunk, as the robot will.
+terminated chunks kept, min over critics, three updates per env step), Lift episodes are cut to 60
+steps (`max_episode_steps`), and evaluation plays the mean chunk, as the robot will.
 `--preset=qc --policy.bc_weight=0.01 ... --eval_deterministic=false` is the paper's protocol (docs/parity.md).
 """
 
