@@ -157,6 +157,11 @@ def train_classifier(frames: LabelledFrames, model_config: RewardClassifierConfi
     model_config.state_dim = int(frames.states.shape[1])
     model = RewardClassifier(model_config)
     model.set_state_normalisation(frames.states.mean(0), frames.states.std(0))
+    if model_config.kinematics:
+        from policy.kinematics import ForwardKinematics
+
+        model.set_kinematics(ForwardKinematics.from_sim_arm(model_config.kinematics, model_config.kinematics_degrees),
+                             frames.states)
     model.to(device).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(cfg.seed)

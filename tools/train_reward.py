@@ -40,7 +40,8 @@ class TrainRewardConfig:
     eval_datasets: list[str] = field(default_factory=list)
     heldout_fraction: float = 0.2
     output_dir: Path = Path("outputs/reward")
-    # The classifier (cameras and joint count come from the datasets). --model.threshold is the
+    # The classifier (cameras and joint count come from the datasets). --model.kinematics=so101 (or koch)
+    # gives it the gripper's position from the joints (forward kinematics). --model.threshold is the
     # probability a frame needs to count as a success, in the metrics and (by default) in a session.
     model: RewardClassifierConfig = field(default_factory=RewardClassifierConfig)
     training: RewardTrainingConfig = field(default_factory=RewardTrainingConfig)
@@ -76,6 +77,12 @@ def train_reward(cfg: TrainRewardConfig) -> dict:
         raise ValueError(f"--consecutive_frames must be >= 1, got {cfg.consecutive_frames}")
     if not 0.0 < cfg.model.threshold < 1.0:
         raise ValueError(f"--model.threshold must be between 0 and 1, got {cfg.model.threshold}")
+    if cfg.model.kinematics:
+        from robot.sim.mjcf import ARM_SPECS
+
+        if cfg.model.kinematics not in ARM_SPECS:
+            raise ValueError(f"--model.kinematics={cfg.model.kinematics} is no arm with a kinematic model; known: "
+                             f"{', '.join(sorted(ARM_SPECS))}")
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     frames = load_labelled_frames(cfg.datasets)
@@ -110,7 +117,8 @@ def train_reward(cfg: TrainRewardConfig) -> dict:
                "datasets": [str(d) for d in cfg.datasets], "eval_datasets": [str(d) for d in cfg.eval_datasets],
                "heldout_episodes": "eval_datasets" if cfg.eval_datasets else cfg.heldout_fraction,
                "training": {"steps": cfg.training.steps, "batch_size": cfg.training.batch_size,
-                            "lr": cfg.training.lr, "seed": cfg.training.seed}}
+                            "lr": cfg.training.lr, "seed": cfg.training.seed},
+               "kinematics": cfg.model.kinematics}
     model.cpu().save_pretrained(out, metrics)
     if cfg.export_onnx:
         from export.reward_exporter import ONNX_NAME, export_reward_classifier
