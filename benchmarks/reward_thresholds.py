@@ -26,6 +26,8 @@ def main() -> None:
     parser.add_argument("--eval-datasets", required=True, nargs="+", type=Path)
     parser.add_argument("--thresholds", nargs="+", type=float, default=THRESHOLDS)
     parser.add_argument("--consecutive-frames", type=int, default=2)
+    parser.add_argument("--label", default="after_action", help="the frame label the model was trained on "
+                        "(tools.train_reward --label; metrics.json says)")
     parser.add_argument("--precision-target", type=float, default=0.95)
     parser.add_argument("--recall-target", type=float, default=0.90)
     args = parser.parse_args()
@@ -37,7 +39,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     model = RewardClassifier.from_pretrained(args.model)
-    frames = load_labelled_frames(args.eval_datasets)
+    frames = load_labelled_frames(args.eval_datasets, label=args.label)
     probs = probabilities(model, frames)
     print(f"{args.model}: {len(frames)} frames, {int(frames.labels.sum())} success")
     print("threshold  precision  recall   episode ends (success frame / early / never)")
