@@ -8,7 +8,8 @@ Each camera goes through the policy's image encoder (`policy.encoder.make_image_
 the ResNet-10-shaped backbone, uint8 in, float only inside), the joint positions are normalised with the
 training data's mean and std (kept as buffers, so saved and exported with the weights), and an MLP gives
 one logit. With `kinematics` (the arm) the head also gets the gripper's position, the arm's forward
-kinematics of the joints (`policy.kinematics`, its chain saved with the weights), normalised the same way. `tools.train_reward` trains it (`policy.reward_training`), `export.reward_onnx` exports it.
+kinematics of the joints (`policy.kinematics`, its chain saved with the weights), normalised the same way.
+`tools.train_reward` trains it (`policy.reward_training`), `export.reward_exporter` exports it.
 The folder also holds `metrics.json`: precision and recall on the held-out episodes it was trained beside.
 """
 

@@ -70,7 +70,8 @@ def at_frame_labels(after_action: np.ndarray, episodes: np.ndarray) -> np.ndarra
     return out
 
 
-def load_labelled_frames(roots: list[str | Path], first_episode: int = 0, label: str = "after_action") -> LabelledFrames:
+def load_labelled_frames(roots: list[str | Path], first_episode: int = 0, label: str = "after_action"
+                         ) -> LabelledFrames:
     """Every frame of the datasets at `roots` (local LeRobotDatasets), labelled as `label` says (LABELS).
     A missing dataset, one without success labels or cameras, or datasets with other cameras or joints than
     the first: one-line errors."""
