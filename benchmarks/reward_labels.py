@@ -12,7 +12,9 @@ and the same expert (episode i: seed + i) and checks that every frame's success 
 changes after the first success (positive / negative frames, flips) and why each negative frame after it is
 negative: the cube below the 5 cm line while both pads hold it, the cube up with a pad off it (contact
 flicker), or the cube dropped. With --model, the classifier's false positives and false negatives at its
-threshold, counted by cube height (cm above its resting height) and grasp.
+threshold, counted by cube height (cm above its resting height) and grasp. And the ceiling the label's
+one-step lag sets: a frame is the observation an action was chosen from, its label the success after that
+action, so even a perfect reader of the frame's own cube height misses where the arm crosses the line.
 """
 
 from __future__ import annotations
@@ -60,6 +62,29 @@ def replay(noise: float, seed: int, episodes: int, steps_after_success: int, siz
             out.append(np.asarray(rows, np.float64))
     finally:
         robot.disconnect()
+    return out
+
+
+def lag_ceiling(episodes: list[np.ndarray], lines_cm: tuple[float, ...] = (4.8, 4.9, 5.0, 5.1, 5.2, 5.3)
+                ) -> list[str]:
+    """Precision / recall of "held by both pads and at least h up" judged on each frame's *own* state (the
+    replay row before it; an episode's first frame: the cube at rest), against its label (the state after
+    its action): what reading each frame's own height and grasp perfectly gives. A frame shows no motion,
+    so a classifier of single frames has little to do better with."""
+    now, label = [], []
+    for ep in episodes:
+        now.append(np.vstack([[0.0, 0.0, 0.0, 0.0], ep[:-1]]))
+        label.append(ep[:, 3].astype(bool))
+    now_rows, labels = np.concatenate(now), np.concatenate(label)
+    held_now = (now_rows[:, 1] > 0) & (now_rows[:, 2] > 0)
+    out = []
+    for h in lines_cm:
+        predicted = held_now & (now_rows[:, 0] >= h / 100)
+        tp, fp = int((predicted & labels).sum()), int((predicted & ~labels).sum())
+        fn = int((~predicted & labels).sum())
+        precision = f"{100 * tp / (tp + fp):.1f} %" if tp + fp else "n/a"
+        recall = f"{100 * tp / (tp + fn):.1f} %" if tp + fn else "n/a"
+        out.append(f"held and >= {h:.1f} cm: precision {precision}, recall {recall} (tp {tp}, fp {fp}, fn {fn})")
     return out
 
 
@@ -122,6 +147,10 @@ def main() -> None:
     print("negative frames after the first success, why:", dict(reasons))
     held = (rows[:, 1] > 0) & (rows[:, 2] > 0)
     print("held frames by cube height (cm):", height_counts(rows[held, 0]))
+    print("a perfect reader of each frame's own cube height and grasp (the label is the state after the frame's "
+          "action):")
+    for line in lag_ceiling(episodes):
+        print("  " + line)
 
     if args.model is not None:
         from policy.reward_classifier import RewardClassifier

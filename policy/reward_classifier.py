@@ -7,7 +7,9 @@
 Each camera goes through the policy's image encoder (`policy.encoder.make_image_encoder`: the DrQ CNN or
 the ResNet-10-shaped backbone, uint8 in, float only inside), the joint positions are normalised with the
 training data's mean and std (kept as buffers, so saved and exported with the weights), and an MLP gives
-one logit. `tools.train_reward` trains it (`policy.reward_training`), `export.reward_onnx` exports it.
+one logit. With `kinematics` (the arm) the head also gets the gripper's position, the arm's forward
+kinematics of the joints (`policy.kinematics`, its chain saved with the weights), normalised the same way.
+`tools.train_reward` trains it (`policy.reward_training`), `export.reward_exporter` exports it.
 The folder also holds `metrics.json`: precision and recall on the held-out episodes it was trained beside.
 """
 
@@ -28,6 +30,7 @@ from torch import nn
 from contract.features import IMAGE_PREFIX, STATE_KEY
 from policy.config import ImageEncoderConfig
 from policy.encoder import make_image_encoder
+from policy.kinematics import CHAIN_JOINTS, ForwardKinematics
 
 MODEL_TYPE = "chunkbot_reward_classifier"
 CONFIG_NAME = "config.json"
@@ -48,6 +51,14 @@ class RewardClassifierConfig:
     cameras: dict[str, list[int]] = field(default_factory=dict)   # name -> [H, W, 3], sorted by name
     state_dim: int = 0                    # joint positions read beside the images (0: images only)
     use_state: bool = True                # read the joints too (where the gripper is says a lot about a grasp)
+    # the arm ("so101" | "koch") whose forward kinematics (policy.kinematics) turns the joints into the
+    # gripper's position for the head, so the images need only show the cube in the jaws, not its height
+    # to a centimetre (HIL-SERL gives its classifier the end-effector pose); None: no kinematics. The
+    # chain is read off the sim arm's model when training and saved with the weights.
+    kinematics: str | None = None
+    # the joints' units for the kinematics: degrees (true) or [-100, 100] (false); None: the arm's
+    # LeRobot default (so101 degrees, koch [-100, 100])
+    kinematics_degrees: bool | None = None
     image_encoder: ImageEncoderConfig = field(default_factory=_reward_image_encoder)
     # average-pool each image by this factor before the encoder (1: full resolution): whether the cube is
     # up shows at a quarter of the pixels, and a CPU trains 2x2-pooled 64x64 frames many times faster
@@ -89,6 +100,15 @@ class RewardClassifier(nn.Module):
         self.register_buffer("state_mean", torch.zeros(max(state_dim, 1)))
         self.register_buffer("state_std", torch.ones(max(state_dim, 1)))
         width = len(self.camera_names) * config.image_encoder.latent_dim + state_dim
+        if config.kinematics:
+            if config.state_dim <= len(CHAIN_JOINTS):
+                raise ValueError(f"--model.kinematics={config.kinematics} needs the arm's joints in the state "
+                                 f"({len(CHAIN_JOINTS)} body joints and the gripper), got {config.state_dim} values")
+            # filled from the sim arm when training (set_kinematics), from the saved weights when loading
+            self.kinematics = ForwardKinematics()
+            self.register_buffer("tcp_mean", torch.zeros(3))
+            self.register_buffer("tcp_std", torch.ones(3))
+            width += 3
         self.head = nn.Sequential(nn.Linear(width, config.hidden_dim), nn.ReLU(), nn.Linear(config.hidden_dim, 1))
 
     def _pooled_shape(self, shape: list[int]) -> tuple[int, int, int]:
@@ -112,10 +132,21 @@ class RewardClassifier(nn.Module):
             self.state_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
             self.state_std.copy_(torch.as_tensor(np.maximum(std, 1e-3), dtype=torch.float32))
 
+    def set_kinematics(self, kinematics: ForwardKinematics, states: np.ndarray) -> None:
+        """Use `kinematics` (the arm's chain) and normalise its TCP with the mean and std over `states`
+        (the training frames' joints)."""
+        self.kinematics = kinematics.to(self.tcp_mean.device)
+        with torch.no_grad():
+            tcp = self.kinematics(torch.as_tensor(states, dtype=torch.float32, device=self.tcp_mean.device))
+        self.tcp_mean.copy_(tcp.mean(0))
+        self.tcp_std.copy_(tcp.std(0).clamp_min(1e-3))      # metres: a millimetre at least
+
     def forward(self, state: torch.Tensor, *images: torch.Tensor) -> torch.Tensor:
         parts = [self.encoders[c](self._pooled(x)) for c, x in zip(self.camera_names, images)]
         if self.config.use_state and self.config.state_dim:
             parts.append(((state.float() - self.state_mean) / self.state_std).clamp(-10, 10))
+        if self.config.kinematics:
+            parts.append(((self.kinematics(state) - self.tcp_mean) / self.tcp_std).clamp(-10, 10))
         return self.head(torch.cat(parts, -1)).squeeze(-1)
 
     def probability(self, state: torch.Tensor, *images: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,12 @@ from policy.reward_classifier import RewardClassifier, RewardClassifierConfig
 log = logging.getLogger(__name__)
 
 SUCCESS_KEY = "next.success"
+# What a frame's label says. A recorded frame is the observation an action was chosen from, and its
+# next.success the success *after* that action ("after_action", what a session's classifier is asked on
+# that frame). "at_frame": the success of the frame's own observation (the previous frame's next.success;
+# an episode's first frame: none), a property of the image alone. Between the two the arm moves (a held cube
+# ~4 mm a step while lifting), which no single frame shows: docs/benchmarks.md measures what that costs.
+LABELS = ("after_action", "at_frame")
 
 
 @dataclass
@@ -55,11 +61,24 @@ class LabelledFrames:
                               np.concatenate([p.labels for p in parts]), np.concatenate([p.episodes for p in parts]))
 
 
-def load_labelled_frames(roots: list[str | Path], first_episode: int = 0) -> LabelledFrames:
-    """Every frame of the datasets at `roots` (local LeRobotDatasets). A missing dataset, one without
-    success labels or cameras, or datasets with other cameras or joints than the first: one-line errors."""
+def at_frame_labels(after_action: np.ndarray, episodes: np.ndarray) -> np.ndarray:
+    """Each frame's success at its own observation: the previous frame's next.success (frames in the order
+    LeRobot stores them: episode by episode, in time), False at an episode's first frame."""
+    out = np.zeros_like(after_action)
+    out[1:] = after_action[:-1]
+    out[np.r_[True, episodes[1:] != episodes[:-1]]] = False
+    return out
+
+
+def load_labelled_frames(roots: list[str | Path], first_episode: int = 0, label: str = "after_action"
+                         ) -> LabelledFrames:
+    """Every frame of the datasets at `roots` (local LeRobotDatasets), labelled as `label` says (LABELS).
+    A missing dataset, one without success labels or cameras, or datasets with other cameras or joints than
+    the first: one-line errors."""
     from robot.recording import open_dataset
 
+    if label not in LABELS:
+        raise ValueError(f"--label={label} is not a frame label; choose one of {', '.join(LABELS)}")
     if not roots:
         raise ValueError("no dataset given: --datasets='[outputs/datasets/so101_lift]' (local LeRobotDatasets "
                          "whose frames carry next.success)")
@@ -87,8 +106,10 @@ def load_labelled_frames(roots: list[str | Path], first_episode: int = 0) -> Lab
                 images[cam] = np.stack([to_hwc_uint8(x) for x in column])
             else:                          # stored as video: decode frame by frame
                 images[cam] = np.stack([to_hwc_uint8(dataset[i][key]) for i in range(len(dataset))])
-        part = LabelledFrames(np.asarray(cols[STATE_KEY], np.float32), images,
-                              np.asarray(cols[SUCCESS_KEY]).reshape(-1).astype(bool),
+        labels = np.asarray(cols[SUCCESS_KEY]).reshape(-1).astype(bool)
+        if label == "at_frame":
+            labels = at_frame_labels(labels, episodes)
+        part = LabelledFrames(np.asarray(cols[STATE_KEY], np.float32), images, labels,
                               np.unique(episodes, return_inverse=True)[1] + next_episode)
         if parts:
             _check_same_inputs(parts[0], part, Path(roots[0]), root)
@@ -157,6 +178,11 @@ def train_classifier(frames: LabelledFrames, model_config: RewardClassifierConfi
     model_config.state_dim = int(frames.states.shape[1])
     model = RewardClassifier(model_config)
     model.set_state_normalisation(frames.states.mean(0), frames.states.std(0))
+    if model_config.kinematics:
+        from policy.kinematics import ForwardKinematics
+
+        model.set_kinematics(ForwardKinematics.from_sim_arm(model_config.kinematics, model_config.kinematics_degrees),
+                             frames.states)
     model.to(device).train()
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(cfg.seed)

@@ -14,6 +14,7 @@ from policy.config import ImageEncoderConfig
 from policy.reward_classifier import RewardClassifier, RewardClassifierConfig
 from policy.reward_training import (
     LabelledFrames,
+    at_frame_labels,
     RewardTrainingConfig,
     evaluate,
     load_labelled_frames,
@@ -83,6 +84,21 @@ def test_the_classifier_separates_success_frames_on_held_out_episodes(trained):
     assert metrics["episode_ends"]["ended_early"] == 0 and metrics["episode_ends"]["missed"] == 0
 
 
+def test_at_frame_labels_give_each_frame_the_success_after_the_previous_frames_action():
+    after_action = np.array([0, 1, 1, 0, 1, 1, 1, 0], bool)
+    episodes = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(at_frame_labels(after_action, episodes), [0, 0, 1, 1, 0, 1, 1, 1])
+
+
+def test_the_at_frame_label_is_the_recorded_label_one_frame_later(dataset):
+    after = load_labelled_frames([dataset])
+    at = load_labelled_frames([dataset], label="at_frame")
+    first = np.r_[True, after.episodes[1:] != after.episodes[:-1]]
+    assert not at.labels[first].any()
+    np.testing.assert_array_equal(at.labels[1:][~first[1:]], after.labels[:-1][~first[1:]])
+    assert at.labels.sum() == after.labels.sum() - after.labels[np.r_[first[1:], True]].sum()
+
+
 def test_held_out_episodes_are_whole_and_include_both_kinds(dataset):
     frames = load_labelled_frames([dataset])
     train, heldout = split_by_episode(frames, 0.25, seed=3)
@@ -131,13 +147,15 @@ def test_the_tool_trains_saves_metrics_and_exports(dataset, tmp_path, capsys):
     ("missing", "no LeRobot dataset at"),
     ("no_positives", "no training frame is labelled a success"),
     ("none_given", "no dataset given"),
+    ("bad_label", "--label=later is not a frame label"),
 ])
 def test_bad_input_ends_the_tool_in_one_line(case, message, tmp_path, capsys):
     from tools.train_reward import main
 
     args = {"missing": [f"--datasets=[{tmp_path / 'nowhere'}]"],
             "no_positives": [f"--datasets=[{make_dataset(tmp_path / 'fails', episodes=4, successes=False)}]"],
-            "none_given": []}[case]
+            "none_given": [],
+            "bad_label": [f"--datasets=[{tmp_path / 'nowhere'}]", "--label=later"]}[case]
     with pytest.raises(SystemExit) as exit_:
         main([*args, f"--output_dir={tmp_path / 'out'}", "--progress=false"])
     err = capsys.readouterr().err.strip()

@@ -7,6 +7,11 @@ on success without a person pressing the success key.
     python -m tools.train_reward --datasets='[outputs/datasets/lift_pixels]' \
         --eval_datasets='[outputs/datasets/lift_pixels_seed1000]' --output_dir=outputs/reward/lift
 
+    # an SO-101 (sim_so101 or so101_follower, joints in degrees): give the classifier the gripper's position,
+    # computed from the joints by the arm's forward kinematics (Koch: --model.kinematics=koch)
+    python -m tools.train_reward --datasets='[outputs/datasets/lift_pixels]' --model.kinematics=so101 \
+        --output_dir=outputs/reward/lift
+
 Datasets: local LeRobotDatasets with camera frames whose frames carry `next.success`: tools.record's
 (on the sim arm: --robot.obs_mode=pixels --teleop.noise=0.03 --dataset.steps_after_success=30 gives both
 classes) and HIL sessions' (<output_dir>/dataset: the frames a person pressed the success key on).
@@ -39,8 +44,14 @@ class TrainRewardConfig:
     # Held-out recordings (e.g. another seed); empty: hold out --heldout_fraction of the training episodes.
     eval_datasets: list[str] = field(default_factory=list)
     heldout_fraction: float = 0.2
+    # What a frame's label says (training and held-out alike): "after_action", the recorded next.success
+    # (the success after the frame's action); "at_frame", the success of the frame's own observation (the
+    # image shows it: the targets are met with it, docs/benchmarks.md). A session asks the classifier on the
+    # frame each step starts from, so with "at_frame" an episode ends one step after the success itself.
+    label: str = "after_action"
     output_dir: Path = Path("outputs/reward")
-    # The classifier (cameras and joint count come from the datasets). --model.threshold is the
+    # The classifier (cameras and joint count come from the datasets). --model.kinematics=so101 (or koch)
+    # gives it the gripper's position from the joints (forward kinematics). --model.threshold is the
     # probability a frame needs to count as a success, in the metrics and (by default) in a session.
     model: RewardClassifierConfig = field(default_factory=RewardClassifierConfig)
     training: RewardTrainingConfig = field(default_factory=RewardTrainingConfig)
@@ -76,11 +87,18 @@ def train_reward(cfg: TrainRewardConfig) -> dict:
         raise ValueError(f"--consecutive_frames must be >= 1, got {cfg.consecutive_frames}")
     if not 0.0 < cfg.model.threshold < 1.0:
         raise ValueError(f"--model.threshold must be between 0 and 1, got {cfg.model.threshold}")
+    if cfg.model.kinematics:
+        from robot.sim.mjcf import ARM_SPECS
+
+        if cfg.model.kinematics not in ARM_SPECS:
+            raise ValueError(f"--model.kinematics={cfg.model.kinematics} is no arm with a kinematic model; known: "
+                             f"{', '.join(sorted(ARM_SPECS))}")
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    frames = load_labelled_frames(cfg.datasets)
+    frames = load_labelled_frames(cfg.datasets, label=cfg.label)
     if cfg.eval_datasets:
-        train, heldout = frames, load_labelled_frames(cfg.eval_datasets, first_episode=int(frames.episodes.max()) + 1)
+        train, heldout = frames, load_labelled_frames(cfg.eval_datasets, first_episode=int(frames.episodes.max()) + 1,
+                                                     label=cfg.label)
         shapes = {c: x.shape[1:] for c, x in frames.images.items()}
         if {c: x.shape[1:] for c, x in heldout.images.items()} != shapes or heldout.states.shape[1] != frames.states.shape[1]:
             raise ValueError("--eval_datasets hold other cameras or joints than --datasets: evaluate on recordings "
@@ -110,7 +128,8 @@ def train_reward(cfg: TrainRewardConfig) -> dict:
                "datasets": [str(d) for d in cfg.datasets], "eval_datasets": [str(d) for d in cfg.eval_datasets],
                "heldout_episodes": "eval_datasets" if cfg.eval_datasets else cfg.heldout_fraction,
                "training": {"steps": cfg.training.steps, "batch_size": cfg.training.batch_size,
-                            "lr": cfg.training.lr, "seed": cfg.training.seed}}
+                            "lr": cfg.training.lr, "seed": cfg.training.seed},
+               "kinematics": cfg.model.kinematics, "label": cfg.label}
     model.cpu().save_pretrained(out, metrics)
     if cfg.export_onnx:
         from export.reward_exporter import ONNX_NAME, export_reward_classifier
