@@ -14,8 +14,8 @@ from policy.config import ImageEncoderConfig
 from policy.reward_classifier import RewardClassifier, RewardClassifierConfig
 from policy.reward_training import (
     LabelledFrames,
-    at_frame_labels,
     RewardTrainingConfig,
+    at_frame_labels,
     evaluate,
     load_labelled_frames,
     probabilities,
