@@ -23,6 +23,7 @@ import torch.nn.functional as F  # noqa: N812
 
 from contract.features import IMAGE_PREFIX, STATE_KEY
 from policy.encoder import random_shift
+from policy.kinematics import ForwardKinematics
 from policy.replay import to_hwc_uint8
 from policy.reward_classifier import RewardClassifier, RewardClassifierConfig
 
@@ -179,8 +180,6 @@ def train_classifier(frames: LabelledFrames, model_config: RewardClassifierConfi
     model = RewardClassifier(model_config)
     model.set_state_normalisation(frames.states.mean(0), frames.states.std(0))
     if model_config.kinematics:
-        from policy.kinematics import ForwardKinematics
-
         model.set_kinematics(ForwardKinematics.from_sim_arm(model_config.kinematics, model_config.kinematics_degrees),
                              frames.states)
     model.to(device).train()
