@@ -32,10 +32,12 @@ log = logging.getLogger("export.graph")
 class NormalisationFusedImageEncoder(nn.Module):
     """An `ImageEncoder` whose input scaling x/255 - 0.5 is folded into its first convolution:
     W' = W / 255, b' = b - 0.5 * sum(W). Exact for an unpadded first conv (a padded one would pad
-    raw zeros where the original pads normalised zeros, so it is not fused)."""
+    raw zeros where the original pads normalised zeros, so it is not fused). An input average pool
+    (`image_encoder.pool`) commutes with the affine scaling, so it stays in front of the fused conv."""
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
+        self.pool = int(getattr(encoder, "pool", 1))
         self.convs = copy.deepcopy(encoder.convs)
         self.head = encoder.head
         conv = self.convs[0]
@@ -47,6 +49,8 @@ class NormalisationFusedImageEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.permute(0, 3, 1, 2).to(torch.float32)
+        if self.pool > 1:
+            x = nn.functional.avg_pool2d(x, self.pool)
         return self.head(self.convs(x).flatten(1))
 
 

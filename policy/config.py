@@ -53,7 +53,11 @@ class ImageEncoderConfig:
     channels: int = 32
     num_layers: int = 4          # cnn: 3x3 convs, the first with stride 2; resnet: stages (widths channels * 2^i)
     latent_dim: int = 64         # per camera, after Linear + LayerNorm + tanh
-    random_shift_pad: int = 4    # DrQ random-shift augmentation (pixels); 0 disables it
+    random_shift_pad: int = 4    # DrQ random-shift augmentation (pixels, before pooling); 0 disables it
+    # cnn: average-pool the frames by this factor before the convs. Inside the network, so the policy still
+    # takes (and exports for) the camera's full resolution; 2 cuts the CNN's arithmetic about 6x at 64x64,
+    # what makes a pixel run fit a CPU's budget (the reward classifier pools by 2 too)
+    pool: int = 1
     # "cnn": the small DrQ CNN, trained from scratch through the critic loss; "resnet": a ResNet-10-style
     # backbone (a stride-2 stem, then one basic block per stage, GroupNorm, global average pool), the
     # shape of LeRobot SAC's pretrained encoder, usually loaded from `pretrained_path` and frozen

@@ -40,6 +40,10 @@ class ImageEncoder(nn.Module):
     def __init__(self, shape: tuple[int, int, int], cfg: ImageEncoderConfig) -> None:
         super().__init__()
         h, w, c = shape
+        if cfg.pool < 1:
+            raise ValueError(f"image_encoder.pool must be >= 1, got {cfg.pool}")
+        self.pool = cfg.pool
+        h, w = h // cfg.pool, w // cfg.pool
         layers: list[nn.Module] = []
         for i in range(cfg.num_layers):
             layers += [nn.Conv2d(c if i == 0 else cfg.channels, cfg.channels, 3, stride=2 if i == 0 else 1),
@@ -47,8 +51,9 @@ class ImageEncoder(nn.Module):
         self.convs = nn.Sequential(*layers)
         side = (min(h, w) - 3) // 2 + 1 - 2 * (cfg.num_layers - 1)  # 3x3 convs, the first with stride 2
         if side < 1:
-            raise ValueError(f"camera images of {h}x{w} are too small for {cfg.num_layers} conv layers; "
-                             "use larger images or fewer image_encoder.num_layers")
+            raise ValueError(f"camera images of {shape[0]}x{shape[1]} (pooled by {cfg.pool}: {h}x{w}) are too small "
+                             f"for {cfg.num_layers} conv layers; use larger images, a smaller image_encoder.pool "
+                             "or fewer image_encoder.num_layers")
         with torch.no_grad():
             flat = self.convs(torch.zeros(1, c, h, w)).numel()
         self.head = nn.Sequential(nn.Linear(flat, cfg.latent_dim), nn.LayerNorm(cfg.latent_dim), nn.Tanh())
@@ -56,6 +61,8 @@ class ImageEncoder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, H, W, 3) uint8 -> (B, latent)."""
         x = images.permute(0, 3, 1, 2).float() / 255.0 - 0.5
+        if self.pool > 1:
+            x = F.avg_pool2d(x, self.pool)
         return self.head(self.convs(x).flatten(1))
 
 

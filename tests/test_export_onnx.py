@@ -171,3 +171,15 @@ def test_run_policy_reports_the_critic_value_of_the_chunks(exports, capsys):
     episode = json.loads(capsys.readouterr().out)["episodes"][0]
     assert episode["steps"] == 10
     assert np.isfinite(episode["chunk_value_mean"])
+
+
+def test_a_pooled_image_policy_exports_at_the_camera_resolution_and_keeps_parity(tmp_path):
+    policy = make_policy("image", {"image_encoder": {"channels": 4, "num_layers": 2, "latent_dim": 8, "pool": 2}},
+                         seed=20)
+    checkpoint = save_training_checkpoint(policy, tmp_path / "train", step=700)
+    result = export_policy(checkpoint, tmp_path / "out" / "actor.onnx")
+    assert result.parity.passed and result.parity.worst <= 1e-4
+    meta = read_metadata(result.path)
+    assert meta.exporter["fused_image_normalisation"] is True
+    # the robot sends full frames; the pool is inside the graph
+    assert meta.observations["observation.images.front"].to_json() == {"shape": [24, 24, 3], "dtype": "uint8"}

@@ -1,5 +1,5 @@
 """The pixel learner's options: a frozen pretrained image backbone loaded from a local safetensors
-file, and bfloat16 autocast of the update (on the CPU here)."""
+file, bfloat16 autocast of the update (on the CPU here), and the CNN's input pooling."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from export.graph import NormalisationFusedImageEncoder, fuse_image_normalisation
 from policy.config import ImageEncoderConfig, QChunkSACConfig
-from policy.encoder import ImageBackbone
+from policy.encoder import ImageBackbone, ImageEncoder
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer
@@ -109,3 +110,31 @@ def test_bf16_autocast_update_on_the_cpu_gives_finite_losses_close_to_float32():
     for key in ("loss_critic", "loss_actor", "q_mean"):
         assert results[True][key].item() == pytest.approx(results[False][key].item(), rel=0.1, abs=0.05), key
     assert results[True]["loss_critic"].item() != results[False]["loss_critic"].item()  # bf16 really ran
+
+
+def test_a_pooled_encoder_takes_full_resolution_frames_and_convolves_their_average():
+    torch.manual_seed(0)
+    pooled = ImageEncoder(SHAPE, ImageEncoderConfig(channels=4, num_layers=2, latent_dim=8, pool=2))
+    small = ImageEncoder((12, 12, 3), ImageEncoderConfig(channels=4, num_layers=2, latent_dim=8))
+    small.load_state_dict(pooled.state_dict())          # same weights: the convs are sized for 12x12
+    images = torch.randint(0, 256, (3, *SHAPE), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    x = torch.nn.functional.avg_pool2d(images.permute(0, 3, 1, 2).float() / 255.0 - 0.5, 2)
+    expected = small.head(small.convs(x).flatten(1))
+    torch.testing.assert_close(pooled(images), expected)
+
+
+def test_folding_the_image_scaling_into_the_first_conv_keeps_the_pool():
+    torch.manual_seed(0)
+    encoder = ImageEncoder(SHAPE, ImageEncoderConfig(channels=4, num_layers=2, latent_dim=8, pool=2)).eval()
+    fused = fuse_image_normalisation(encoder, SHAPE, tolerance=1e-5)
+    assert isinstance(fused, NormalisationFusedImageEncoder)   # exact, so fused (not the unfused fallback)
+    images = torch.randint(0, 256, (4, *SHAPE), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(fused(images), encoder(images), atol=1e-5, rtol=1e-5)
+
+
+def test_a_pool_the_images_cannot_take_is_refused_with_the_sizes():
+    with pytest.raises(ValueError, match=r"24x24 \(pooled by 8: 3x3\).*image_encoder.pool"):
+        ImageEncoder(SHAPE, ImageEncoderConfig(num_layers=2, pool=8))
+    with pytest.raises(ValueError, match="pool must be >= 1"):
+        ImageEncoder(SHAPE, ImageEncoderConfig(pool=0))
