@@ -137,3 +137,18 @@ def test_the_actor_keeps_its_policy_when_new_weights_are_not_finite_or_of_anothe
     assert not actor.load(4, b"not safetensors at all")
     assert actor.version == 1 and actor.policy is not None
     assert all(torch.isfinite(p).all() for p in actor.policy.parameters())
+
+
+def test_relative_actions_take_their_scale_from_the_persons_largest_step():
+    import dataclasses
+
+    hil = HILLearner(dataclasses.replace(policy_config(), relative_actions=True),
+                     HILLearnerConfig(learning_starts=20, initial_updates=0))
+    t = 20
+    joints = np.zeros((t, D), np.float32)
+    actions = np.zeros((t, A), np.float32)
+    actions[3, 2] = 1.5                       # the person moves joint 2 by 1.5 in one step, once
+    hil.add_episode(*episode(t, state=joints, action=actions, intervention=np.ones(t, bool)))
+    hil.update()
+    step = hil.policy.normalizer.action_step.numpy()
+    assert step[2] == pytest.approx(1.5 * 1.25) and step[0] < step[2]   # STEP_MARGIN: the largest step sits at 0.8
