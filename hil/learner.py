@@ -137,12 +137,15 @@ class HILLearner:
 
     # ------------------------------------------------------------------ learning
     def updates_due(self) -> int:
-        """Updates owed to the data received so far (0 before learning_starts)."""
+        """Learner steps owed to the data received so far (0 before learning_starts). Each step runs
+        utd_ratio updates, and every env step is owed updates_per_step of them: utd_ratio * updates_per_step
+        updates per env step (the learner counts updates, so the debt is in updates, paid in whole steps)."""
         if self.learner is None or self.env_steps < self.config.learning_starts or self.diverged:
             return 0
+        utd = max(1, int(self.policy_config.utd_ratio))
         owed = self.config.initial_updates + int((self.env_steps - self.config.learning_starts)
-                                                 * self.config.updates_per_step) + 1
-        return max(0, owed - self.learner.step)
+                                                 * self.config.updates_per_step * utd) + 1
+        return max(0, math.ceil((owed - self.learner.step) / utd))
 
     def _fit_normalizer(self) -> None:
         pcfg = self.policy.config

@@ -152,3 +152,18 @@ def test_relative_actions_take_their_scale_from_the_persons_largest_step():
     hil.update()
     step = hil.policy.normalizer.action_step.numpy()
     assert step[2] == pytest.approx(1.5 * 1.25) and step[0] < step[2]   # STEP_MARGIN: the largest step sits at 0.8
+
+
+@pytest.mark.parametrize("utd", [1, 3])
+def test_each_env_step_is_owed_utd_ratio_updates(utd):
+    import dataclasses
+
+    hil = HILLearner(dataclasses.replace(policy_config(), utd_ratio=utd),
+                     HILLearnerConfig(learning_starts=20, initial_updates=6))
+    hil.add_episode(*episode(20, seed=1))
+    hil.run_due_updates()
+    assert hil.learner.step == -(-7 // utd) * utd      # initial_updates + 1, in whole steps of utd updates
+    first = hil.learner.step
+    hil.add_episode(*episode(20, seed=2))        # 20 more env steps: 20 * utd updates more
+    hil.run_due_updates()
+    assert hil.learner.step - first == pytest.approx(20 * utd, abs=utd)
