@@ -112,8 +112,9 @@ class QChunkSACLearner(nn.Module):
         self.register_buffer("strategy_weights", w / w.sum())
         # the encoder learns through the critic loss only; the actor reads its features detached
         # (a frozen pretrained image backbone takes no gradient and stays out of the optimiser)
-        self.critic_params = list(self.critic.parameters()) + [p for p in policy.encoder.parameters()
-                                                               if p.requires_grad]
+        self._encoder_params = [p for p in policy.encoder.parameters() if p.requires_grad]
+        self.critic_params = list(self.critic.parameters()) + self._encoder_params
+        self._bc_to_encoder = bool(cfg.bc_trains_encoder and self._encoder_params and cfg.bc_weight > 0)
         self.actor_params = list(policy.actor.parameters())
         self.optimizers = {
             "critic": _adam(self.critic_params, cfg.critic_lr),
@@ -212,11 +213,13 @@ class QChunkSACLearner(nn.Module):
             critic_loss = ((q - y).square() * valid).mean()
 
             # actor: alpha log pi(a|s) - Q_pi(s, a)  +  beta * (-log pi(a_data|s)), scored by the same critic
-            feat = feat.detach()
-            mean, log_std = self._distribution(feat, batch.state)
+            feat_sg = feat.detach()
+            mean, log_std = self._distribution(feat_sg, batch.state)
             a_pi, logp = self._sample(mean, log_std)
-            q_pi = self._actor_q(feat, a_pi)
-            bc_nll = -tanh_gaussian_log_prob(data_a, mean, log_std)
+            q_pi = self._actor_q(feat_sg, a_pi)
+            # the BC term reaches the encoder only with bc_trains_encoder (a second actor forward on live features)
+            bc_dist = self._distribution(feat, batch.state) if self._bc_to_encoder else (mean, log_std)
+            bc_nll = -tanh_gaussian_log_prob(data_a, *bc_dist)
             if cfg.bc_data == "offline":
                 on_demo = batch.is_offline.float()
                 bc_loss = (bc_nll * on_demo).sum() / on_demo.sum().clamp_min(1.0)
@@ -229,8 +232,9 @@ class QChunkSACLearner(nn.Module):
 
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
-        critic_loss.backward(inputs=self.critic_params)       # each loss reaches only its own parameters
-        actor_loss.backward(inputs=self.actor_params)
+        # each loss reaches only its own parameters (and, with bc_trains_encoder, BC the encoder's too)
+        critic_loss.backward(inputs=self.critic_params, retain_graph=self._bc_to_encoder)
+        actor_loss.backward(inputs=self.actor_params + self._encoder_params if self._bc_to_encoder else self.actor_params)
         temperature_loss.backward(inputs=[self.log_alpha])
         if cfg.grad_clip_norm > 0:
             for params in (self.critic_params, self.actor_params):

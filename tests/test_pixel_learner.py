@@ -138,3 +138,19 @@ def test_a_pool_the_images_cannot_take_is_refused_with_the_sizes():
         ImageEncoder(SHAPE, ImageEncoderConfig(num_layers=2, pool=8))
     with pytest.raises(ValueError, match="pool must be >= 1"):
         ImageEncoder(SHAPE, ImageEncoderConfig(pool=0))
+
+
+def test_bc_trains_encoder_adds_a_gradient_to_the_encoder_and_changes_no_other():
+    batch = image_batch()
+    grads = {}
+    for on in (False, True):
+        torch.manual_seed(0)
+        pol = make_policy({"channels": 4, "num_layers": 2, "latent_dim": 8}, bc_trains_encoder=on, bc_weight=1.0)
+        lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))
+        lrn.update([batch])
+        grads[on] = {n: p.grad.clone() for n, p in lrn.named_parameters() if p.grad is not None}
+    assert grads[False].keys() == grads[True].keys()
+    encoder = [n for n in grads[True] if ".encoder." in n]
+    assert encoder and all(not torch.allclose(grads[True][n], grads[False][n]) for n in encoder)
+    for n in set(grads[True]) - set(encoder):      # the critic's and the actor's own gradients are unchanged
+        torch.testing.assert_close(grads[True][n], grads[False][n], msg=n)
