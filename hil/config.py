@@ -8,7 +8,7 @@ from pathlib import Path
 from hil.learner import HILLearnerConfig
 from hil.scripted_person import ScriptedPersonConfig
 from link import TransportConfig
-from policy.config import SHORT_RUN_EXPLORATION_NOISE, SHORT_RUN_RECIPE, QChunkSACConfig
+from policy.config import SHORT_RUN_EXPLORATION_NOISE, TRAIN_RECIPE, QChunkSACConfig
 from policy.envs import IMAGE_SIZE, check_observation_mode, observation_kwargs
 from robot.config import RobotConfig, TeleoperatorConfig
 from robot.executor import ExecutionConfig
@@ -27,17 +27,14 @@ def _scripted_teleop() -> TeleoperatorConfig:
 
 
 def session_policy() -> QChunkSACConfig:
-    # QC-RLPD's structure (chunked critic, h=5, mean over critics, half of each batch from the
-    # person's takeovers) at a size a CPU trains between episodes; --preset=qc or --config-path give
-    # the paper's 10 x 4x512 critics. A session has a few thousand steps, so the person's corrections
-    # carry most of the signal: BC weight 1 (QC-RLPD: 0.01) and a low starting temperature. The BC
-    # term keeps the chunk distribution narrow (entropy -65 to -80 nats for h x A = 30), far below
-    # the paper's target -0.5 h A = -15, so the temperature grows all session (0.01 -> 0.5 in 10k
-    # updates) and the policy decayed late in sessions; the target -2 h A = -60 slows that growth
-    # (0.01 -> 0.13 in 7.4k updates). It does not stop it: very long sessions may want a lower target.
-    # Measured on the sim lift session (hil.evaluate, 20 person-free episodes per checkpoint).
-    return QChunkSACConfig(num_critics=2, critic_hidden_dims=[128, 128], actor_hidden_dims=[128, 128],
-                           batch_size=64, **SHORT_RUN_RECIPE)
+    # tools.train's recipe (TRAIN_RECIPE: relative joint actions, BC weight 2 towards the person's takeovers
+    # only, a fixed temperature of 0.01, min over 2 critics of 256x256, terminated chunks kept, three
+    # updates per env step), QC-RLPD's structure (chunked critic, h = 5, half of each batch from the
+    # takeovers). On the sim lift session (seed 2000, hil.evaluate: 20 person-free episodes per
+    # checkpoint) it reached 0.75 person-free success after 100 episodes; the previous session recipe
+    # (SHORT_RUN_RECIPE, 2 critics of 128x128, batch 64, one update per step) stayed at 0-0.1 over 150.
+    # --preset=qc or --config-path give the paper's 10 x 4x512 critics.
+    return QChunkSACConfig(**TRAIN_RECIPE)
 
 
 @dataclass
@@ -96,8 +93,8 @@ class HILConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)   # --reward.signal, --reward.path (a learned success)
     eval_every: int = 0                 # every n-th episode runs without the person, mean actions (0: never)
     # Exploration: 1 = sample the policy, 0 = its mean, between = scaled. Full samples spoil grasps,
-    # so the person takes over nearly every episode and the policy's own attempts teach little;
-    # 0.2 took the sim lift policy to 0.95 person-free success in 120 episodes (1.0: peaked at 0.65-0.85, then decayed).
+    # so the person takes over nearly every episode and the policy's own attempts teach little
+    # (measured with the earlier session recipe; the session_policy above was run at 0.2).
     actor_noise: float = SHORT_RUN_EXPLORATION_NOISE
     checkpoint_every: int = 10          # episodes between learner checkpoints (and at the end, always)
     # In-process learner: update in a background thread (default for real time) or between episodes.
