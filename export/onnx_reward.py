@@ -38,6 +38,7 @@ class OnnxRewardClassifier:
         meta = json.loads(meta)
         self.camera_names: list[str] = list(meta["cameras"])
         self.state_dim: int = int(meta["state_dim"])
+        self.state_names: list[str] = list(meta.get("state_names") or [])
         self.threshold: float = float(meta["threshold"])
 
     def probabilities(self, feeds: dict[str, np.ndarray]) -> np.ndarray:

@@ -66,7 +66,8 @@ def export_reward_classifier(model: RewardClassifier, path: str | Path, check_in
                           input_names=names, output_names=[OUTPUT_NAME],
                           dynamic_axes={n: {0: "batch"} for n in [*names, OUTPUT_NAME]}, do_constant_folding=True)
     proto = onnx.load(str(tmp))
-    meta = {"cameras": model.camera_names, "state_dim": model.config.state_dim, "threshold": model.config.threshold}
+    meta = {"cameras": model.camera_names, "state_dim": model.config.state_dim,
+            "state_names": list(model.config.state_names), "threshold": model.config.threshold}
     proto.metadata_props.add(key=METADATA_KEY, value=json.dumps(meta))
     onnx.save(proto, str(tmp))
     with torch.no_grad():

@@ -16,6 +16,7 @@ import numpy as np
 from hil.config import HILConfig
 from hil.episode import Episode
 from hil.reward import LearnedSuccess
+from robot.features import state_names
 from robot.sim.robot import SimRobot
 
 # how an episode ends when the learned success reward ended it (episodes.jsonl's `end`)
@@ -76,7 +77,7 @@ class ArmScene(_Scene):
 
 
 def make_scene(cfg: HILConfig, robot: Any, fps: float) -> SimScene | ArmScene:
-    learned = LearnedSuccess.load(cfg.reward)
+    learned = LearnedSuccess.load(cfg.reward, state_names(robot.observation_features))
     if isinstance(robot, SimRobot):
         return SimScene(cfg, robot, fps, learned)
     return ArmScene(cfg, robot, fps, learned)

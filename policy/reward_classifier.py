@@ -50,6 +50,9 @@ class RewardClassifierConfig:
 
     cameras: dict[str, list[int]] = field(default_factory=dict)   # name -> [H, W, 3], sorted by name
     state_dim: int = 0                    # joint positions read beside the images (0: images only)
+    # their names, in order (the dataset's observation.state names): a robot that reports more values (the
+    # sim arm's privileged state) gives the classifier these, picked by name. [] (older models): by count
+    state_names: list[str] = field(default_factory=list)
     use_state: bool = True                # read the joints too (where the gripper is says a lot about a grasp)
     # the arm ("so101" | "koch") whose forward kinematics (policy.kinematics) turns the joints into the
     # gripper's position for the head, so the images need only show the cube in the jaws, not its height
@@ -121,6 +124,11 @@ class RewardClassifier(nn.Module):
             return images
         x = F.avg_pool2d(images.permute(0, 3, 1, 2).float(), self.pool)
         return x.round().to(torch.uint8).permute(0, 2, 3, 1)
+
+    @property
+    def state_names(self) -> list[str]:
+        """The joint values it reads, in order ([]: a model saved before names were kept)."""
+        return self.config.state_names
 
     @property
     def threshold(self) -> float:

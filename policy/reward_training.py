@@ -13,7 +13,7 @@ success frames among thousands still teach as much as the rest. Images get the D
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,19 +47,21 @@ class LabelledFrames:
     images: dict[str, np.ndarray]      # camera -> (N, H, W, 3) uint8
     labels: np.ndarray                 # (N,) bool
     episodes: np.ndarray               # (N,) int64
+    state_names: list[str] = field(default_factory=list)   # the names of the D joint values ([]: unknown)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, rows: np.ndarray) -> "LabelledFrames":
         return LabelledFrames(self.states[rows], {c: x[rows] for c, x in self.images.items()}, self.labels[rows],
-                              self.episodes[rows])
+                              self.episodes[rows], list(self.state_names))
 
     @staticmethod
     def concat(parts: list["LabelledFrames"]) -> "LabelledFrames":
         return LabelledFrames(np.concatenate([p.states for p in parts]),
                               {c: np.concatenate([p.images[c] for p in parts]) for c in parts[0].images},
-                              np.concatenate([p.labels for p in parts]), np.concatenate([p.episodes for p in parts]))
+                              np.concatenate([p.labels for p in parts]), np.concatenate([p.episodes for p in parts]),
+                              list(parts[0].state_names))
 
 
 def at_frame_labels(after_action: np.ndarray, episodes: np.ndarray) -> np.ndarray:
@@ -111,7 +113,8 @@ def load_labelled_frames(roots: list[str | Path], first_episode: int = 0, label:
         if label == "at_frame":
             labels = at_frame_labels(labels, episodes)
         part = LabelledFrames(np.asarray(cols[STATE_KEY], np.float32), images, labels,
-                              np.unique(episodes, return_inverse=True)[1] + next_episode)
+                              np.unique(episodes, return_inverse=True)[1] + next_episode,
+                              list(features[STATE_KEY].get("names") or []))
         if parts:
             _check_same_inputs(parts[0], part, Path(roots[0]), root)
         next_episode = int(part.episodes.max()) + 1
@@ -177,6 +180,7 @@ def train_classifier(frames: LabelledFrames, model_config: RewardClassifierConfi
     torch.manual_seed(cfg.seed)
     model_config.cameras = {c: list(x.shape[1:]) for c, x in sorted(frames.images.items())}
     model_config.state_dim = int(frames.states.shape[1])
+    model_config.state_names = list(frames.state_names)
     model = RewardClassifier(model_config)
     model.set_state_normalisation(frames.states.mean(0), frames.states.std(0))
     if model_config.kinematics:

@@ -23,10 +23,15 @@ torch.set_num_threads(1)
 SIDE = 24
 
 
-def constant_classifier(out: Path, logit: float, onnx: bool = False) -> Path:
+JOINTS = ["shoulder_pan.pos", "shoulder_lift.pos", "elbow_flex.pos", "wrist_flex.pos", "wrist_roll.pos",
+          "gripper.pos"]
+
+
+def constant_classifier(out: Path, logit: float, onnx: bool = False, state_names: list[str] | None = None) -> Path:
     """A real classifier whose head ignores its features and answers sigmoid(logit) on every frame."""
     model = RewardClassifier(RewardClassifierConfig(cameras={"front": [SIDE, SIDE, 3], "wrist": [SIDE, SIDE, 3]},
-                                                    state_dim=6, image_pool=1, hidden_dim=8,
+                                                    state_dim=6, state_names=list(state_names or []),
+                                                    image_pool=1, hidden_dim=8,
                                                     image_encoder=ImageEncoderConfig(channels=4, num_layers=1,
                                                                                      latent_dim=4)))
     with torch.no_grad():
@@ -41,11 +46,13 @@ def constant_classifier(out: Path, logit: float, onnx: bool = False) -> Path:
     return out
 
 
-def run_session(tmp_path: Path, reward: RewardConfig, keys_at: dict[int, str], episodes: int = 1):
+def run_session(tmp_path: Path, reward: RewardConfig, keys_at: dict[int, str], episodes: int = 1,
+                obs_mode: str = "pixels"):
     hub = KeyHub()
     person = person_at_leader({n: (lambda k=k: hub.press(k)) for n, k in keys_at.items()})
-    robot_cfg = robot_config_for("sim_so101", task="lift", seed=0, obs_mode="pixels", image_height=SIDE,
-                                 image_width=SIDE)
+    # state mode: the policy reads the sim's privileged state, the cameras render for the classifier only
+    cams = {"obs_mode": "pixels"} if obs_mode == "pixels" else {"cameras": ["front", "wrist"]}
+    robot_cfg = robot_config_for("sim_so101", task="lift", seed=0, image_height=SIDE, image_width=SIDE, **cams)
     cfg = HILConfig(robot=robot_cfg, policy=tiny_policy(), output_dir=tmp_path / "session", episodes=episodes,
                     progress=False, checkpoint_every=0, reward=reward)
     robot = robot_cfg.build()
@@ -93,3 +100,25 @@ def test_the_session_tools_take_the_reward_options(tool):
 def test_a_missing_reward_model_is_a_one_line_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no reward classifier at"):
         run_session(tmp_path, RewardConfig(path=tmp_path / "nowhere"), keys_at={})
+
+
+@pytest.mark.parametrize("onnx", [False, True], ids=["torch", "onnx"])
+def test_a_classifier_of_the_joints_judges_a_state_policys_session_by_joint_name(tmp_path, onnx):
+    path = constant_classifier(tmp_path / "reward", logit=6.0, onnx=onnx, state_names=JOINTS)
+    results = run_session(tmp_path, RewardConfig(path=path, consecutive_frames=2), keys_at={}, obs_mode="state")
+    assert [(r.end, r.steps) for r in results] == [(REWARD_MODEL_END, 2)]   # 19 state values, its 6 picked
+
+
+def test_a_classifier_without_joint_names_on_a_wider_state_says_to_retrain(tmp_path):
+    path = constant_classifier(tmp_path / "reward", logit=6.0)
+    with pytest.raises(ValueError, match="reads 6 joint values but the robot gives 19"):
+        run_session(tmp_path, RewardConfig(path=path), keys_at={}, obs_mode="state")
+
+
+def test_joint_selection_picks_by_name_and_names_a_joint_the_robot_lacks():
+    from hil.reward import joint_selection
+
+    assert joint_selection(JOINTS, JOINTS) is None
+    assert joint_selection(["b", "a"], ["a", "x", "b"]).tolist() == [2, 0]
+    with pytest.raises(ValueError, match=r"reads \['c'\], which the robot does not report"):
+        joint_selection(["a", "c"], ["a", "b"])

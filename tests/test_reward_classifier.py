@@ -28,6 +28,7 @@ torch.set_num_threads(1)
 SIDE = 16
 FEATURES = {"a.pos": float, "b.pos": float, "front": (SIDE, SIDE, 3), "wrist": (SIDE, SIDE, 3)}
 ACTIONS = ["a.pos", "b.pos"]
+STATE_NAMES = ["a.pos", "b.pos"]
 
 
 def tiny_model() -> RewardClassifierConfig:
@@ -111,6 +112,7 @@ def test_a_saved_classifier_loads_and_gives_the_same_probabilities(trained, tmp_
     model.save_pretrained(tmp_path / "reward", {"heldout": {"precision": 1.0}})
     loaded = RewardClassifier.from_pretrained(tmp_path / "reward")
     np.testing.assert_array_equal(probabilities(loaded, heldout), probabilities(model, heldout))
+    assert loaded.state_names == model.state_names == heldout.state_names == STATE_NAMES   # the dataset's, kept
     assert json.loads((tmp_path / "reward" / "metrics.json").read_text())["heldout"]["precision"] == 1.0
     frame = {"observation.state": heldout.states[0], "observation.images.front": heldout.images["front"][0],
              "observation.images.wrist": heldout.images["wrist"][0]}
@@ -128,6 +130,7 @@ def test_the_onnx_export_matches_torch_on_onnxruntime(trained, tmp_path):
              **{f"observation.images.{c}": x for c, x in heldout.images.items()}}
     np.testing.assert_allclose(onnx.probabilities(feeds), probabilities(model, heldout), atol=1e-5)
     assert (onnx.camera_names, onnx.state_dim, onnx.threshold) == (["front", "wrist"], 2, 0.5)
+    assert onnx.state_names == STATE_NAMES
 
 
 def test_the_tool_trains_saves_metrics_and_exports(dataset, tmp_path, capsys):
