@@ -29,10 +29,13 @@ def main() -> None:
     parser.add_argument("--eval-datasets", nargs="+", required=True)
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--kinematics", default=None, help="as tools.train_reward --model.kinematics (so101 | koch)")
+    parser.add_argument("--label", default="after_action", help="as tools.train_reward --label (at_frame | after_action)")
     args = parser.parse_args()
 
     import torch
 
+    from hil.reward import joint_selection
     from policy.reward_classifier import RewardClassifierConfig
     from policy.reward_training import (
         LabelledFrames,
@@ -44,8 +47,13 @@ def main() -> None:
     )
 
     torch.set_num_threads(1)
-    train = load_labelled_frames(args.datasets)
-    session = load_labelled_frames([args.session / "dataset"], first_episode=int(train.episodes.max()) + 1)
+    train = load_labelled_frames(args.datasets, label=args.label)
+    session = load_labelled_frames([args.session / "dataset"], first_episode=int(train.episodes.max()) + 1,
+                                   label=args.label)
+    # a state policy's session records the sim's privileged state: the classifier's joints, by name
+    select = joint_selection(train.state_names, session.state_names)
+    if select is not None:
+        session.states, session.state_names = session.states[:, select], list(train.state_names)
     episodes = [json.loads(line) for line in (args.session / "episodes.jsonl").read_text().splitlines()]
     false_success = [e["episode"] for e in episodes if e["success"] and e.get("task_success") is False]
     ids = np.unique(session.episodes)            # session episode i -> its id in `session`, in order
@@ -53,9 +61,10 @@ def main() -> None:
     session.labels = session.labels & ~wrong
     print(f"session: {len(session)} frames of {len(ids)} episodes; {len(false_success)} false successes "
           f"({int(wrong.sum())} frames) relabelled negative")
-    heldout = load_labelled_frames(args.eval_datasets, first_episode=int(session.episodes.max()) + 1)
+    heldout = load_labelled_frames(args.eval_datasets, first_episode=int(session.episodes.max()) + 1, label=args.label)
     cfg = RewardTrainingConfig(steps=args.steps, batch_size=64, lr=1e-3)
-    model = train_classifier(LabelledFrames.concat([train, session]), RewardClassifierConfig(), cfg)
+    model = train_classifier(LabelledFrames.concat([train, session]), RewardClassifierConfig(kinematics=args.kinematics),
+                             cfg)
     probs = probabilities(model, heldout)
     metrics = {"heldout": evaluate(probs, heldout, model.threshold, 2), "session": str(args.session),
                "false_successes_relabelled": len(false_success), "datasets": args.datasets,
