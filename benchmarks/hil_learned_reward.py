@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-KINDS = ("true", "learned")
+KINDS = ("true", "learned")   # --name renames the learned one (e.g. learned-round2 for a retrained classifier)
 BLOCK = 25   # episodes per row of the session table
 
 
@@ -33,7 +33,7 @@ def session_command(kind: str, seed: int, episodes: int, reward_path: Path, out:
 
 
 def run(kind: str, seed: int, args: argparse.Namespace) -> Path:
-    out = args.output_dir / f"{kind}-s{seed}"
+    out = args.output_dir / f"{args.name if kind == 'learned' else kind}-s{seed}"
     if not (out / "episodes.jsonl").exists():
         subprocess.run(session_command(kind, seed, args.episodes, args.reward_path, out), check=True)
     evaluation = out / "evaluation.jsonl"
@@ -58,7 +58,7 @@ def block_table(runs: dict[tuple[str, int], Path]) -> str:
     (false successes), policy-only true successes, and the person's share of the steps."""
     lines = ["| seed | reward | episodes | true success | false success (reward ended, sim says no) | "
              "policy alone, true success | person's steps |", "|---|---|---|---|---|---|---|"]
-    for (kind, seed), out in sorted(runs.items(), key=lambda kv: (kv[0][1], KINDS.index(kv[0][0]))):
+    for (kind, seed), out in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0] != "true", kv[0][0])):
         eps = session_rows(out)
         for start in range(0, len(eps), BLOCK):
             b = eps[start:start + BLOCK]
@@ -76,9 +76,9 @@ def eval_table(runs: dict[tuple[str, int], Path]) -> str:
     seeds = sorted({s for _, s in runs})
     lines = []
     for seed in seeds:
-        rows = {k: eval_rows(runs[(k, seed)]) for k in KINDS if (k, seed) in runs}
+        rows = {k: eval_rows(runs[(k, s)]) for k, s in sorted(runs, key=lambda r: (r[0] != "true", r[0])) if s == seed}
         n = max(len(r) for r in rows.values())
-        lines += [f"seed {seed}: after episode | " + " | ".join(KINDS), "|---|" + "---|" * len(rows)]
+        lines += [f"| seed {seed}: after episode | " + " | ".join(rows) + " |", "|---|" + "---|" * len(rows)]
         for i in range(n):
             cells = [rows[k][i] if i < len(rows[k]) else None for k in rows]
             ep = next(c["after_episode"] for c in cells if c is not None)
@@ -95,10 +95,12 @@ def plot(runs: dict[tuple[str, int], Path], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     colours = {"true": "tab:blue", "learned": "tab:orange"}
+    other = iter(["tab:green", "tab:red", "tab:purple"])
     for (kind, seed), out in sorted(runs.items()):
         rows = eval_rows(out)
         if rows:
-            ax.plot([r["after_episode"] for r in rows], [r["success_rate"] for r in rows], "o-", color=colours[kind],
+            colour = colours.get(kind) or colours.setdefault(kind, next(other))
+            ax.plot([r["after_episode"] for r in rows], [r["success_rate"] for r in rows], marker="o", color=colour,
                     alpha=0.8, label=f"{kind} reward, seed {seed}",
                     linestyle="-" if seed == min(s for _, s in runs) else "--")
     ax.set_xlabel("session episode (checkpoint)")
@@ -118,17 +120,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[2000])
     parser.add_argument("--episodes", type=int, default=150)
     parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--name", default="learned", help="the learned-reward runs' name (their folders: NAME-s<seed>)")
     parser.add_argument("--summarise-only", action="store_true", help="only read runs already in --output-dir")
     args = parser.parse_args()
     runs = {}
-    for seed in args.seeds:
-        for kind in KINDS:
-            out = args.output_dir / f"{kind}-s{seed}"
-            if args.summarise_only:
-                if (out / "episodes.jsonl").exists():
-                    runs[(kind, seed)] = out
-            else:
-                runs[(kind, seed)] = run(kind, seed, args)
+    if not args.summarise_only:
+        for seed in args.seeds:
+            for kind in KINDS:
+                run(kind, seed, args)
+    for out in sorted(args.output_dir.glob("*-s*")):       # every finished session there, of every name
+        kind, _, seed = out.name.rpartition("-s")
+        if (out / "episodes.jsonl").exists() and seed.isdigit():
+            runs[(kind, int(seed))] = out
     if not runs:
         raise SystemExit(f"no finished sessions under {args.output_dir}: run without --summarise-only first")
     print(block_table(runs), "\n")
