@@ -114,7 +114,9 @@ class QChunkSACLearner(nn.Module):
         # (a frozen pretrained image backbone takes no gradient and stays out of the optimiser)
         self._encoder_params = [p for p in policy.encoder.parameters() if p.requires_grad]
         self.critic_params = list(self.critic.parameters()) + self._encoder_params
-        self._bc_to_encoder = bool(cfg.bc_trains_encoder and self._encoder_params and cfg.bc_weight > 0)
+        # the cameras' encoders (a state encoder, state_encoder_dim, learns through the critic only)
+        self._bc_encoder_params = [p for p in policy.encoder.cameras.parameters() if p.requires_grad]
+        self._bc_to_encoder = bool(cfg.bc_trains_encoder and self._bc_encoder_params and cfg.bc_weight > 0)
         self.actor_params = list(policy.actor.parameters())
         self.optimizers = {
             "critic": _adam(self.critic_params, cfg.critic_lr),
@@ -234,7 +236,7 @@ class QChunkSACLearner(nn.Module):
             opt.zero_grad(set_to_none=True)
         # each loss reaches only its own parameters (and, with bc_trains_encoder, BC the encoder's too)
         critic_loss.backward(inputs=self.critic_params, retain_graph=self._bc_to_encoder)
-        actor_loss.backward(inputs=self.actor_params + self._encoder_params if self._bc_to_encoder else self.actor_params)
+        actor_loss.backward(inputs=self.actor_params + self._bc_encoder_params if self._bc_to_encoder else self.actor_params)
         temperature_loss.backward(inputs=[self.log_alpha])
         if cfg.grad_clip_norm > 0:
             for params in (self.critic_params, self.actor_params):

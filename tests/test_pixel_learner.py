@@ -150,7 +150,22 @@ def test_bc_trains_encoder_adds_a_gradient_to_the_encoder_and_changes_no_other()
         lrn.update([batch])
         grads[on] = {n: p.grad.clone() for n, p in lrn.named_parameters() if p.grad is not None}
     assert grads[False].keys() == grads[True].keys()
-    encoder = [n for n in grads[True] if ".encoder." in n]
+    encoder = [n for n in grads[True] if ".encoder.cameras." in n]
     assert encoder and all(not torch.allclose(grads[True][n], grads[False][n]) for n in encoder)
     for n in set(grads[True]) - set(encoder):      # the critic's and the actor's own gradients are unchanged
+        torch.testing.assert_close(grads[True][n], grads[False][n], msg=n)
+
+
+def test_bc_trains_encoder_leaves_a_state_encoder_to_the_critic():
+    batch = image_batch()
+    grads = {}
+    for on in (False, True):
+        torch.manual_seed(0)
+        pol = make_policy({"channels": 4, "num_layers": 2, "latent_dim": 8}, bc_trains_encoder=on, bc_weight=1.0,
+                          state_encoder_dim=8)
+        lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))
+        lrn.update([batch])
+        grads[on] = {n: p.grad.clone() for n, p in lrn.named_parameters() if ".encoder.state_net." in n}
+    assert grads[True]
+    for n in grads[True]:
         torch.testing.assert_close(grads[True][n], grads[False][n], msg=n)
