@@ -76,13 +76,11 @@ def eval_table(runs: dict[tuple[str, int], Path]) -> str:
     seeds = sorted({s for _, s in runs})
     lines = []
     for seed in seeds:
-        rows = {k: eval_rows(runs[(k, s)]) for k, s in sorted(runs, key=lambda r: (r[0] != "true", r[0])) if s == seed}
-        n = max(len(r) for r in rows.values())
+        rows = {k: {r["after_episode"]: r["success_rate"] for r in eval_rows(runs[(k, s)])}
+                for k, s in sorted(runs, key=lambda r: (r[0] != "true", r[0])) if s == seed}
         lines += [f"| seed {seed}: after episode | " + " | ".join(rows) + " |", "|---|" + "---|" * len(rows)]
-        for i in range(n):
-            cells = [rows[k][i] if i < len(rows[k]) else None for k in rows]
-            ep = next(c["after_episode"] for c in cells if c is not None)
-            lines.append(f"| {ep} | " + " | ".join("" if c is None else f"{c['success_rate']:.2f}" for c in cells) + " |")
+        for ep in sorted({e for r in rows.values() for e in r}):
+            lines.append(f"| {ep} | " + " | ".join(f"{r[ep]:.2f}" if ep in r else "" for r in rows.values()) + " |")
         lines.append("")
     return "\n".join(lines)
 

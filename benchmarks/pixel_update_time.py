@@ -1,0 +1,63 @@
+"""Seconds per learner update of a pixel policy on the CPU (front + wrist cameras, 6 joints), by input
+pooling (`image_encoder.pool`) and batch size, one torch thread; median of `--updates` after 2 warm-up ones.
+
+    .venv/bin/python -m benchmarks.pixel_update_time --size 64 --configs 1:256 2:256 2:128 4:128
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from policy.config import TRAIN_RECIPE, ImageEncoderConfig, QChunkSACConfig
+from policy.learner import QChunkSACLearner
+from policy.qchunk_sac import QChunkSACPolicy
+from policy.replay import ChunkReplayBuffer
+
+S = A = 6
+
+
+def seconds_per_update(size: int, pool: int, batch: int, updates: int, bc_trains_encoder: bool) -> float:
+    cams = {"front": (size, size, 3), "wrist": (size, size, 3)}
+    cfg = QChunkSACConfig(**TRAIN_RECIPE, use_images=True, batch_size=batch, bc_trains_encoder=bc_trains_encoder,
+                          image_encoder=ImageEncoderConfig(pool=pool)).with_features(S, [f"j{i}" for i in range(A)], cams)
+    policy = QChunkSACPolicy(cfg)
+    rng = np.random.default_rng(0)
+    policy.normalizer.fit(rng.normal(size=(100, S)), -np.ones(A), np.ones(A))
+    learner = QChunkSACLearner(policy)
+    buf = ChunkReplayBuffer(2000, S, A, cams)
+
+    def frame() -> dict[str, np.ndarray]:
+        return {"observation.state": rng.normal(size=S),
+                **{f"observation.images.{c}": rng.integers(0, 255, (size, size, 3), dtype=np.uint8) for c in cams}}
+
+    for t in range(600):
+        buf.add(frame(), rng.uniform(-1, 1, A), 0.0, False, t % 60 == 59, next_observation=frame())
+    times = []
+    for _ in range(updates + 2):
+        b = buf.sample(batch, cfg.chunk_size, cfg.td_horizon, cfg.discount)
+        t0 = time.perf_counter()
+        learner.update([b])
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[2:]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=64, help="camera frames, pixels a side")
+    parser.add_argument("--configs", nargs="+", default=["1:256", "2:256", "2:128", "4:128"], help="pool:batch")
+    parser.add_argument("--updates", type=int, default=6)
+    parser.add_argument("--no-bc-encoder", action="store_true", help="bc_trains_encoder=false")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    for c in args.configs:
+        pool, batch = (int(x) for x in c.split(":"))
+        s = seconds_per_update(args.size, pool, batch, args.updates, not args.no_bc_encoder)
+        print(f"{args.size}x{args.size}, pool {pool}, batch {batch}: {s:.3f} s/update", flush=True)
+
+
+if __name__ == "__main__":
+    main()
