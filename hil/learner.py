@@ -39,7 +39,6 @@ from link import BatchRejected
 from policy.checkpoint import last_checkpoint, load_newest_checkpoint, save_checkpoint
 from policy.config import QChunkSACConfig
 from policy.learner import QChunkSACLearner
-from policy.normalize import max_action_step
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer, MixedSampler
 
@@ -148,16 +147,11 @@ class HILLearner:
         return max(0, math.ceil((owed - self.learner.step) / utd))
 
     def _fit_normalizer(self) -> None:
-        pcfg = self.policy.config
-        step = None
         with self._lock:
             states = np.concatenate([self.online.stored_states(), self.demos.stored_states()])
-            if pcfg.relative_actions:
-                # the scale of a relative action: the person's largest per-step motion (every step so far is
-                # theirs: the actor has no weights before this), as tools.train takes it from its demos
-                source = self.demos if len(self.demos) else self.online
-                w = source.all_windows(pcfg.chunk_size, pcfg.chunk_size, 1.0)
-                step = max_action_step(w.actions, w.state[:, -1, :pcfg.action_dim])
+            # relative actions: the person's largest per-step motion (every step so far is theirs: the actor
+            # has no weights before this), as tools.train takes it from its demos
+            step = self.policy.relative_action_step(self.demos if len(self.demos) else self.online)
         self.policy.normalizer.fit(states, self.features["action_low"], self.features["action_high"], step)
         self.normalizer_fitted = True
         log.info("normaliser fitted on %d observations", len(states))

@@ -63,7 +63,7 @@ class LearnedSuccess:
         self.consecutive_frames = consecutive_frames
         # a robot reporting more than the classifier's joints (the sim arm's privileged state, where the
         # policy reads the state and the classifier the cameras and joints) gives it its joints by name
-        self.select = joint_selection(list(getattr(classifier, "state_names", None) or []), robot_state_names)
+        self.select = joint_selection(classifier.state_names, robot_state_names)
         self.run = 0
         self.probability = 0.0
 

@@ -1,5 +1,6 @@
 """Observation encoder shared by actor and critic (as in LeRobot's SAC): the critic's loss trains
-it, the actor reads its features detached.
+it, the actor's SAC term reads its features detached (the BC term also trains the cameras' encoders
+with `bc_trains_encoder`, the default).
 
 * state history s_{t-L+1..t} (B, L, D), normalised by the policy's Normalizer, flattened;
   optionally Linear+LayerNorm+tanh (LeRobot SAC's state encoder) when `state_encoder_dim` is set.

@@ -110,14 +110,16 @@ class QChunkSACLearner(nn.Module):
         h_w = cfg.scored_actions
         w = torch.tensor([cfg.q_chunking_decay ** i for i in range(h_w)])
         self.register_buffer("strategy_weights", w / w.sum())
-        # the encoder learns through the critic loss only; the actor reads its features detached
-        # (a frozen pretrained image backbone takes no gradient and stays out of the optimiser)
-        self._encoder_params = [p for p in policy.encoder.parameters() if p.requires_grad]
-        self.critic_params = list(self.critic.parameters()) + self._encoder_params
-        # the cameras' encoders (a state encoder, state_encoder_dim, learns through the critic only)
-        self._bc_encoder_params = [p for p in policy.encoder.cameras.parameters() if p.requires_grad]
-        self._bc_to_encoder = bool(cfg.bc_trains_encoder and self._bc_encoder_params and cfg.bc_weight > 0)
+        # the encoder learns through the critic loss; the SAC actor term reads its features detached, and
+        # with bc_trains_encoder the BC term reaches the cameras' encoders too (a state encoder, state_encoder_dim,
+        # learns through the critic only; a frozen pretrained image backbone takes no gradient and stays out
+        # of the optimiser). The encoder's parameters step with the critic's optimiser either way.
+        self.critic_params = list(self.critic.parameters()) + [p for p in policy.encoder.parameters()
+                                                               if p.requires_grad]
         self.actor_params = list(policy.actor.parameters())
+        bc_encoder = [p for p in policy.encoder.cameras.parameters() if p.requires_grad]
+        self._bc_to_encoder = bool(cfg.bc_trains_encoder and bc_encoder and cfg.bc_weight > 0)
+        self._actor_loss_inputs = self.actor_params + bc_encoder if self._bc_to_encoder else self.actor_params
         self.optimizers = {
             "critic": _adam(self.critic_params, cfg.critic_lr),
             "actor": _adam(self.actor_params, cfg.actor_lr),
@@ -236,7 +238,7 @@ class QChunkSACLearner(nn.Module):
             opt.zero_grad(set_to_none=True)
         # each loss reaches only its own parameters (and, with bc_trains_encoder, BC the encoder's too)
         critic_loss.backward(inputs=self.critic_params, retain_graph=self._bc_to_encoder)
-        actor_loss.backward(inputs=self.actor_params + self._bc_encoder_params if self._bc_to_encoder else self.actor_params)
+        actor_loss.backward(inputs=self._actor_loss_inputs)
         temperature_loss.backward(inputs=[self.log_alpha])
         if cfg.grad_clip_norm > 0:
             for params in (self.critic_params, self.actor_params):

@@ -101,11 +101,16 @@ class QChunkSACPolicy(nn.Module):
     def fit_normalizer(self, data: Any, action_low: np.ndarray, action_high: np.ndarray) -> None:
         """State statistics of a replay buffer's observations; with relative actions, the largest
         per-step joint motion of its chunks (no data: a default fraction of the joint ranges)."""
-        step = None
-        if self.config.relative_actions and len(data):
-            w = data.all_windows(self.chunk_size, self.chunk_size, 1.0)
-            step = max_action_step(w.actions, w.state[:, -1, : self.config.action_dim])
-        self.normalizer.fit(data.stored_states(), action_low, action_high, step)
+        self.normalizer.fit(data.stored_states(), action_low, action_high, self.relative_action_step(data))
+
+    @torch.no_grad()
+    def relative_action_step(self, data: Any) -> np.ndarray | None:
+        """With relative actions, the largest per-step joint motion of a replay buffer's chunks (the
+        normaliser's step); None without relative actions or data (the normaliser's default)."""
+        if not self.config.relative_actions or not len(data):
+            return None
+        w = data.all_windows(self.chunk_size, self.chunk_size, 1.0)
+        return max_action_step(w.actions, w.state[:, -1, : self.config.action_dim])
 
     # --- deployment: plain tensors in, robot-unit chunk out ---
     def deterministic_chunk(self, state: torch.Tensor, *images: torch.Tensor) -> torch.Tensor:
