@@ -128,6 +128,10 @@ class QChunkSACConfig:
     # --- optimisation ---
     discount: float = 0.99                    # gamma
     tau: float = 0.005                        # Polyak rate of the target critics
+    # The target critic reads a Polyak copy of a trainable encoder (cameras, state_encoder_dim) at encoder_tau
+    # (SAC-AE and DrQ: 0.05); off, it reads the live encoder (DrQ-v2). No effect on a state policy without one
+    target_encoder: bool = False
+    encoder_tau: float = 0.05
     actor_lr: float = 3e-4
     critic_lr: float = 3e-4
     temperature_lr: float = 3e-4
@@ -232,6 +236,7 @@ class QChunkSACConfig:
         need(self.n_step is None or self.n_step >= 1, f"n_step must be >= 1, got {self.n_step}")
         need(0.0 <= self.offline_ratio <= 1.0, f"offline_ratio must be in [0, 1], got {self.offline_ratio}")
         need(0.0 < self.discount <= 1.0 and 0.0 < self.tau <= 1.0, "discount and tau must be in (0, 1]")
+        need(0.0 < self.encoder_tau <= 1.0, "encoder_tau must be in (0, 1]")
         need(self.utd_ratio >= 1 and self.batch_size >= 1, "utd_ratio and batch_size must be >= 1")
         need(len(self.critic_hidden_dims) >= 1 and len(self.actor_hidden_dims) >= 1,
              "critic_hidden_dims and actor_hidden_dims need at least one layer")

@@ -28,6 +28,7 @@ chunk_size = 1 makes both modes plain SAC (RLPD-style with the BC term and offli
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Sequence
 
@@ -56,6 +57,7 @@ def _adam(params, lr: float) -> torch.optim.Adam:
 # chunk value, tools.visualize_chunks) uses these, so the layout has one definition.
 CRITIC_PREFIX = "critic."                 # the online critic's tensors in `training_state()`
 CRITIC_TARGET_PREFIX = "critic_target."   # the target critic's
+ENCODER_TARGET_PREFIX = "encoder_target."  # the target critic's copy of the encoder (`target_encoder`)
 
 
 def critic_action_dim(config: QChunkSACConfig) -> int:
@@ -127,6 +129,15 @@ class QChunkSACLearner(nn.Module):
         }
         self._target_params = list(self.critic_target.parameters())
         self._online_params = list(self.critic.parameters())
+        # With `target_encoder` the target critic reads its own slowly following copy of a trainable encoder
+        # (SAC-AE, DrQ): bootstrapping through the live encoder moves the features under the target with every
+        # critic step, and a pixel critic then climbs past any return the task can pay.
+        trainable = [p for p in policy.encoder.parameters() if p.requires_grad]
+        self.encoder_target: nn.Module | None = None
+        if cfg.target_encoder and trainable:
+            self.encoder_target = copy.deepcopy(policy.encoder).requires_grad_(False)
+            self._encoder_pairs = ([p for p in self.encoder_target.parameters()],
+                                   [p for p in policy.encoder.parameters()])
         self.step = 0
 
     # ------------------------------------------------------------------ pieces
@@ -158,9 +169,12 @@ class QChunkSACLearner(nn.Module):
     def td_target(self, batch: ChunkBatch, alpha: torch.Tensor) -> torch.Tensor:
         """y = R + d * (agg_k Qbar_k(s', a') - [backup_entropy] alpha log pi(a'_{0:h}|s')),  a' ~ pi(.|s')."""
         pol = self.policy
-        next_feat = pol.features(batch.next_state, self._images(batch.next_images))
+        next_images = self._images(batch.next_images)
+        next_feat = pol.features(batch.next_state, next_images)
         next_a, next_logp = self._sample(*self._distribution(next_feat, batch.next_state))
-        v_next = self._aggregate(self.critic_target(*self._critic_input(next_feat, next_a)))
+        target_feat = next_feat if self.encoder_target is None else \
+            self.encoder_target(pol.normalizer.state(batch.next_state), next_images)
+        v_next = self._aggregate(self.critic_target(*self._critic_input(target_feat, next_a)))
         if self.config.backup_entropy:
             v_next = v_next - alpha * next_logp
         return batch.discounted_return + batch.bootstrap_discount * v_next
@@ -244,6 +258,8 @@ class QChunkSACLearner(nn.Module):
             for params in (self.critic_params, self.actor_params):
                 torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip_norm)
         polyak_update(self._target_params, self._online_params, cfg.tau)   # towards the critic the losses saw
+        if self.encoder_target is not None:
+            polyak_update(*self._encoder_pairs, cfg.encoder_tau)
         for opt in self.optimizers.values():
             opt.step()
         self.step += 1
@@ -262,6 +278,8 @@ class QChunkSACLearner(nn.Module):
         """Learner-owned tensors (the policy's weights are saved by the policy)."""
         out = {f"{CRITIC_PREFIX}{k}": v for k, v in self.critic.state_dict().items()}
         out.update({f"{CRITIC_TARGET_PREFIX}{k}": v for k, v in self.critic_target.state_dict().items()})
+        if self.encoder_target is not None:
+            out.update({f"{ENCODER_TARGET_PREFIX}{k}": v for k, v in self.encoder_target.state_dict().items()})
         out["log_alpha"] = self.log_alpha.detach().reshape(1)
         out["step"] = torch.tensor([self.step])
         return out
@@ -269,6 +287,10 @@ class QChunkSACLearner(nn.Module):
     def load_training_state(self, state: dict[str, torch.Tensor]) -> None:
         self.critic.load_state_dict(critic_weights(state))
         self.critic_target.load_state_dict(_with_prefix(state, CRITIC_TARGET_PREFIX))
+        if self.encoder_target is not None:
+            saved = _with_prefix(state, ENCODER_TARGET_PREFIX)
+            # a checkpoint from before target_encoder starts its copy from the online encoder
+            self.encoder_target.load_state_dict(saved or self.policy.encoder.state_dict())
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"].reshape(()))
         self.step = int(state["step"].item())

@@ -169,3 +169,63 @@ def test_bc_trains_encoder_leaves_a_state_encoder_to_the_critic():
     assert grads[True]
     for n in grads[True]:
         torch.testing.assert_close(grads[True][n], grads[False][n], msg=n)
+
+
+CNN = {"channels": 4, "num_layers": 2, "latent_dim": 8}
+
+
+def test_the_target_encoder_follows_the_online_encoder_at_encoder_tau():
+    torch.manual_seed(0)
+    pol = make_policy(CNN, target_encoder=True, encoder_tau=0.25)
+    lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))
+    before = {k: v.clone() for k, v in pol.encoder.state_dict().items()}
+    assert all(torch.equal(v, before[k]) for k, v in lrn.encoder_target.state_dict().items())
+    lrn.update([image_batch()])
+    # Polyak towards the encoder the losses saw (before the optimiser step): the copy did not move, and
+    # the online encoder stepped away from it
+    for k, v in lrn.encoder_target.state_dict().items():
+        torch.testing.assert_close(v, before[k], msg=k)
+    lrn.update([image_batch(1)])
+    moved = [k for k, v in lrn.encoder_target.state_dict().items() if not torch.equal(v, before[k])]
+    assert moved and not any(p.requires_grad for p in lrn.encoder_target.parameters())
+    online = pol.encoder.state_dict()
+    assert any(not torch.allclose(lrn.encoder_target.state_dict()[k], online[k]) for k in moved)
+
+
+def test_the_td_target_reads_the_target_encoder_not_the_live_one():
+    torch.manual_seed(0)
+    pol = make_policy(CNN, target_encoder=True)
+    lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))
+    batch = image_batch()
+    with torch.no_grad():
+        for p in lrn.encoder_target.parameters():
+            p.add_(0.5)
+
+    def target() -> torch.Tensor:
+        lrn.generator.manual_seed(3)
+        return lrn.td_target(batch, torch.tensor(0.1))
+
+    with_copy = target()
+    lrn.encoder_target.load_state_dict(pol.encoder.state_dict())
+    assert not torch.allclose(with_copy, target())
+
+
+def test_a_state_policy_without_an_encoder_to_train_keeps_no_target_encoder():
+    cfg = QChunkSACConfig.from_dict({"act_chunk_size": 2, "critic_hidden_dims": [16], "actor_hidden_dims": [16],
+                                     "target_encoder": True})
+    pol = QChunkSACPolicy(cfg.with_features(2, ["a", "b"], {}, 10.0))
+    assert QChunkSACLearner(pol).encoder_target is None
+
+
+def test_the_target_encoder_is_saved_and_restored_with_the_training_state():
+    torch.manual_seed(0)
+    pol = make_policy(CNN, target_encoder=True)
+    lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))
+    for seed in range(3):
+        lrn.update([image_batch(seed)])
+    state = lrn.training_state()
+    torch.manual_seed(1)
+    fresh = QChunkSACLearner(make_policy(CNN, target_encoder=True))
+    fresh.load_training_state(state)
+    for k, v in lrn.encoder_target.state_dict().items():
+        torch.testing.assert_close(fresh.encoder_target.state_dict()[k], v, msg=k)
