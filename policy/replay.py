@@ -343,8 +343,11 @@ class ChunkReplayBuffer:
         """Atomic: write beside the target, then rename over it."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {name: getattr(self, name).cpu().numpy() for name in self._ARRAYS}
-        arrays.update({f"image::{k}": v.cpu().numpy() for k, v in self.images.items()})
+        # only the slots written: rows [0, size) until the ring wraps, all of it after (a pixel buffer's
+        # capacity is gigabytes of frames that, early in a run, were never filled)
+        n = self.size
+        arrays = {name: getattr(self, name)[:n].cpu().numpy() for name in self._ARRAYS}
+        arrays.update({f"image::{k}": v[:n].cpu().numpy() for k, v in self.images.items()})
         meta = {"capacity": self.capacity, "state_dim": self.state_dim, "action_dim": self.action_dim,
                 "camera_shapes": self.camera_shapes, "cursor": self.cursor, "size": self.size,
                 "num_episodes": self.num_episodes, "num_acted": self.num_acted,
@@ -367,10 +370,13 @@ class ChunkReplayBuffer:
             buf = cls(meta["capacity"], meta["state_dim"], meta["action_dim"],
                       {k: tuple(v) for k, v in meta["camera_shapes"].items()}, is_offline=meta["is_offline"],
                       device=device)
+            # a file holds the written rows (older ones the whole capacity); the rest stays as allocated
             for name in cls._ARRAYS:
-                setattr(buf, name, torch.from_numpy(z[name]).to(buf.device))
+                saved = torch.from_numpy(z[name])
+                getattr(buf, name)[: len(saved)] = saved.to(buf.device)
             for k in buf.camera_shapes:
-                buf.images[k] = torch.from_numpy(z[f"image::{k}"]).to(buf.device)
+                saved = torch.from_numpy(z[f"image::{k}"])
+                buf.images[k][: len(saved)] = saved.to(buf.device)
             if buf.device.type == "cpu":
                 buf.generator.set_state(torch.from_numpy(z["rng"].copy()))
         buf.cursor, buf.size, buf.num_episodes = meta["cursor"], meta["size"], meta["num_episodes"]

@@ -141,6 +141,33 @@ def test_save_and_load_round_trip_gives_the_same_samples(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_saved_buffer_holds_only_its_written_frames_and_loads_back_at_full_capacity(tmp_path):
+    small, big = ChunkReplayBuffer(16, 1, 1, {"cam": (4, 5, 3)}), ChunkReplayBuffer(4096, 1, 1, {"cam": (4, 5, 3)})
+    for buf in (small, big):
+        for t in range(3):
+            buf.add(frame(t, image=t), [t], float(t), False, t == 2, next_observation=frame(3, image=3))
+        buf.save(tmp_path / f"{buf.capacity}.npz")
+    # the file grows with what was written, not with the capacity
+    assert (tmp_path / "4096.npz").stat().st_size < 2 * (tmp_path / "16.npz").stat().st_size
+    back = ChunkReplayBuffer.load(tmp_path / "4096.npz")
+    assert back.capacity == 4096 and back.size == 4 and back.images["cam"].shape == (4096, 4, 5, 3)
+    assert torch.equal(back.images["cam"][:4], big.images["cam"][:4])
+    for t in range(3, 6):   # and it goes on filling where it stopped
+        back.add(frame(t, image=t), [t], 0.0, False, t == 5, next_observation=frame(6, image=6))
+    assert back.size == 8 and int(back.images["cam"][7, 0, 0, 0]) == 6
+
+
+def test_a_wrapped_buffer_round_trips_every_slot(tmp_path):
+    buf = ChunkReplayBuffer(6, 1, 1, {"cam": (4, 5, 3)})
+    for t in range(9):
+        buf.add(frame(t, image=t), [t], float(t), False, t == 8, next_observation=frame(9, image=9))
+    assert buf.size == buf.capacity and buf.cursor != 0
+    buf.save(tmp_path / "buf.npz")
+    back = ChunkReplayBuffer.load(tmp_path / "buf.npz")
+    assert back.cursor == buf.cursor and torch.equal(back.images["cam"], buf.images["cam"])
+    assert torch.equal(back.state, buf.state) and torch.equal(back.step_in_episode, buf.step_in_episode)
+
+
 def test_mixed_sampler_draws_half_offline_half_online():
     off = two_episodes()
     off.is_offline = True
