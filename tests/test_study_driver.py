@@ -183,3 +183,24 @@ def test_pixels_mode_on_an_ogbench_task_is_refused_naming_the_sim_tasks(tmp_path
     with pytest.raises(SystemExit):
         run.main(["--budget", "smoke", "--tasks", "cube-single", "--obs_mode", "pixels", "--results-dir", str(tmp_path)])
     assert "sim tasks (lift, pickplace); cube-single observe" in capsys.readouterr().err
+
+
+def test_the_main_recipe_cells_change_only_the_critic_variant_of_the_main_job(tmp_path):
+    from benchmarks.study.main_recipe import MAIN_RECIPE_VARIANTS, cell_command
+    from benchmarks.study.variants import VARIANTS
+    from policy.config import TRAIN_RECIPE
+    from policy.training import TrainConfig
+    from tools._policy_cli import parse_cli
+
+    main_job = parse_cli(TrainConfig, []).policy
+    for name in MAIN_RECIPE_VARIANTS:
+        cmd = cell_command(VARIANTS[name], 1, 300, 100, 2, tmp_path / name)
+        cfg = parse_cli(TrainConfig, cmd[cmd.index("tools.train") + 1:])
+        overrides = VARIANTS[name].overrides
+        assert all(getattr(cfg.policy, k) == v for k, v in overrides.items()), name
+        # beyond the variant's own settings only what follows from the critic mode (its entropy backup) moves
+        changed = {k for k, v in cfg.policy.to_dict().items() if v != main_job.to_dict()[k]}
+        assert changed <= set(overrides) | {"enable_q_chunking", "backup_entropy"}, name
+        assert all(getattr(cfg.policy, k) == v for k, v in TRAIN_RECIPE.items()), name
+    sac = parse_cli(TrainConfig, cell_command(VARIANTS["sac"], 0, 300, 100, 2, tmp_path)[3:]).policy
+    assert sac.chunk_size == 1
