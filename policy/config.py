@@ -147,6 +147,11 @@ class QChunkSACConfig:
     # cube is far sooner than the sparse critic can: sim Lift from pixels 0.25 / 0.45 success at 2.5k / 5k
     # steps against 0.0 / 0.1 without (docs/benchmarks.md). No effect without cameras or BC
     bc_trains_encoder: bool = True
+    # False: the critic reads the cameras' features detached, so only the BC term trains the camera encoders
+    # (the critic then learns on a representation it cannot bend towards its own targets, as a state critic
+    # does). Needs bc_trains_encoder and bc_weight > 0. A state encoder (state_encoder_dim) still learns
+    # through the critic
+    critic_trains_encoder: bool = True
     keep_terminated_chunks: bool = False      # the chunked critic also trains on chunks a termination cuts
     #                                           short (padded with the last action); the paper drops them
     offline_ratio: float = 0.5                # share of each batch drawn from the offline data (RLPD: 0.5)
@@ -237,6 +242,9 @@ class QChunkSACConfig:
         need(0.0 <= self.offline_ratio <= 1.0, f"offline_ratio must be in [0, 1], got {self.offline_ratio}")
         need(0.0 < self.discount <= 1.0 and 0.0 < self.tau <= 1.0, "discount and tau must be in (0, 1]")
         need(0.0 < self.encoder_tau <= 1.0, "encoder_tau must be in (0, 1]")
+        need(self.critic_trains_encoder or (self.bc_trains_encoder and self.bc_weight > 0),
+             "critic_trains_encoder=false leaves the camera encoders to the BC term: set bc_trains_encoder=true "
+             "and bc_weight > 0, or keep critic_trains_encoder=true")
         need(self.utd_ratio >= 1 and self.batch_size >= 1, "utd_ratio and batch_size must be >= 1")
         need(len(self.critic_hidden_dims) >= 1 and len(self.actor_hidden_dims) >= 1,
              "critic_hidden_dims and actor_hidden_dims need at least one layer")

@@ -122,6 +122,10 @@ class QChunkSACLearner(nn.Module):
         bc_encoder = [p for p in policy.encoder.cameras.parameters() if p.requires_grad]
         self._bc_to_encoder = bool(cfg.bc_trains_encoder and bc_encoder and cfg.bc_weight > 0)
         self._actor_loss_inputs = self.actor_params + bc_encoder if self._bc_to_encoder else self.actor_params
+        # critic_trains_encoder=false: the critic sees the cameras' features detached (the last image_dim columns)
+        self._critic_image_dims = 0 if cfg.critic_trains_encoder else policy.encoder.image_dim
+        self._critic_loss_inputs = self.critic_params if cfg.critic_trains_encoder else \
+            list(self.critic.parameters()) + [p for p in policy.encoder.state_net.parameters() if p.requires_grad]
         self.optimizers = {
             "critic": _adam(self.critic_params, cfg.critic_lr),
             "actor": _adam(self.actor_params, cfg.actor_lr),
@@ -148,6 +152,14 @@ class QChunkSACLearner(nn.Module):
     def _critic_input(self, features: torch.Tensor, unit_chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(f(s), a_{0:h}) (chunked) or (f(s), a_0) (first_action); unit_chunk (B, h*A)."""
         return features, critic_actions(self.config, unit_chunk)
+
+    def _critic_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The features the critic loss trains through: all of them, or (critic_trains_encoder=false) the
+        cameras' part detached."""
+        d = self._critic_image_dims
+        if d == 0:
+            return features
+        return torch.cat([features[:, :-d], features[:, -d:].detach()], -1)
 
     def _aggregate(self, q: torch.Tensor) -> torch.Tensor:
         """(K, ...) -> (...) over the critics (`aggregate_critics`)."""
@@ -226,7 +238,7 @@ class QChunkSACLearner(nn.Module):
             y = self.td_target(batch, alpha)
             feat = pol.features(batch.state, self._images(batch.images))
             data_a = pol.chunk_to_unit(batch.actions, batch.state)                    # (B, h*A)
-            q = self.critic(*self._critic_input(feat, data_a)).float()                 # (K, B)
+            q = self.critic(*self._critic_input(self._critic_features(feat), data_a)).float()   # (K, B)
             valid = self.critic_valid(batch)
             critic_loss = ((q - y).square() * valid).mean()
 
@@ -251,7 +263,7 @@ class QChunkSACLearner(nn.Module):
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
         # each loss reaches only its own parameters (and, with bc_trains_encoder, BC the encoder's too)
-        critic_loss.backward(inputs=self.critic_params, retain_graph=self._bc_to_encoder)
+        critic_loss.backward(inputs=self._critic_loss_inputs, retain_graph=self._bc_to_encoder)
         actor_loss.backward(inputs=self._actor_loss_inputs)
         temperature_loss.backward(inputs=[self.log_alpha])
         if cfg.grad_clip_norm > 0:

@@ -229,3 +229,28 @@ def test_the_target_encoder_is_saved_and_restored_with_the_training_state():
     fresh.load_training_state(state)
     for k, v in lrn.encoder_target.state_dict().items():
         torch.testing.assert_close(fresh.encoder_target.state_dict()[k], v, msg=k)
+
+
+def test_without_critic_trains_encoder_the_cameras_learn_from_the_bc_term_alone():
+    batch = image_batch()
+    grads = {}
+    for bc, critic in ((True, True), (False, True), (True, False)):
+        torch.manual_seed(0)
+        pol = make_policy(CNN, bc_trains_encoder=bc, critic_trains_encoder=critic, bc_weight=1.0)
+        lrn = QChunkSACLearner(pol, torch.Generator().manual_seed(0))
+        lrn.update([batch])
+        grads[bc, critic] = {n: p.grad.clone() for n, p in lrn.named_parameters() if p.grad is not None}
+    both, critic_only, bc_only = grads[True, True], grads[False, True], grads[True, False]
+    cams = [n for n in both if ".encoder.cameras." in n]
+    assert cams
+    for n in cams:   # the encoder's gradient is the sum of the two losses' parts: drop the critic's, BC's is left
+        torch.testing.assert_close(bc_only[n], both[n] - critic_only[n], msg=n, atol=1e-6, rtol=1e-4)
+    for n in set(both) - set(cams):   # the critic and the actor see the same values either way
+        torch.testing.assert_close(bc_only[n], both[n], msg=n)
+
+
+def test_critic_trains_encoder_off_without_bc_to_train_the_cameras_is_refused():
+    with pytest.raises(ValueError, match="critic_trains_encoder=false"):
+        QChunkSACConfig(critic_trains_encoder=False, bc_trains_encoder=False)
+    with pytest.raises(ValueError, match="critic_trains_encoder=false"):
+        QChunkSACConfig(critic_trains_encoder=False, bc_weight=0.0)
