@@ -107,6 +107,9 @@ class QChunkSACConfig:
     critic_aggregation: str | None = None     # mean | min over the K critics; None: mean (chunked), min (first_action)
     critic_hidden_dims: list[int] = field(default_factory=lambda: [256, 256])
     backup_entropy: bool | None = None        # -alpha log pi in the target; None: off (chunked), on (first_action)
+    # [low, high]: the TD target clipped to the returns the task can pay (a success reward of 1 that ends the
+    # episode: [0, 1]); a bootstrapped value outside them is known to be wrong. None: no clip (the paper)
+    td_target_bounds: list[float] | None = None
 
     # --- actor ---
     actor_hidden_dims: list[int] = field(default_factory=lambda: [256, 256])
@@ -242,6 +245,9 @@ class QChunkSACConfig:
         need(0.0 <= self.offline_ratio <= 1.0, f"offline_ratio must be in [0, 1], got {self.offline_ratio}")
         need(0.0 < self.discount <= 1.0 and 0.0 < self.tau <= 1.0, "discount and tau must be in (0, 1]")
         need(0.0 < self.encoder_tau <= 1.0, "encoder_tau must be in (0, 1]")
+        need(self.td_target_bounds is None or (len(self.td_target_bounds) == 2
+                                                and self.td_target_bounds[0] < self.td_target_bounds[1]),
+             f"td_target_bounds must be [low, high] with low < high, got {self.td_target_bounds}")
         need(self.critic_trains_encoder or (self.bc_trains_encoder and self.bc_weight > 0),
              "critic_trains_encoder=false leaves the camera encoders to the BC term: set bc_trains_encoder=true "
              "and bc_weight > 0, or keep critic_trains_encoder=true")

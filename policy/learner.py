@@ -6,6 +6,7 @@ features, a in [-1, 1] (normalised, tanh-squashed) actions.
     critic input   chunked:       [f(s_t), a_{t:t+h} flattened]       (the paper)
                    first_action:  [f(s_t), a_t]                        (the seed document)
     target         y = R + d * (agg_k Qbar_k(s', a') - [backup_entropy] alpha log pi(a'_{0:h}|s')),
+                   clipped to td_target_bounds when given,
                    a' ~ pi(.|s'),  R = sum_{i<n} g^i r_{t+i},  d = g^n (0 after a termination),
                    n = h (chunked) or n_step (first_action); the replay buffer computes R, d, s'.
     critic loss    mean over k and b of valid_b (Q_k(s, a^data) - y)^2; the chunked critic's valid = 0
@@ -189,7 +190,10 @@ class QChunkSACLearner(nn.Module):
         v_next = self._aggregate(self.critic_target(*self._critic_input(target_feat, next_a)))
         if self.config.backup_entropy:
             v_next = v_next - alpha * next_logp
-        return batch.discounted_return + batch.bootstrap_discount * v_next
+        y = batch.discounted_return + batch.bootstrap_discount * v_next
+        if self.config.td_target_bounds is not None:
+            y = y.clamp(*self.config.td_target_bounds)
+        return y
 
     def _distribution(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The actor's (mean, log_std) in float32 (log-probabilities lose too much in bfloat16)."""

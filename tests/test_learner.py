@@ -216,3 +216,25 @@ def test_the_first_action_presets_act_actor_with_observation_history_trains():
     assert all(torch.isfinite(v) for v in metrics.values())
     assert metrics["q_chunking/chunk_size"] == 4.0 and cfg.critic_mode == "first_action"
     assert any(not torch.equal(b, p) for b, p in zip(before, pol.actor.parameters()))
+
+
+def test_td_target_bounds_clip_the_target_to_the_returns_the_task_can_pay():
+    buf = ChunkReplayBuffer(64, 2, 2, seed=0)
+    for t in range(20):
+        f = {"observation.state": np.array([t, -t], np.float32)}
+        buf.add(f, [0.1, -0.1], float(t == 19), t == 19, False, next_observation=f)
+    batch = buf.sample(32, 2, 2, 0.9)
+    targets = {}
+    for bounds in (None, [0.0, 1.0]):
+        torch.manual_seed(0)
+        cfg = QChunkSACConfig(act_chunk_size=2, critic_hidden_dims=[16], actor_hidden_dims=[16], discount=0.9,
+                              td_target_bounds=bounds).with_features(2, ["a", "b"], {}, 10.0)
+        lrn = QChunkSACLearner(QChunkSACPolicy(cfg), torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            for p in lrn.critic_target.parameters():
+                p.add_(3.0)    # an overestimating target critic
+        lrn.generator.manual_seed(1)
+        targets[str(bounds)] = lrn.td_target(batch, torch.tensor(0.0))
+    free, clipped = targets["None"], targets["[0.0, 1.0]"]
+    assert free.max() > 1.0
+    torch.testing.assert_close(clipped, free.clamp(0.0, 1.0))
