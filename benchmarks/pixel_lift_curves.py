@@ -1,0 +1,82 @@
+"""Pixel Lift runs side by side: evaluation success and the critic's mean Q against env steps.
+
+    .venv/bin/python -m benchmarks.pixel_lift_curves RUN_DIR[=LABEL] ... --out docs/img/pixel_lift.png
+
+Each RUN_DIR is a `tools.train --obs_mode=pixels` output folder (its metrics.jsonl). Prints a markdown table
+(success at each evaluation, mean Q and critic loss at the same steps) and writes one PNG of two panels. The
+sparse Lift reward ends an episode at its success, so no chunk's value exceeds 1: the Q panel marks that line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def read_run(folder: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float, float]]]:
+    """([(env_step, eval success)], [(env_step, q_mean, loss_critic)]) of one run's metrics.jsonl."""
+    evals, q = [], []
+    for line in (folder / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "eval/success_rate" in row:
+            evals.append((row["env_step"], row["eval/success_rate"]))
+        if "q_mean" in row:
+            q.append((row["env_step"], row["q_mean"], row["loss_critic"]))
+    return evals, q
+
+
+def table(runs: dict[str, Path]) -> str:
+    data = {label: read_run(folder) for label, folder in runs.items()}
+    steps = sorted({s for evals, _ in data.values() for s, _ in evals})
+    lines = ["| run | " + " | ".join(f"{s / 1000:g}k" for s in steps) + " |", "|---|" + "---|" * len(steps)]
+    for label, (evals, q) in data.items():
+        cells = []
+        for s in steps:
+            succ = dict(evals).get(s)
+            near = min(q, key=lambda r: abs(r[0] - s)) if q else None
+            cells.append("–" if succ is None else
+                         f"{succ:.2f} (Q {near[1]:.1f}, TD {near[2]:.2f})" if near else f"{succ:.2f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(runs: dict[str, Path], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_s, ax_q) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, folder in runs.items():
+        evals, q = read_run(folder)
+        line, = ax_s.plot([s for s, _ in evals], [v for _, v in evals], marker="o", label=label)
+        ax_q.plot([r[0] for r in q], [r[1] for r in q], color=line.get_color(), label=label)
+    ax_s.set(title="evaluation success (mean chunk, 20 episodes)", xlabel="env steps", ylabel="fraction",
+             ylim=(-0.03, 1.03))
+    ax_q.axhline(1.0, color="grey", ls="--", lw=1, label="largest true value")
+    ax_q.set(title="critic: mean Q of the batch", xlabel="env steps", ylabel="Q")
+    ax_s.legend(fontsize=7)
+    ax_q.legend(fontsize=7)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+", help="RUN_DIR or RUN_DIR=LABEL")
+    p.add_argument("--out", type=Path, default=None, help="PNG to write (default: no plot)")
+    args = p.parse_args(argv)
+    runs = {}
+    for spec in args.runs:
+        folder, _, label = spec.partition("=")
+        runs[label or Path(folder).name] = Path(folder)
+    print(table(runs))
+    if args.out is not None:
+        plot(runs, args.out)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
