@@ -135,8 +135,8 @@ class QChunkSACLearner(nn.Module):
         self._target_params = list(self.critic_target.parameters())
         self._online_params = list(self.critic.parameters())
         # With `target_encoder` the target critic reads its own slowly following copy of a trainable encoder
-        # (SAC-AE, DrQ): bootstrapping through the live encoder moves the features under the target with every
-        # critic step, and a pixel critic then climbs past any return the task can pay.
+        # (SAC-AE, DrQ), so the features under the target do not move with every critic step. On pixel Lift it
+        # ends the late collapse; the climb of Q past the task's returns needs td_target_bounds as well.
         trainable = [p for p in policy.encoder.parameters() if p.requires_grad]
         self.encoder_target: nn.Module | None = None
         if cfg.target_encoder and trainable:
