@@ -141,8 +141,7 @@ class QChunkSACLearner(nn.Module):
         self.encoder_target: nn.Module | None = None
         if cfg.target_encoder and trainable:
             self.encoder_target = copy.deepcopy(policy.encoder).requires_grad_(False)
-            self._encoder_pairs = ([p for p in self.encoder_target.parameters()],
-                                   [p for p in policy.encoder.parameters()])
+            self._encoder_pairs = (list(self.encoder_target.parameters()), list(policy.encoder.parameters()))
         self.step = 0
 
     # ------------------------------------------------------------------ pieces
@@ -183,10 +182,10 @@ class QChunkSACLearner(nn.Module):
         """y = R + d * (agg_k Qbar_k(s', a') - [backup_entropy] alpha log pi(a'_{0:h}|s')),  a' ~ pi(.|s')."""
         pol = self.policy
         next_images = self._images(batch.next_images)
-        next_feat = pol.features(batch.next_state, next_images)
+        next_state = pol.normalizer.state(batch.next_state)     # once, for both encoders
+        next_feat = pol.encoder(next_state, next_images)       # = pol.features(batch.next_state, next_images)
         next_a, next_logp = self._sample(*self._distribution(next_feat, batch.next_state))
-        target_feat = next_feat if self.encoder_target is None else \
-            self.encoder_target(pol.normalizer.state(batch.next_state), next_images)
+        target_feat = next_feat if self.encoder_target is None else self.encoder_target(next_state, next_images)
         v_next = self._aggregate(self.critic_target(*self._critic_input(target_feat, next_a)))
         if self.config.backup_entropy:
             v_next = v_next - alpha * next_logp
