@@ -1,6 +1,10 @@
 """Learner updates per second: chunkbot's QC-SAC learner vs LeRobot 0.6.1's own SAC, side by side.
 
-    python -m benchmarks.bench_learner [--threads 1] [--rounds 5] [--updates 20] [--device cpu]
+    python -m benchmarks.bench_learner [--threads 1] [--rounds 5] [--updates 20] [--device cpu] [--utd 1]
+
+On CUDA two more contenders run: chunkbot's update recorded once as a CUDA graph (`cuda_graph=true`),
+h = 1 and h = 5; with `--utd N` each of chunkbot's calls is N updates (one graph for all N) and the
+table still reports single updates per second.
 
 LeRobot's side is built the way its learner builds it (`lerobot/rl/learner.py`): a
 `GaussianActorPolicy` from a `GaussianActorConfig`, `make_algorithm(SACAlgorithmConfig)`,
@@ -23,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from policy.cuda_graph import WARMUP_UPDATES
 
 STATE_DIM, ACTION_DIM, BATCH = 18, 6, 256
 
@@ -70,7 +76,7 @@ def lerobot_sac(size: Size, device: str):
     return lambda: algorithm.update(iter([batch]))
 
 
-def chunkbot_learner(size: Size, chunk: int, device: str):
+def chunkbot_learner(size: Size, chunk: int, device: str, cuda_graph: bool = False, utd: int = 1):
     from policy.config import QChunkSACConfig
     from policy.learner import QChunkSACLearner
     from policy.qchunk_sac import QChunkSACPolicy
@@ -79,17 +85,17 @@ def chunkbot_learner(size: Size, chunk: int, device: str):
     cfg = QChunkSACConfig(act_chunk_size=chunk, num_critics=size.critics, critic_hidden_dims=list(size.critic_hidden),
                           actor_hidden_dims=list(size.actor_hidden), state_encoder_dim=256, critic_aggregation="min",
                           backup_entropy=True, grad_clip_norm=40.0, batch_size=BATCH,
-                          ).with_features(STATE_DIM, [f"j{i}" for i in range(ACTION_DIM)])
+                          cuda_graph=cuda_graph).with_features(STATE_DIM, [f"j{i}" for i in range(ACTION_DIM)])
     policy = QChunkSACPolicy(cfg)
     rng = np.random.default_rng(0)
     policy.normalizer.fit(rng.normal(size=(100, STATE_DIM)), -np.ones(ACTION_DIM), np.ones(ACTION_DIM))
-    learner = QChunkSACLearner(policy.to(device)).to(device)
+    learner = QChunkSACLearner(policy.to(device), torch.Generator(device).manual_seed(0)).to(device)
     buf = ChunkReplayBuffer(4096, STATE_DIM, ACTION_DIM)
     for t in range(3000):
         buf.add({"observation.state": rng.normal(size=STATE_DIM)}, rng.uniform(-1, 1, ACTION_DIM), rng.normal(),
                 False, t % 100 == 99, next_observation={"observation.state": rng.normal(size=STATE_DIM)})
-    batch = buf.sample(BATCH, cfg.chunk_size, cfg.td_horizon, cfg.discount).to(device)
-    return lambda: learner.update([batch])
+    batches = [buf.sample(BATCH, cfg.chunk_size, cfg.td_horizon, cfg.discount).to(device) for _ in range(utd)]
+    return lambda: learner.update(batches)
 
 
 def timed(step, device: str) -> float:
@@ -110,16 +116,21 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--sizes", default="a,b", help="which sizes: a, b or a,b")
+    ap.add_argument("--utd", type=int, default=1, help="chunkbot's updates per call (timed per update)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rows = []
     for size in [s for s in SIZES if s.name[1] in args.sizes.split(",")]:
         contenders = {"LeRobot SAC": lerobot_sac(size, args.device),
-                      "chunkbot h=1": chunkbot_learner(size, 1, args.device),
-                      "chunkbot h=5": chunkbot_learner(size, 5, args.device)}
-        for step in contenders.values():
-            for _ in range(args.warmup):
+                      "chunkbot h=1": chunkbot_learner(size, 1, args.device, utd=args.utd),
+                      "chunkbot h=5": chunkbot_learner(size, 5, args.device, utd=args.utd)}
+        if args.device.startswith("cuda"):
+            contenders["chunkbot h=1 graph"] = chunkbot_learner(size, 1, args.device, True, args.utd)
+            contenders["chunkbot h=5 graph"] = chunkbot_learner(size, 5, args.device, True, args.utd)
+        per_call = {k: 1 if k.startswith("LeRobot") else args.utd for k in contenders}
+        for name, step in contenders.items():   # the graph contenders are captured here, after their eager calls
+            for _ in range(max(args.warmup, WARMUP_UPDATES + 1) if "graph" in name else args.warmup):
                 step()
         # one update of each contender in turn: a load spike on a shared machine hits one update,
         # and the median over many updates ignores it
@@ -127,15 +138,18 @@ def main() -> None:
         for _ in range(args.rounds * args.updates):
             for name, step in contenders.items():
                 times[name].append(timed(step, args.device))
-        med = {k: 1.0 / statistics.median(v) for k, v in times.items()}
+        med = {k: per_call[k] / statistics.median(v) for k, v in times.items()}
         rows.append((size.name, med))
     print(f"\nfp32, batch {BATCH}, state {STATE_DIM}, action {ACTION_DIM}, device {args.device}, "
-          f"torch threads {args.threads}, median of {args.rounds * args.updates} interleaved updates each\n")
-    print("| size | LeRobot SAC (upd/s) | chunkbot h=1 (upd/s) | speed-up | chunkbot h=5 (upd/s) | h=5 cost vs h=1 |")
-    print("|---|---|---|---|---|---|")
+          f"torch threads {args.threads}, chunkbot UTD {args.utd} per call, median of {args.rounds * args.updates} "
+          "interleaved calls each; updates/s (x LeRobot SAC)\n")
+    names = list(rows[0][1])
+    print("| size | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
     for name, m in rows:
-        lr, h1, h5 = m["LeRobot SAC"], m["chunkbot h=1"], m["chunkbot h=5"]
-        print(f"| {name} | {lr:.1f} | {h1:.1f} | {h1 / lr:.2f}x | {h5:.1f} | {h1 / h5:.2f}x time |")
+        lr = m["LeRobot SAC"]
+        print(f"| {name} | " + " | ".join(f"{m[k]:.1f}" + ("" if k == "LeRobot SAC" else f" ({m[k] / lr:.1f}x)")
+                                          for k in names) + " |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
-"""Seconds per learner update of a pixel policy on the CPU (front + wrist cameras, 6 joints), by input
-pooling (`image_encoder.pool`) and batch size, one torch thread; median of `--updates` after 2 warm-up ones.
+"""Seconds per learner update of a pixel policy (front + wrist cameras, 6 joints), by input pooling
+(`image_encoder.pool`) and batch size, one torch thread; median of `--updates` after the warm-up ones.
 
     .venv/bin/python -m benchmarks.pixel_update_time --size 64 --configs 1:256 2:256 2:128 4:128
+    python -m benchmarks.pixel_update_time --device cuda --size 128 --configs 1:256 --updates 50 --graph
+
+On CUDA the batch is sampled outside the timing and already on the device; `--graph` adds the same update
+recorded as a CUDA graph (`cuda_graph=true`) beside the eager one.
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ from policy.replay import ChunkReplayBuffer
 S = A = 6
 
 
-def seconds_per_update(size: int, pool: int, batch: int, updates: int, bc_trains_encoder: bool) -> float:
+def seconds_per_update(size: int, pool: int, batch: int, updates: int, bc_trains_encoder: bool,
+                       device: str = "cpu", cuda_graph: bool = False) -> float:
     cams = {"front": (size, size, 3), "wrist": (size, size, 3)}
     cfg = QChunkSACConfig(**TRAIN_RECIPE, use_images=True, batch_size=batch, bc_trains_encoder=bc_trains_encoder,
-                          image_encoder=ImageEncoderConfig(pool=pool)).with_features(S, [f"j{i}" for i in range(A)], cams)
+                          image_encoder=ImageEncoderConfig(pool=pool), cuda_graph=cuda_graph,
+                          ).with_features(S, [f"j{i}" for i in range(A)], cams)
     policy = QChunkSACPolicy(cfg)
     rng = np.random.default_rng(0)
     policy.normalizer.fit(rng.normal(size=(100, S)), -np.ones(A), np.ones(A))
-    learner = QChunkSACLearner(policy)
+    learner = QChunkSACLearner(policy.to(device), torch.Generator(device).manual_seed(0)).to(device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     buf = ChunkReplayBuffer(2000, S, A, cams)
 
     def frame() -> dict[str, np.ndarray]:
@@ -37,12 +44,15 @@ def seconds_per_update(size: int, pool: int, batch: int, updates: int, bc_trains
     for t in range(600):
         buf.add(frame(), rng.uniform(-1, 1, A), 0.0, False, t % 60 == 59, next_observation=frame())
     times = []
-    for _ in range(updates + 2):
-        b = buf.sample(batch, cfg.chunk_size, cfg.td_horizon, cfg.discount)
+    warmup = 5 if cuda_graph else 2   # a graph is captured on its 4th call
+    for _ in range(updates + warmup):
+        b = buf.sample(batch, cfg.chunk_size, cfg.td_horizon, cfg.discount).to(device)
+        sync()
         t0 = time.perf_counter()
         learner.update([b])
+        sync()
         times.append(time.perf_counter() - t0)
-    return float(np.median(times[2:]))
+    return float(np.median(times[warmup:]))
 
 
 def main() -> None:
@@ -51,12 +61,16 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["1:256", "2:256", "2:128", "4:128"], help="pool:batch")
     parser.add_argument("--updates", type=int, default=6)
     parser.add_argument("--no-bc-encoder", action="store_true", help="bc_trains_encoder=false")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--graph", action="store_true", help="also time the update as a CUDA graph (CUDA only)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for c in args.configs:
         pool, batch = (int(x) for x in c.split(":"))
-        s = seconds_per_update(args.size, pool, batch, args.updates, not args.no_bc_encoder)
-        print(f"{args.size}x{args.size}, pool {pool}, batch {batch}: {s:.3f} s/update", flush=True)
+        for graph in [False, True] if args.graph else [False]:
+            s = seconds_per_update(args.size, pool, batch, args.updates, not args.no_bc_encoder, args.device, graph)
+            print(f"{args.size}x{args.size}, pool {pool}, batch {batch}, {args.device}{' graph' if graph else ''}: "
+                  f"{s * 1e3:.2f} ms/update ({1 / s:.0f} updates/s)", flush=True)
 
 
 if __name__ == "__main__":

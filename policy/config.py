@@ -162,6 +162,10 @@ class QChunkSACConfig:
     # The update's forward passes under bfloat16 autocast (CUDA with bf16, or the CPU); losses and
     # log-probabilities stay float32.
     bf16: bool = False
+    # CUDA only: record the learner's update (utd_ratio updates in a row) once as a CUDA graph and replay it,
+    # so a small network's update is not paid for in kernel launches (policy/cuda_graph.py). Batch size and
+    # utd_ratio stay fixed within a run.
+    cuda_graph: bool = False
 
     # --- filled from the env / dataset when the policy is built (saved with the policy) ---
     state_dim: int = 0

@@ -38,18 +38,20 @@ from torch import nn
 
 from policy.config import QChunkSACConfig
 from policy.critic import CriticEnsemble, polyak_update
+from policy.cuda_graph import GraphedUpdate
 from policy.distributions import sample_tanh_gaussian, tanh_gaussian_log_prob
 from policy.encoder import random_shift
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.replay import ChunkBatch
 
 
-def _adam(params, lr: float) -> torch.optim.Adam:
+def _adam(params, lr: float, capturable: bool = False) -> torch.optim.Adam:
+    """capturable: the step count lives on the device, as a CUDA graph of the update needs."""
     params = list(params)
     try:  # the fused kernel (CPU and CUDA) updates all tensors in one call
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        return torch.optim.Adam(params, lr=lr, fused=True, capturable=capturable)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=lr, foreach=True)
+        return torch.optim.Adam(params, lr=lr, foreach=True, capturable=capturable)
 
 
 # ------------------------------------------------------------------ the critic's layout
@@ -128,9 +130,9 @@ class QChunkSACLearner(nn.Module):
         self._critic_loss_inputs = self.critic_params if cfg.critic_trains_encoder else \
             list(self.critic.parameters()) + [p for p in policy.encoder.state_net.parameters() if p.requires_grad]
         self.optimizers = {
-            "critic": _adam(self.critic_params, cfg.critic_lr),
-            "actor": _adam(self.actor_params, cfg.actor_lr),
-            "temperature": _adam([self.log_alpha], cfg.temperature_lr),
+            "critic": _adam(self.critic_params, cfg.critic_lr, cfg.cuda_graph),
+            "actor": _adam(self.actor_params, cfg.actor_lr, cfg.cuda_graph),
+            "temperature": _adam([self.log_alpha], cfg.temperature_lr, cfg.cuda_graph),
         }
         self._target_params = list(self.critic_target.parameters())
         self._online_params = list(self.critic.parameters())
@@ -142,6 +144,8 @@ class QChunkSACLearner(nn.Module):
         if cfg.target_encoder and trainable:
             self.encoder_target = copy.deepcopy(policy.encoder).requires_grad_(False)
             self._encoder_pairs = (list(self.encoder_target.parameters()), list(policy.encoder.parameters()))
+        # cuda_graph: the UTD updates of a call recorded once as one CUDA graph (policy/cuda_graph.py)
+        self._graphed = GraphedUpdate(self._update, generator) if cfg.cuda_graph else None
         self.step = 0
 
     # ------------------------------------------------------------------ pieces
@@ -208,7 +212,8 @@ class QChunkSACLearner(nn.Module):
             raise ValueError(f"bf16=true but {torch.cuda.get_device_name(device)} has no bfloat16: drop --policy.bf16")
         if device.type not in ("cuda", "cpu"):
             raise ValueError(f"bf16=true autocasts on CUDA or the CPU, not {device.type}: drop --policy.bf16")
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+        # a CUDA graph cannot hold autocast's cache of casted weights (it would replay stale casts)
+        return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=not self.config.cuda_graph)
 
     def _sample(self, mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """a ~ pi, log pi(a): the learner's one source of policy noise (tests replay the official noise)."""
@@ -227,9 +232,14 @@ class QChunkSACLearner(nn.Module):
     def update(self, batches: Sequence[ChunkBatch]) -> dict[str, torch.Tensor]:
         """len(batches) updates (UTD), each of critic, actor and temperature on its own batch.
         Returns the last update's metrics as 0-d tensors on the learner's device (read them when
-        logging: no host synchronisation inside the update)."""
-        for batch in batches:
-            metrics = self._update(batch)
+        logging: no host synchronisation inside the update). With cuda_graph they are the graph's outputs,
+        overwritten by the next call."""
+        if self._graphed is not None:
+            metrics = self._graphed(batches)
+        else:
+            for batch in batches:
+                metrics = self._update(batch)
+        self.step += len(batches)
         return metrics
 
     def _update(self, batch: ChunkBatch) -> dict[str, torch.Tensor]:
@@ -277,7 +287,6 @@ class QChunkSACLearner(nn.Module):
             polyak_update(*self._encoder_pairs, cfg.encoder_tau)
         for opt in self.optimizers.values():
             opt.step()
-        self.step += 1
 
         return {k: v.detach() for k, v in {
             "loss_critic": critic_loss, "loss_actor": actor_loss, "loss_temperature": temperature_loss,
