@@ -33,6 +33,7 @@ ones, and the first `batch_size` are gathered: uniform over complete windows, on
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import tempfile
@@ -246,6 +247,19 @@ class ChunkReplayBuffer:
     def stored_states(self) -> np.ndarray:
         """Every stored observation's state (for fitting the normaliser)."""
         return self.state[: self.size].cpu().numpy()
+
+    def to(self, device: str | torch.device, seed: int = 0) -> "ChunkReplayBuffer":
+        """This buffer with its storage on `device` (itself when it is there already). A generator cannot
+        cross devices: the moved buffer draws its windows from a new one seeded with `seed`."""
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        out = copy.copy(self)
+        out.device, out.generator = device, torch.Generator(device).manual_seed(seed)
+        for name in self._ARRAYS:
+            setattr(out, name, getattr(self, name).to(device))
+        out.images = {k: v.to(device) for k, v in self.images.items()}
+        return out
 
     @property
     def image_bytes_per_frame(self) -> int:
@@ -508,6 +522,15 @@ class ReplayStreams:
 
     def stored_states(self) -> np.ndarray:
         return np.concatenate([s.stored_states() for s in self.streams])
+
+    def to(self, device: str | torch.device, seed: int = 0) -> "ReplayStreams":
+        """The streams on `device` (stream i's generator seeded with seed + i); the stream picker stays."""
+        moved = [s.to(device, seed + i) for i, s in enumerate(self.streams)]
+        if all(m is s for m, s in zip(moved, self.streams)):
+            return self
+        out = copy.copy(self)
+        out.streams = moved
+        return out
 
     def all_windows(self, chunk_size: int, horizon: int, discount: float) -> ChunkBatch:
         return _concat([s.all_windows(chunk_size, horizon, discount) for s in self.streams])

@@ -90,6 +90,9 @@ class TrainConfig:
     resume: bool = False                      # continue the run in output_dir from checkpoints/last
     seed: int = 0                             # torch, replay sampling, envs and demos (runs are repeatable)
     device: str = "cpu"                       # torch device of the learner: cpu | cuda | cuda:1 | mps
+    # where the replay buffers live: "learner" (the --device: a GPU learner gathers its batches, images
+    # included, without a host round trip) or a torch device, e.g. cpu when the frames outgrow GPU memory
+    replay_device: str = "learner"
     num_threads: int | None = None            # torch CPU threads (set 1-2 on a shared machine)
     progress_bar: bool = True                 # a tqdm bar of env steps on stderr
     preset: str | None = None                 # recorded for reference; tools.train applies it
@@ -102,6 +105,12 @@ class TrainConfig:
             raise ValueError(f"--num_envs={self.num_envs}: use 1 (the env in the learner's process) or more "
                              "(envs in worker processes)")
         check_observation_mode(self.obs_mode, self.image_size)
+        if self.replay_device != "learner":
+            try:
+                torch.device(self.replay_device)
+            except RuntimeError:
+                raise ValueError(f"--replay_device={self.replay_device}: use learner (the --device) or a torch "
+                                 "device such as cpu or cuda") from None
         if self.obs_mode == "pixels":
             self.policy.use_images = True   # pixels mode is learning from the cameras
 
@@ -307,6 +316,9 @@ def train(cfg: TrainConfig) -> dict[str, float]:
         env_step, normalizer_fitted = 0, False
         best_success, best_step = -1.0, None
     pcfg = policy.config
+    replay_device = cfg.device if cfg.replay_device == "learner" else cfg.replay_device
+    online = online.to(replay_device, cfg.seed + env_step)
+    offline = offline.to(replay_device, cfg.seed + env_step + 1_000) if offline is not None else None
     out.mkdir(parents=True, exist_ok=True)
 
     def fit_normalizer(buf: ChunkReplayBuffer) -> None:

@@ -212,3 +212,8 @@ def test_demo_noise_perturbs_the_scripted_demos_and_they_still_succeed():
     first = min(clean.size, noisy.size)
     assert not torch.allclose(clean.action[:first], noisy.action[:first])
     assert noisy.reward[: noisy.size].sum() == 2   # two sparse successes: the expert corrects its noise
+
+
+def test_a_replay_device_torch_does_not_know_is_a_clear_error():
+    with pytest.raises(ValueError, match="--replay_device=gpu0"):
+        TrainConfig(replay_device="gpu0")

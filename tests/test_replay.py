@@ -208,3 +208,19 @@ def test_closing_an_interrupted_episode_keeps_it_apart_from_the_next_one():
     assert w.next_state[0, -1, 0].item() == 3 and w.truncated_early.item()
     starts = buf.sample(256, 3, 3, G).state[:, -1, 0].numpy()
     assert 3 not in set(np.unique(starts))
+
+
+def test_moving_a_buffer_to_its_own_device_keeps_the_same_buffer():
+    buf = two_episodes()
+    assert buf.to("cpu") is buf
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_buffer_moved_to_cuda_gathers_the_windows_it_gathered_on_the_cpu():
+    buf = two_episodes()
+    moved = buf.to("cuda", seed=3)
+    here, there = buf.gather(np.array([0, 2, 5]), 3, 3, G), moved.gather(torch.tensor([0, 2, 5], device="cuda"), 3, 3, G)
+    for name in ("state", "actions", "discounted_return", "bootstrap_discount", "next_state", "terminated_early"):
+        torch.testing.assert_close(getattr(there, name).cpu(), getattr(here, name), msg=name)
+    moved.add(frame(7), [7], 1.0, terminated=True, truncated=False, next_observation=frame(8))
+    assert len(moved) == len(buf) + 1 and moved.sample(4, 3, 3, G).state.device.type == "cuda"
