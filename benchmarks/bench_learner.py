@@ -4,7 +4,8 @@
 
 On CUDA two more contenders run: chunkbot's update recorded once as a CUDA graph (`cuda_graph=true`),
 h = 1 and h = 5; with `--utd N` each of chunkbot's calls is N updates (one graph for all N) and the
-table still reports single updates per second.
+table still reports single updates per second; `--compile` adds h = 5 with its critics compiled
+(`compile=true`) inside the graph.
 
 LeRobot's side is built the way its learner builds it (`lerobot/rl/learner.py`): a
 `GaussianActorPolicy` from a `GaussianActorConfig`, `make_algorithm(SACAlgorithmConfig)`,
@@ -76,7 +77,8 @@ def lerobot_sac(size: Size, device: str):
     return lambda: algorithm.update(iter([batch]))
 
 
-def chunkbot_learner(size: Size, chunk: int, device: str, cuda_graph: bool = False, utd: int = 1):
+def chunkbot_learner(size: Size, chunk: int, device: str, cuda_graph: bool = False, utd: int = 1,
+                     compile_critics: bool = False):
     from policy.config import QChunkSACConfig
     from policy.learner import QChunkSACLearner
     from policy.qchunk_sac import QChunkSACPolicy
@@ -85,7 +87,8 @@ def chunkbot_learner(size: Size, chunk: int, device: str, cuda_graph: bool = Fal
     cfg = QChunkSACConfig(act_chunk_size=chunk, num_critics=size.critics, critic_hidden_dims=list(size.critic_hidden),
                           actor_hidden_dims=list(size.actor_hidden), state_encoder_dim=256, critic_aggregation="min",
                           backup_entropy=True, grad_clip_norm=40.0, batch_size=BATCH,
-                          cuda_graph=cuda_graph).with_features(STATE_DIM, [f"j{i}" for i in range(ACTION_DIM)])
+                          cuda_graph=cuda_graph, compile=compile_critics,
+                          ).with_features(STATE_DIM, [f"j{i}" for i in range(ACTION_DIM)])
     policy = QChunkSACPolicy(cfg)
     rng = np.random.default_rng(0)
     policy.normalizer.fit(rng.normal(size=(100, STATE_DIM)), -np.ones(ACTION_DIM), np.ones(ACTION_DIM))
@@ -117,6 +120,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--sizes", default="a,b", help="which sizes: a, b or a,b")
     ap.add_argument("--utd", type=int, default=1, help="chunkbot's updates per call (timed per update)")
+    ap.add_argument("--compile", action="store_true", help="CUDA: also h=5 with compiled critics in the graph")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -128,6 +132,8 @@ def main() -> None:
         if args.device.startswith("cuda"):
             contenders["chunkbot h=1 graph"] = chunkbot_learner(size, 1, args.device, True, args.utd)
             contenders["chunkbot h=5 graph"] = chunkbot_learner(size, 5, args.device, True, args.utd)
+            if args.compile:
+                contenders["chunkbot h=5 compiled graph"] = chunkbot_learner(size, 5, args.device, True, args.utd, True)
         per_call = {k: 1 if k.startswith("LeRobot") else args.utd for k in contenders}
         for name, step in contenders.items():   # the graph contenders are captured here, after their eager calls
             for _ in range(max(args.warmup, WARMUP_UPDATES + 1) if "graph" in name else args.warmup):

@@ -166,6 +166,9 @@ class QChunkSACConfig:
     # so a small network's update is not paid for in kernel launches (policy/cuda_graph.py). Batch size and
     # utd_ratio stay fixed within a run.
     cuda_graph: bool = False
+    # torch.compile the critic ensembles (fuses their LayerNorm/activation kernels; with cuda_graph the compiled
+    # kernels are what the graph records). The first updates pay the compilation; on a CPU it does not pay.
+    compile: bool = False
 
     # --- filled from the env / dataset when the policy is built (saved with the policy) ---
     state_dim: int = 0

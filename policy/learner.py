@@ -144,7 +144,12 @@ class QChunkSACLearner(nn.Module):
         if cfg.target_encoder and trainable:
             self.encoder_target = copy.deepcopy(policy.encoder).requires_grad_(False)
             self._encoder_pairs = (list(self.encoder_target.parameters()), list(policy.encoder.parameters()))
-        # cuda_graph: the UTD updates of a call recorded once as one CUDA graph (policy/cuda_graph.py)
+        # compile: the critic ensembles' forward fused by torch.compile (the update's losses each backward through
+        # their own parameters, which one compiled graph of the whole update cannot give); cuda_graph: the UTD
+        # updates of a call recorded once as one CUDA graph (policy/cuda_graph.py)
+        if cfg.compile:
+            self.critic.compile()
+            self.critic_target.compile()
         self._graphed = GraphedUpdate(self._update, generator) if cfg.cuda_graph else None
         self.step = 0
 
