@@ -214,6 +214,17 @@ def check_joint_state(env: gym.Env, cfg: QChunkSACConfig) -> None:
                          "use --policy.relative_actions=false for this env")
 
 
+def check_td_target_bounds(env: gym.Env, cfg: QChunkSACConfig) -> None:
+    """Clipping the TD target to [lo, hi] is right only where every return lies there: a sim task's returns
+    do when its reward is the sparse success (1 once, then the episode ends), not with a dense or step-cost
+    reward."""
+    reward_type = getattr(env.unwrapped, "reward_type", "sparse")
+    if cfg.td_target_bounds is not None and reward_type != "sparse":
+        raise ValueError(f"td_target_bounds={list(cfg.td_target_bounds)} clips the TD target to the returns of a "
+                         f"sparse success reward, but this env pays reward_type={reward_type!r}: pass "
+                         "--policy.td_target_bounds=null (or bounds that hold every return of this reward)")
+
+
 def confirm_best(out: Path, env: gym.Env, cfg: TrainConfig, step: int, success: float) -> dict[str, float]:
     """Evaluate checkpoints/best on scenes no evaluation during the run saw: choosing the best of several
     evaluations on the same scenes overstates it, these scenes do not."""
@@ -326,6 +337,7 @@ def train(cfg: TrainConfig) -> dict[str, float]:
 
     if pcfg.relative_actions:
         check_joint_state(env, pcfg)
+    check_td_target_bounds(env, pcfg)
     if not normalizer_fitted and offline is not None:
         fit_normalizer(offline)
         normalizer_fitted = True

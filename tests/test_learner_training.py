@@ -16,7 +16,7 @@ from policy.config import preset
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.runner import evaluate, uniform_random_chunk
 from policy.toy_env import PointReachEnv
-from policy.training import TrainConfig, train
+from policy.training import TrainConfig, check_td_target_bounds, train
 from tools.train import build_config
 
 ENV = "chunkbot/PointReach-v0"
@@ -217,3 +217,17 @@ def test_demo_noise_perturbs_the_scripted_demos_and_they_still_succeed():
 def test_a_replay_device_torch_does_not_know_is_a_clear_error():
     with pytest.raises(ValueError, match="--replay_device=gpu0"):
         TrainConfig(replay_device="gpu0")
+
+
+@pytest.mark.parametrize("reward_type", ["dense", "step_cost"])
+def test_td_target_bounds_on_a_reward_other_than_sparse_success_is_a_clear_error(reward_type):
+    import gymnasium
+
+    import robot.sim.tasks  # noqa: F401 - registers the sim tasks
+
+    env = gymnasium.make("chunkbot/SO101Lift-v0", reward_type=reward_type)
+    cfg = preset("qc", td_target_bounds=[0.0, 1.0])
+    with pytest.raises(ValueError, match="td_target_bounds=null"):
+        check_td_target_bounds(env, cfg)
+    check_td_target_bounds(env, preset("qc"))   # no bounds: any reward
+    env.close()
