@@ -91,7 +91,9 @@ class GraphedUpdate:
                 graph = torch.cuda.CUDAGraph()
                 if self.generator is not None:
                     graph.register_generator_state(self.generator)
-                with torch.cuda.graph(graph, stream=self._stream):
+                # thread_local: a thread acting with the policy on the same GPU (a HIL session) may go on
+                # launching its own work while this one captures
+                with torch.cuda.graph(graph, stream=self._stream, capture_error_mode="thread_local"):
                     for batch in self._static:
                         metrics = self.update_one(batch)
                 self.graph, self._metrics = graph, metrics
