@@ -28,7 +28,8 @@ exact n-step TD with a shorter n.
 
 Sampling is index arithmetic: candidate starts are drawn uniformly, the windows that are not complete
 yet (an open episode's last W steps) or that reach overwritten slots are sorted behind the complete
-ones, and the first `batch_size` are gathered: uniform over complete windows, on any device.
+ones, and the first `batch_size` are gathered: uniform over complete windows, on any device. On a GPU
+with a mostly complete buffer nothing is read back to the host (twice the candidates, no check).
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ class ChunkBatch:
             x, y = getattr(a, f.name), getattr(b, f.name)
             out[f.name] = {c: torch.cat([x[c], y[c]]) for c in x} if isinstance(x, dict) else torch.cat([x, y])
         return ChunkBatch(**out)
+
+
+# the least share of complete windows (by the host's lower bound) at which a non-CPU buffer samples without reading
+# anything back; below it (a nearly empty buffer) the exact rejection loop runs
+_NO_SYNC_FRACTION = 0.9
 
 
 def _map(x: Any, fn) -> Any:
@@ -272,6 +278,9 @@ class ChunkReplayBuffer:
         if len(self) == 0:
             raise RuntimeError("sample() from an empty replay buffer")
         width = max(chunk_size, horizon)
+        if self.device.type != "cpu" and self._complete_fraction_at_least(width, history) >= _NO_SYNC_FRACTION:
+            return self.gather(self._starts_without_sync(batch_size, width, history), chunk_size, horizon, discount,
+                               history)
         picked: list[torch.Tensor] = []
         need = batch_size
         for _ in range(100):
@@ -286,6 +295,22 @@ class ChunkReplayBuffer:
             if need <= 0:
                 return self.gather(torch.cat(picked)[:batch_size], chunk_size, horizon, discount, history)
         raise RuntimeError("no complete chunk window in the replay buffer yet; add more steps")
+
+    def _complete_fraction_at_least(self, width: int, history: int) -> float:
+        """A lower bound on the share of slots that start a complete window, from what the host knows: only the
+        extra final-observation slots, the open episode's last `width` steps and (history > 1) the windows whose
+        history reaches past the ring's oldest slot start no complete window."""
+        return (self.num_acted - width - history) / max(self.size, 1)
+
+    def _starts_without_sync(self, batch_size: int, width: int, history: int) -> torch.Tensor:
+        """`batch_size` complete window starts, uniform, with nothing read back to the host (a GPU learner's
+        sampler then never waits for the device). Twice the candidates plus 64, complete ones first in draw order:
+        with at least 90 % of the slots complete (the caller checks) fewer than `batch_size` complete candidates is
+        dozens of standard deviations away; should it happen, the short places repeat the first complete one."""
+        cand = torch.randint(0, self.size, (2 * batch_size + 64,), device=self.device, generator=self.generator)
+        ok = self._complete(cand, width, history)
+        order = torch.argsort((~ok).to(torch.int8), stable=True)[:batch_size]
+        return torch.where(ok[order], cand[order], cand[order[0]])
 
     def all_windows(self, chunk_size: int, horizon: int, discount: float) -> ChunkBatch:
         """Every complete window, in slot order (for statistics of the data, e.g. its action steps)."""

@@ -224,3 +224,31 @@ def test_a_buffer_moved_to_cuda_gathers_the_windows_it_gathered_on_the_cpu():
         torch.testing.assert_close(getattr(there, name).cpu(), getattr(here, name), msg=name)
     moved.add(frame(7), [7], 1.0, terminated=True, truncated=False, next_observation=frame(8))
     assert len(moved) == len(buf) + 1 and moved.sample(4, 3, 3, G).state.device.type == "cuda"
+
+
+def long_run(steps: int = 400, episode: int = 40) -> ChunkReplayBuffer:
+    """Episodes of `episode` steps, state = slot-free step counter, then an open episode of 2 steps."""
+    buf = ChunkReplayBuffer(1024, 1, 1, seed=1)
+    for t in range(steps):
+        end = t % episode == episode - 1
+        buf.add(frame(t), [t], 0.0, False, end, next_observation=frame(-1))
+    for t in range(2):
+        buf.add(frame(1000 + t), [1000 + t], 0.0, False, False)
+    return buf
+
+
+def test_the_no_sync_sampler_draws_only_complete_windows_uniformly():
+    buf = long_run()
+    assert buf._complete_fraction_at_least(3, 1) >= 0.9
+    starts = torch.cat([buf._starts_without_sync(128, 3, 1) for _ in range(200)])
+    drawn = buf.state[starts, 0].numpy()
+    assert set(np.unique(drawn)) == set(range(400))              # every complete start, no final or open slot
+    counts = np.bincount(drawn.astype(int), minlength=400)
+    assert counts.min() > 0.5 * counts.mean() and counts.max() < 1.6 * counts.mean()
+
+
+def test_a_buffer_with_few_complete_windows_keeps_the_exact_sampler():
+    buf = two_episodes()
+    for t in range(2):
+        buf.add(frame(200 + t), [200 + t], 0.0, False, False)
+    assert buf._complete_fraction_at_least(3, 1) < 0.9   # a GPU buffer this empty would check its draws
