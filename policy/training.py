@@ -17,7 +17,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import draccus
 import gymnasium as gym
@@ -34,7 +34,7 @@ from policy.checkpoint import (
     mark_best,
     save_checkpoint,
 )
-from policy.config import TRAIN_EXPLORATION_NOISE, TRAIN_RECIPE, QChunkSACConfig
+from policy.config import PIXELS_RECIPE, TRAIN_EXPLORATION_NOISE, TRAIN_RECIPE, QChunkSACConfig
 from policy.envs import IMAGE_SIZE, check_observation_mode, make_env, observation_kwargs
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import QChunkSACPolicy
@@ -52,6 +52,9 @@ CONFIRM_SEED = 20_000   # ... and the best checkpoint is confirmed on others
 
 @dataclass
 class TrainConfig:
+    # the policy recipe an observation mode layers over the defaults (tools._policy_cli applies it)
+    POLICY_RECIPE_BY_OBS_MODE: ClassVar[dict[str, dict[str, Any]]] = {"pixels": PIXELS_RECIPE}
+
     env_name: str = "chunkbot/SO101Lift-v0"   # gymnasium id: chunkbot/SO101{Reach,Lift,PickPlace}-v0, ...
     env_kwargs: dict[str, Any] = field(default_factory=dict)   # gymnasium.make keywords, e.g. {"reward_type": "dense"}
     # episode length of the training and evaluation envs; None: the sim task's training length (Lift: 60

@@ -231,3 +231,13 @@ def test_td_target_bounds_on_a_reward_other_than_sparse_success_is_a_clear_error
         check_td_target_bounds(env, cfg)
     check_td_target_bounds(env, preset("qc"))   # no bounds: any reward
     env.close()
+
+
+def test_pixels_mode_starts_from_the_pixel_recipe_and_the_command_line_overrides_it():
+    state = build_config([]).policy
+    pixels = build_config(["--obs_mode=pixels"]).policy
+    assert (pixels.image_encoder.pool, pixels.batch_size, pixels.utd_ratio) == (2, 128, 1)
+    assert pixels.target_encoder and pixels.td_target_bounds == [0.0, 1.0] and pixels.use_images
+    assert pixels.bc_weight == state.bc_weight and not state.target_encoder and state.td_target_bounds is None
+    mine = build_config(["--obs_mode", "pixels", "--policy.td_target_bounds=null", "--policy.batch_size=64"]).policy
+    assert mine.td_target_bounds is None and mine.batch_size == 64 and mine.target_encoder

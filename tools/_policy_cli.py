@@ -61,6 +61,16 @@ def _session_policy_overrides(default_policy: QChunkSACConfig) -> dict:
     return {k: v for k, v in ours.items() if base.get(k) != v}
 
 
+def _obs_mode(args: list[str], data: dict) -> str | None:
+    """The observation mode the command line (`--obs_mode=X` or `--obs_mode X`) or else the config file names."""
+    for i, a in enumerate(args):
+        if a.startswith("--obs_mode="):
+            return a.split("=", 1)[1]
+        if a == "--obs_mode" and i + 1 < len(args):
+            return args[i + 1]
+    return data.get("obs_mode")
+
+
 def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "policy",
                            preset_field: str | None = None) -> T:
     args, preset, path = [], None, None
@@ -90,6 +100,7 @@ def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "p
         merged = {policy_field: preset_dict(preset)}
         if preset_field is not None:
             merged[preset_field] = preset
+    data: dict = {}
     if path is not None:
         _note_renamed_config(path)
         data = json.loads(Path(path).read_text())
@@ -97,7 +108,12 @@ def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "p
             raise ValueError(f"{path} must hold a JSON object")
         if set(data) <= POLICY_KEYS:
             data = {policy_field: data}
-        merged = _deep_merge(merged, data)
+    # an observation mode with its own recipe (tools.train's pixels) layers it over the defaults or the preset;
+    # the config file and the command line still override it
+    recipe = getattr(cls, "POLICY_RECIPE_BY_OBS_MODE", {}).get(_obs_mode(args, data))
+    if recipe:
+        merged = _deep_merge(merged, {policy_field: recipe})
+    merged = _deep_merge(merged, data)
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "config.json"
         file.write_text(json.dumps(merged))
