@@ -3,7 +3,7 @@
     python -m tools.train                                   # the quick default run (minutes on a CPU)
     python -m tools.train --preset=qc --steps=100000 --output_dir=outputs/train/qc
     python -m tools.train --config-path=configs/first_action.json --output_dir=outputs/train/first_action
-    python -m tools.train --obs_mode=pixels --image_size=64 --output_dir=outputs/train/pixels
+    python -m tools.train --obs_mode=pixels --steps=10000 --output_dir=outputs/train/pixels
     python -m tools.train --obs_mode=pixels --num_envs=4 --output_dir=outputs/train/pixels4   # 4 envs render in workers
 
 With no arguments: the paper's method (chunked critic, h = 5) at LeRobot SAC's network sizes on
@@ -17,7 +17,9 @@ Ctrl-C writes a checkpoint; the same command with `--resume=true` continues it.
 cameras (`--image_size` pixels a side), nothing privileged; the demos are recorded with those cameras,
 the images go through the policy's conv encoder (trained by the critic loss, DrQ random shifts), and
 the checkpoint exports (tools.export_onnx) for the real follower (`so101_follower` / `koch_follower`
-with two cameras named front and wrist at that resolution). `--num_envs=N` steps N envs in worker
+with two cameras named front and wrist at that resolution). Pixels mode starts the policy from
+policy/config.py PIXELS_RECIPE (inputs pooled 2x, batch 128, one update per env step, a target encoder,
+TD targets clipped to [0, 1], the returns of the sparse success reward); flags override it. `--num_envs=N` steps N envs in worker
 processes, each playing its own chunks into its own part of the replay, so rendering keeps up with the
 learner (`utd_ratio` updates per env step, counted over all envs; resume with the same N).
 
