@@ -19,9 +19,10 @@ the images go through the policy's conv encoder (trained by the critic loss, DrQ
 the checkpoint exports (tools.export_onnx) for the real follower (`so101_follower` / `koch_follower`
 with two cameras named front and wrist at that resolution). Pixels mode starts the policy from
 policy/config.py PIXELS_RECIPE (inputs pooled 2x, batch 128, one update per env step, a target encoder,
-TD targets clipped to [0, 1], the returns of the sparse success reward); flags override it. `--num_envs=N` steps N envs in worker
-processes, each playing its own chunks into its own part of the replay, so rendering keeps up with the
-learner (`utd_ratio` updates per env step, counted over all envs; resume with the same N).
+TD targets clipped to [0, 1], the returns of the sparse success reward); flags override it.
+`--num_envs=N` steps N envs in worker processes, each playing its own chunks into its own part of the
+replay, so rendering keeps up with the learner (`utd_ratio` updates per env step, counted over all envs;
+resume with the same N).
 
 `--preset=qc|sac|first_action` starts the policy from a preset; `--config-path=FILE.json` holding only
 policy keys (configs/first_action.json, the seed document's JSON block) is the policy config, a file with
