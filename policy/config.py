@@ -376,8 +376,8 @@ TRAIN_EXPLORATION_NOISE = 1.0
 # the command line override it). Inputs pooled 2x and batch 128 at one update per env step keep a CPU run near
 # 0.3 s a step. The target critic reads a slowly following copy of the encoder (target_encoder): with the live
 # encoder, Lift success fell from 45 % to 20 % late in the run as Q climbed to 5 where no return exceeds 1. TD
-# targets clipped to [0, 1], the returns a sparse success reward can pay, held Q under 1. Seeds 0, 1, 2 confirmed
-# 94, 82 and 78 % on 50 fresh scenes after 10k env steps (docs/benchmarks.md, "Learning from pixels").
+# targets clipped to [0, 1], the returns a sparse success reward can pay, held Q under 1. Seeds 0-3 confirmed
+# 94, 82, 78 and 64 % on 50 fresh scenes within 10k env steps (docs/benchmarks.md, "Learning from pixels").
 PIXELS_RECIPE: dict[str, Any] = {
     "image_encoder": {"pool": 2}, "batch_size": 128, "utd_ratio": 1, "target_encoder": True,
     "td_target_bounds": [0.0, 1.0],
