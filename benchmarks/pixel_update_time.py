@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from policy.config import TRAIN_RECIPE, ImageEncoderConfig, QChunkSACConfig
+from policy.cuda_graph import WARMUP_UPDATES
 from policy.learner import QChunkSACLearner
 from policy.qchunk_sac import QChunkSACPolicy
 from policy.replay import ChunkReplayBuffer
@@ -44,7 +45,7 @@ def seconds_per_update(size: int, pool: int, batch: int, updates: int, bc_trains
     for t in range(600):
         buf.add(frame(), rng.uniform(-1, 1, A), 0.0, False, t % 60 == 59, next_observation=frame())
     times = []
-    warmup = 5 if cuda_graph else 2   # a graph is captured on its 4th call
+    warmup = WARMUP_UPDATES + 2 if cuda_graph else 2   # a graph is captured after its eager calls
     for _ in range(updates + warmup):
         b = buf.sample(batch, cfg.chunk_size, cfg.td_horizon, cfg.discount).to(device)
         sync()

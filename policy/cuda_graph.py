@@ -39,11 +39,6 @@ def _tensors(batch: ChunkBatch) -> list[torch.Tensor]:
     return out
 
 
-def _static_copy(batch: ChunkBatch) -> ChunkBatch:
-    return ChunkBatch(**{f.name: ({k: v.clone() for k, v in x.items()} if isinstance(x, dict) else x.clone())
-                         for f in fields(ChunkBatch) for x in [getattr(batch, f.name)]})
-
-
 class GraphedUpdate:
     """`update_one(batch) -> metrics` for `len(batches)` batches in a row, as one CUDA graph."""
 
@@ -86,7 +81,7 @@ class GraphedUpdate:
                     metrics = self.update_one(batch)
                 self.eager_calls += 1
             else:
-                self._static = [_static_copy(b) for b in batches]
+                self._static = [b.map(torch.clone) for b in batches]
                 self._static_inputs = [t for b in self._static for t in _tensors(b)]
                 graph = torch.cuda.CUDAGraph()
                 if self.generator is not None:

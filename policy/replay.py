@@ -64,9 +64,12 @@ class ChunkBatch:
     n_step_used: torch.Tensor               # (B,) n_eff (for the first-action critic's metric)
     is_offline: torch.Tensor                # (B,) bool: drawn from the offline (demo) data
 
+    def map(self, fn) -> "ChunkBatch":
+        """The batch with `fn` applied to every tensor (the cameras' too)."""
+        return ChunkBatch(**{f.name: _map(getattr(self, f.name), fn) for f in fields(self)})
+
     def to(self, device: torch.device | str) -> "ChunkBatch":
-        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
-        return ChunkBatch(**{f.name: _map(getattr(self, f.name), move) for f in fields(self)})
+        return self.map(lambda t: t.to(device, non_blocking=True))
 
     @staticmethod
     def concat(a: "ChunkBatch", b: "ChunkBatch") -> "ChunkBatch":

@@ -62,13 +62,8 @@ def _session_policy_overrides(default_policy: QChunkSACConfig) -> dict:
 
 
 def _obs_mode(args: list[str], data: dict) -> str | None:
-    """The observation mode the command line (`--obs_mode=X` or `--obs_mode X`) or else the config file names."""
-    for i, a in enumerate(args):
-        if a.startswith("--obs_mode="):
-            return a.split("=", 1)[1]
-        if a == "--obs_mode" and i + 1 < len(args):
-            return args[i + 1]
-    return data.get("obs_mode")
+    """The observation mode the command line (`--obs_mode=X`) or else the config file names."""
+    return next((a.split("=", 1)[1] for a in args if a.startswith("--obs_mode=")), data.get("obs_mode"))
 
 
 def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "policy",
@@ -78,7 +73,7 @@ def parse_with_policy_file(cls: type[T], argv: list[str], policy_field: str = "p
     i = 0
     while i < len(argv):
         a = argv[i]
-        for flag in ("--preset", "--config_path"):
+        for flag in ("--preset", "--config_path", "--obs_mode"):   # `--flag value` read as `--flag=value`
             if a == flag and i + 1 < len(argv):
                 a = f"{flag}={argv[i + 1]}"
                 i += 1
