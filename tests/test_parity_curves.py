@@ -10,14 +10,14 @@ OFFICIAL_HEADER = ("avg_gripper_contact_length,num_gripper_contacts,prev_qpos,pr
 
 
 def _official(root, variant, seed, rows):
-    d = root / "cube-double" / variant / f"seed{seed}"
+    d = root / "parity" / "cube-double" / variant / f"seed{seed}"
     d.mkdir(parents=True)
     body = "\n".join(f"0,0,0,0,0,0,0,0,{s},0,0,0,500,1.0,{step}" for step, s in rows)
     (d / "eval.csv").write_text(OFFICIAL_HEADER + "\n" + body + "\n")
 
 
 def _chunkbot(root, variant, seed, rows):
-    d = root / "cube-double" / variant
+    d = root / "parity" / "cube-double" / variant
     d.mkdir(parents=True, exist_ok=True)
     curve = [{"env_step": step, "success_rate": s, "return_mean": 0.0} for step, s in rows]
     (d / f"seed{seed}.json").write_text(json.dumps({"curve": curve}))
@@ -30,7 +30,7 @@ def test_curves_from_both_sides_line_up_by_env_step_and_average_over_seeds(tmp_p
     _chunkbot(cb, "qc", 0, [(5000, 0.1), (10000, 0.5)])
     _chunkbot(cb, "rlpd", 3, [(5000, 0.0), (10000, 0.0)])
 
-    curves = load_curves("cube-double", off, cb)
+    curves = load_curves("cube-double", "parity", off, cb)
 
     assert curves[("official", "qc")] == {0: {5000: 0.0, 10000: 0.4}, 1: {5000: 0.2, 10000: 0.8}}
     assert curves[("chunkbot", "rlpd")] == {3: {5000: 0.0, 10000: 0.0}}

@@ -1,12 +1,13 @@
 """chunkbot's learning curves beside the official Q-chunking code's, from both sides' own result files.
 
-    python -m benchmarks.parity.curves --task cube-double
+    python -m benchmarks.parity.curves --task cube-double [--budget parity_long]
 
-chunkbot's side is the study's `parity` budget (`benchmarks/study/results/parity/<task>/<variant>/seed<k>.json`,
-made by `python -m benchmarks.study.run --budget parity --variants qc rlpd --tasks <task>`). The official
-side is the `eval.csv` that `main_online.py` writes into its `--save_dir`, kept at
-`benchmarks/parity/results/<task>/<variant>/seed<k>/eval.csv` (how to run it: docs/parity.md). Both
-evaluate every 5k env steps with 10 episodes sampled from the policy, so the steps line up.
+chunkbot's side is a study budget (`benchmarks/study/results/<budget>/<task>/<variant>/seed<k>.json`, made by
+`python -m benchmarks.study.run --budget parity --variants qc rlpd --tasks <task>`). The official side is
+the `eval.csv` that `main_online.py` writes into its `--save_dir`, kept at
+`benchmarks/parity/results/<budget>/<task>/<variant>/seed<k>/eval.csv` (how to run it: docs/parity.md),
+run with the same online steps and evaluation interval; both evaluate with 10 episodes sampled from the
+policy, so the steps line up.
 
 Prints a markdown table (success per evaluation, mean over the seeds each side has, and each seed's
 values) and, with `--plot`, writes one figure with a line per seed and a bold line per mean.
@@ -23,7 +24,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 OFFICIAL_RESULTS = REPO / "benchmarks" / "parity" / "results"
-CHUNKBOT_RESULTS = REPO / "benchmarks" / "study" / "results" / "parity"
+CHUNKBOT_RESULTS = REPO / "benchmarks" / "study" / "results"
 VARIANTS = {"qc": "QC (h = 5, BC 0.01)", "rlpd": "RLPD (h = 1, no BC)"}
 
 Curve = dict[int, float]   # env step -> success rate
@@ -39,14 +40,14 @@ def chunkbot_curve(path: Path) -> Curve:
     return {int(p["env_step"]): float(p["success_rate"]) for p in json.loads(path.read_text())["curve"]}
 
 
-def load_curves(task: str, official_dir: Path = OFFICIAL_RESULTS,
+def load_curves(task: str, budget: str = "parity", official_dir: Path = OFFICIAL_RESULTS,
                 chunkbot_dir: Path = CHUNKBOT_RESULTS) -> dict[tuple[str, str], dict[int, Curve]]:
     """(side, variant) -> seed -> curve, for every result file present."""
     curves: dict[tuple[str, str], dict[int, Curve]] = {}
     for variant in VARIANTS:
-        for f in sorted((official_dir / task / variant).glob("seed*/eval.csv")):
+        for f in sorted((official_dir / budget / task / variant).glob("seed*/eval.csv")):
             curves.setdefault(("official", variant), {})[int(f.parent.name[4:])] = official_curve(f)
-        for f in sorted((chunkbot_dir / task / variant).glob("seed*.json")):
+        for f in sorted((chunkbot_dir / budget / task / variant).glob("seed*.json")):
             curves.setdefault(("chunkbot", variant), {})[int(f.stem[4:])] = chunkbot_curve(f)
     return curves
 
@@ -102,13 +103,14 @@ def plot(curves: dict[tuple[str, str], dict[int, Curve]], task: str, out: Path) 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="cube-double", choices=["cube-single", "cube-double"])
+    p.add_argument("--budget", default="parity", help="the study budget both sides ran (parity, parity_long)")
     p.add_argument("--official_dir", type=Path, default=OFFICIAL_RESULTS)
     p.add_argument("--chunkbot_dir", type=Path, default=CHUNKBOT_RESULTS)
     p.add_argument("--plot", type=Path, default=None, help="write the figure here (e.g. docs/img/parity_cube_double.png)")
     args = p.parse_args(argv)
-    curves = load_curves(args.task, args.official_dir, args.chunkbot_dir)
+    curves = load_curves(args.task, args.budget, args.official_dir, args.chunkbot_dir)
     if not curves:
-        p.error(f"no results for {args.task} under {args.official_dir} or {args.chunkbot_dir}")
+        p.error(f"no {args.budget} results for {args.task} under {args.official_dir} or {args.chunkbot_dir}")
     print(markdown_table(curves))
     if args.plot:
         plot(curves, args.task, args.plot)

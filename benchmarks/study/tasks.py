@@ -79,6 +79,12 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
            {"num_critics": 2, "critic_aggregation": "mean", "critic_hidden_dims": [256, 256],
             "actor_hidden_dims": [256, 256], "batch_size": 256, "normalize_state": False},
            seeds=5, ogbench_episodes=100),
+    # `parity` on cube-double for longer (at 40k neither code succeeds once): what one seed per side costs on
+    # the 2-core machine in about an hour; evaluations every 10k
+    Budget("parity_long", {"cube-double": TaskBudget(80_000, 5_000, 10_000, 10)},
+           {"num_critics": 2, "critic_aggregation": "mean", "critic_hidden_dims": [256, 256],
+            "actor_hidden_dims": [256, 256], "batch_size": 256, "normalize_state": False},
+           seeds=1, ogbench_episodes=100),
     # The HIL session's recipe (hil/config.py) on the `full` step budget: BC weight 1 instead
     # of QC-RLPD's 0.01, a starting temperature of 0.01, target entropy -2hA, exploration at 0.2 of
     # the policy's spread and mean-action evaluation. Under `full`'s paper settings nothing reaches
