@@ -64,9 +64,11 @@ def markdown_table(curves: dict[tuple[str, str], dict[int, Curve]]) -> str:
             cells = []
             for s in steps:
                 vals = [c[s] for c in seeds.values() if s in c]
-                per_seed = "/".join(f"{v:.1f}" for v in vals)
-                cells.append(f"{np.mean(vals):.2f} ({per_seed})" if len(vals) > 1 else
-                             (f"{vals[0]:.2f}" if vals else "–"))
+                if not vals:
+                    cells.append("–")
+                else:   # several seeds: the mean, then each seed's value
+                    per_seed = "/".join(f"{v:.1f}" for v in vals)
+                    cells.append(f"{np.mean(vals):.2f}" + (f" ({per_seed})" if len(vals) > 1 else ""))
             lines.append(f"| {side} {VARIANTS[variant]} | {','.join(map(str, seeds))} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

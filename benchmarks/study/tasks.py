@@ -47,6 +47,10 @@ class Budget:
 _SMALL_NET = {"num_critics": 2, "critic_aggregation": "min", "critic_hidden_dims": [256, 256],
               "actor_hidden_dims": [256, 256], "batch_size": 128}
 
+# the official online setting's networks at 2-core sizes (the `parity` budgets below)
+_PARITY_NET = {"num_critics": 2, "critic_aggregation": "mean", "critic_hidden_dims": [256, 256],
+               "actor_hidden_dims": [256, 256], "batch_size": 256, "normalize_state": False}
+
 BUDGETS: dict[str, Budget] = {b.name: b for b in [
     Budget("smoke", {t: TaskBudget(300, 100, 150, 1) for t in
                      ("lift", "pickplace", "cube-single", "cube-double")},
@@ -76,14 +80,12 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
                       # cube-double's episodes are 500 steps (cube-single's 200) and its env steps slower:
                       # 40k is what the 2-core machine affords for both codes, one seed of each
                       "cube-double": TaskBudget(40_000, 5_000, 5_000, 10)},
-           {"num_critics": 2, "critic_aggregation": "mean", "critic_hidden_dims": [256, 256],
-            "actor_hidden_dims": [256, 256], "batch_size": 256, "normalize_state": False},
+           _PARITY_NET,
            seeds=5, ogbench_episodes=100),
     # `parity` on cube-double for longer (at 40k neither code succeeds once): what one seed per side costs on
     # the 2-core machine in about an hour; evaluations every 10k
     Budget("parity_long", {"cube-double": TaskBudget(80_000, 5_000, 10_000, 10)},
-           {"num_critics": 2, "critic_aggregation": "mean", "critic_hidden_dims": [256, 256],
-            "actor_hidden_dims": [256, 256], "batch_size": 256, "normalize_state": False},
+           _PARITY_NET,
            seeds=1, ogbench_episodes=100),
     # The HIL session's recipe (hil/config.py) on the `full` step budget: BC weight 1 instead
     # of QC-RLPD's 0.01, a starting temperature of 0.01, target entropy -2hA, exploration at 0.2 of
