@@ -10,7 +10,8 @@ table still reports single updates per second; `--compile` adds h = 5 with its c
 LeRobot's side is built the way its learner builds it (`lerobot/rl/learner.py`): a
 `GaussianActorPolicy` from a `GaussianActorConfig`, `make_algorithm(SACAlgorithmConfig)`,
 `make_optimizers_and_scheduler()`, and its training step `algorithm.update(batch_iterator)`
-timed on a pre-built batch. Ours: `QChunkSACLearner.update([batch])` on a pre-sampled chunk batch.
+timed on a pre-built batch. Ours: `QChunkSACLearner.update([batch])` on a pre-sampled chunk batch
+(`--bf16` adds h = 5 under bfloat16 autocast).
 Equal sizes: state 18, action 6, batch 256, LeRobot's state encoder (Linear 256 + LayerNorm +
 tanh) on both sides, SiLU MLPs with LayerNorm, min over critics, entropy in the backup, gradient
 clipping at 40 (LeRobot's default), fp32. Sampling is not timed on either side.
@@ -78,7 +79,7 @@ def lerobot_sac(size: Size, device: str):
 
 
 def chunkbot_learner(size: Size, chunk: int, device: str, cuda_graph: bool = False, utd: int = 1,
-                     compile_critics: bool = False):
+                     compile_critics: bool = False, bf16: bool = False):
     from policy.config import QChunkSACConfig
     from policy.learner import QChunkSACLearner
     from policy.qchunk_sac import QChunkSACPolicy
@@ -87,7 +88,7 @@ def chunkbot_learner(size: Size, chunk: int, device: str, cuda_graph: bool = Fal
     cfg = QChunkSACConfig(act_chunk_size=chunk, num_critics=size.critics, critic_hidden_dims=list(size.critic_hidden),
                           actor_hidden_dims=list(size.actor_hidden), state_encoder_dim=256, critic_aggregation="min",
                           backup_entropy=True, grad_clip_norm=40.0, batch_size=BATCH,
-                          cuda_graph=cuda_graph, compile=compile_critics,
+                          cuda_graph=cuda_graph, compile=compile_critics, bf16=bf16,
                           ).with_features(STATE_DIM, [f"j{i}" for i in range(ACTION_DIM)])
     policy = QChunkSACPolicy(cfg)
     rng = np.random.default_rng(0)
@@ -121,6 +122,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="a,b", help="which sizes: a, b or a,b")
     ap.add_argument("--utd", type=int, default=1, help="chunkbot's updates per call (timed per update)")
     ap.add_argument("--compile", action="store_true", help="CUDA: also h=5 with compiled critics in the graph")
+    ap.add_argument("--bf16", action="store_true", help="also h=5 under bfloat16 autocast (bf16=true)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -129,6 +131,8 @@ def main() -> None:
         contenders = {"LeRobot SAC": lerobot_sac(size, args.device),
                       "chunkbot h=1": chunkbot_learner(size, 1, args.device, utd=args.utd),
                       "chunkbot h=5": chunkbot_learner(size, 5, args.device, utd=args.utd)}
+        if args.bf16:
+            contenders["chunkbot h=5 bf16"] = chunkbot_learner(size, 5, args.device, utd=args.utd, bf16=True)
         if args.device.startswith("cuda"):
             contenders["chunkbot h=1 graph"] = chunkbot_learner(size, 1, args.device, True, args.utd)
             contenders["chunkbot h=5 graph"] = chunkbot_learner(size, 5, args.device, True, args.utd)
@@ -146,7 +150,7 @@ def main() -> None:
                 times[name].append(timed(step, args.device))
         med = {k: per_call[k] / statistics.median(v) for k, v in times.items()}
         rows.append((size.name, med))
-    print(f"\nfp32, batch {BATCH}, state {STATE_DIM}, action {ACTION_DIM}, device {args.device}, "
+    print(f"\nfp32 unless named, batch {BATCH}, state {STATE_DIM}, action {ACTION_DIM}, device {args.device}, "
           f"torch threads {args.threads}, chunkbot UTD {args.utd} per call, median of {args.rounds * args.updates} "
           "interleaved calls each; updates/s (x LeRobot SAC)\n")
     names = list(rows[0][1])

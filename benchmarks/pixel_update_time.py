@@ -5,7 +5,8 @@
     python -m benchmarks.pixel_update_time --device cuda --size 128 --configs 1:256 --updates 50 --graph
 
 On CUDA the batch is sampled outside the timing and already on the device; `--graph` adds the same update
-recorded as a CUDA graph (`cuda_graph=true`) beside the eager one.
+recorded as a CUDA graph (`cuda_graph=true`) beside the eager one; `--bf16` adds each under bfloat16 autocast
+(`bf16=true`), the two taking turns one update each.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from policy.replay import ChunkReplayBuffer
 S = A = 6
 
 
-def seconds_per_update(size: int, pool: int, batch: int, updates: int, bc_trains_encoder: bool,
-                       device: str = "cpu", cuda_graph: bool = False) -> float:
+def update_step(size: int, pool: int, batch: int, bc_trains_encoder: bool, device: str = "cpu",
+                cuda_graph: bool = False, bf16: bool = False, encoder: dict | None = None):
+    """One pixel learner and a zero-arg step that samples a batch (untimed) and returns the update's seconds.
+    `encoder`: ImageEncoderConfig fields other than the pooling (default: the policy's encoder)."""
     cams = {"front": (size, size, 3), "wrist": (size, size, 3)}
     cfg = QChunkSACConfig(**TRAIN_RECIPE, use_images=True, batch_size=batch, bc_trains_encoder=bc_trains_encoder,
-                          image_encoder=ImageEncoderConfig(pool=pool), cuda_graph=cuda_graph,
+                          image_encoder=ImageEncoderConfig(pool=pool, **(encoder or {})), cuda_graph=cuda_graph, bf16=bf16,
                           ).with_features(S, [f"j{i}" for i in range(A)], cams)
     policy = QChunkSACPolicy(cfg)
     rng = np.random.default_rng(0)
@@ -44,16 +47,27 @@ def seconds_per_update(size: int, pool: int, batch: int, updates: int, bc_trains
 
     for t in range(600):
         buf.add(frame(), rng.uniform(-1, 1, A), 0.0, False, t % 60 == 59, next_observation=frame())
-    times = []
-    warmup = WARMUP_UPDATES + 2 if cuda_graph else 2   # a graph is captured after its eager calls
-    for _ in range(updates + warmup):
+
+    def step() -> float:
         b = buf.sample(batch, cfg.chunk_size, cfg.td_horizon, cfg.discount).to(device)
         sync()
         t0 = time.perf_counter()
         learner.update([b])
         sync()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times[warmup:]))
+        return time.perf_counter() - t0
+    return step
+
+
+def interleaved_seconds(steps: dict, updates: int, cuda_graph: bool = False) -> dict[str, float]:
+    """Median seconds per update of each step, taking turns one update each (a load spike hits all alike)."""
+    warmup = WARMUP_UPDATES + 2 if cuda_graph else 2   # a graph is captured after its eager calls
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for i in range(updates + warmup):
+        for name, step in steps.items():
+            t = step()
+            if i >= warmup:
+                times[name].append(t)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def main() -> None:
@@ -64,14 +78,19 @@ def main() -> None:
     parser.add_argument("--no-bc-encoder", action="store_true", help="bc_trains_encoder=false")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--graph", action="store_true", help="also time the update as a CUDA graph (CUDA only)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time the update under bfloat16 autocast, interleaved with the fp32 one")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for c in args.configs:
         pool, batch = (int(x) for x in c.split(":"))
         for graph in [False, True] if args.graph else [False]:
-            s = seconds_per_update(args.size, pool, batch, args.updates, not args.no_bc_encoder, args.device, graph)
-            print(f"{args.size}x{args.size}, pool {pool}, batch {batch}, {args.device}{' graph' if graph else ''}: "
-                  f"{s * 1e3:.2f} ms/update ({1 / s:.0f} updates/s)", flush=True)
+            steps = {f"{args.device}{' graph' if graph else ''}{' bf16' if bf16 else ''}":
+                     update_step(args.size, pool, batch, not args.no_bc_encoder, args.device, graph, bf16)
+                     for bf16 in ([False, True] if args.bf16 else [False])}
+            for name, s in interleaved_seconds(steps, args.updates, graph).items():
+                print(f"{args.size}x{args.size}, pool {pool}, batch {batch}, {name}: "
+                      f"{s * 1e3:.2f} ms/update ({1 / s:.0f} updates/s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,25 @@
+"""benchmarks.pixel_update_time: the fp32 and bf16 pixel updates it times side by side are real updates."""
+
+import torch
+
+from benchmarks.pixel_update_time import interleaved_seconds, update_step
+
+TINY = {"channels": 4, "num_layers": 2, "latent_dim": 8}
+
+
+def test_fp32_and_bf16_updates_take_turns_and_each_reports_a_median_time():
+    torch.manual_seed(0)
+    calls: list[str] = []
+
+    def counted(name, step):
+        def run() -> float:
+            calls.append(name)
+            return step()
+        return run
+
+    steps = {name: counted(name, update_step(16, 2, 8, True, bf16=bf16, encoder=TINY)) for name, bf16 in [("fp32", False),
+                                                                                         ("bf16", True)]}
+    seconds = interleaved_seconds(steps, updates=2)
+
+    assert calls == ["fp32", "bf16"] * 4        # 2 warm-up rounds, then 2 timed ones, one update each in turn
+    assert set(seconds) == {"fp32", "bf16"} and all(s > 0 for s in seconds.values())
