@@ -51,4 +51,6 @@ def test_executor_runs_the_sim_arm_in_real_time_at_50_hz():
     s = ex.timing.summary()
     assert result.steps == 50
     assert s["period_p50_ms"] == pytest.approx(20.0, abs=2.0)
-    assert s["command_gap_max_ms"] < 100.0  # inference (150 ms) never stalls the commands
+    # inference takes 150 ms: a loop that waited for it would leave a gap of at least that; a loaded 2-core
+    # machine has delayed a free-running loop's command by up to ~120 ms
+    assert s["command_gap_max_ms"] < 150.0
