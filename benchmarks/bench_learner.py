@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -112,6 +114,19 @@ def timed(step, device: str) -> float:
     return time.perf_counter() - t0
 
 
+def take_turns(steps: dict[str, Callable[[], float]], calls: int, warmup: int = 0) -> dict[str, float]:
+    """Median seconds of each step (a callable that returns its own seconds) over `calls` rounds in which every
+    step runs once in turn: a load spike on a shared machine hits one call, and the median ignores it. `warmup`
+    rounds before them, taken in turn as well, are not counted."""
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for i in range(warmup + calls):
+        for name, step in steps.items():
+            t = step()
+            if i >= warmup:
+                times[name].append(t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -142,13 +157,9 @@ def main() -> None:
         for name, step in contenders.items():   # the graph contenders are captured here, after their eager calls
             for _ in range(max(args.warmup, WARMUP_UPDATES + 1) if "graph" in name else args.warmup):
                 step()
-        # one update of each contender in turn: a load spike on a shared machine hits one update,
-        # and the median over many updates ignores it
-        times: dict[str, list[float]] = {k: [] for k in contenders}
-        for _ in range(args.rounds * args.updates):
-            for name, step in contenders.items():
-                times[name].append(timed(step, args.device))
-        med = {k: per_call[k] / statistics.median(v) for k, v in times.items()}
+        seconds = take_turns({k: partial(timed, step, args.device) for k, step in contenders.items()},
+                             args.rounds * args.updates)
+        med = {k: per_call[k] / t for k, t in seconds.items()}
         rows.append((size.name, med))
     print(f"\nfp32 unless named, batch {BATCH}, state {STATE_DIM}, action {ACTION_DIM}, device {args.device}, "
           f"torch threads {args.threads}, chunkbot UTD {args.utd} per call, median of {args.rounds * args.updates} "

@@ -12,11 +12,11 @@ recorded as a CUDA graph (`cuda_graph=true`) beside the eager one; `--bf16` adds
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
+from benchmarks.bench_learner import take_turns, timed
 from policy.config import TRAIN_RECIPE, ImageEncoderConfig, QChunkSACConfig
 from policy.cuda_graph import WARMUP_UPDATES
 from policy.learner import QChunkSACLearner
@@ -38,7 +38,6 @@ def update_step(size: int, pool: int, batch: int, bc_trains_encoder: bool, devic
     rng = np.random.default_rng(0)
     policy.normalizer.fit(rng.normal(size=(100, S)), -np.ones(A), np.ones(A))
     learner = QChunkSACLearner(policy.to(device), torch.Generator(device).manual_seed(0)).to(device)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     buf = ChunkReplayBuffer(2000, S, A, cams)
 
     def frame() -> dict[str, np.ndarray]:
@@ -50,24 +49,8 @@ def update_step(size: int, pool: int, batch: int, bc_trains_encoder: bool, devic
 
     def step() -> float:
         b = buf.sample(batch, cfg.chunk_size, cfg.td_horizon, cfg.discount).to(device)
-        sync()
-        t0 = time.perf_counter()
-        learner.update([b])
-        sync()
-        return time.perf_counter() - t0
+        return timed(lambda: learner.update([b]), device)
     return step
-
-
-def interleaved_seconds(steps: dict, updates: int, cuda_graph: bool = False) -> dict[str, float]:
-    """Median seconds per update of each step, taking turns one update each (a load spike hits all alike)."""
-    warmup = WARMUP_UPDATES + 2 if cuda_graph else 2   # a graph is captured after its eager calls
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for i in range(updates + warmup):
-        for name, step in steps.items():
-            t = step()
-            if i >= warmup:
-                times[name].append(t)
-    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def main() -> None:
@@ -88,7 +71,8 @@ def main() -> None:
             steps = {f"{args.device}{' graph' if graph else ''}{' bf16' if bf16 else ''}":
                      update_step(args.size, pool, batch, not args.no_bc_encoder, args.device, graph, bf16)
                      for bf16 in ([False, True] if args.bf16 else [False])}
-            for name, s in interleaved_seconds(steps, args.updates, graph).items():
+            warmup = WARMUP_UPDATES + 2 if graph else 2   # a graph is captured after its eager calls
+            for name, s in take_turns(steps, args.updates, warmup).items():
                 print(f"{args.size}x{args.size}, pool {pool}, batch {batch}, {name}: "
                       f"{s * 1e3:.2f} ms/update ({1 / s:.0f} updates/s)", flush=True)
 

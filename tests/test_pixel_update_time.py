@@ -2,7 +2,8 @@
 
 import torch
 
-from benchmarks.pixel_update_time import interleaved_seconds, update_step
+from benchmarks.bench_learner import take_turns
+from benchmarks.pixel_update_time import update_step
 
 TINY = {"channels": 4, "num_layers": 2, "latent_dim": 8}
 
@@ -17,9 +18,9 @@ def test_fp32_and_bf16_updates_take_turns_and_each_reports_a_median_time():
             return step()
         return run
 
-    steps = {name: counted(name, update_step(16, 2, 8, True, bf16=bf16, encoder=TINY)) for name, bf16 in [("fp32", False),
-                                                                                         ("bf16", True)]}
-    seconds = interleaved_seconds(steps, updates=2)
+    steps = {name: counted(name, update_step(16, 2, 8, True, bf16=bf16, encoder=TINY))
+             for name, bf16 in [("fp32", False), ("bf16", True)]}
+    seconds = take_turns(steps, calls=2, warmup=2)
 
     assert calls == ["fp32", "bf16"] * 4        # 2 warm-up rounds, then 2 timed ones, one update each in turn
     assert set(seconds) == {"fp32", "bf16"} and all(s > 0 for s in seconds.values())
