@@ -101,6 +101,20 @@ def test_random_shift_keeps_dtype_and_shape_and_moves_content_by_at_most_pad():
     assert len(set(zip(ys.tolist(), xs.tolist()))) > 5  # the shift varies across the batch
 
 
+@pytest.mark.parametrize("pad", [1, 4])
+def test_random_shift_is_a_crop_of_the_replicate_padded_image_at_the_drawn_offset(pad):
+    images = torch.randint(0, 256, (6, 11, 7, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    out = random_shift(images, pad, torch.Generator().manual_seed(0))
+
+    draws = torch.Generator().manual_seed(0)     # the same draws, in the same order: dy for all, then dx
+    dy, dx = (torch.randint(0, 2 * pad + 1, (6,), generator=draws) for _ in range(2))
+    padded = torch.nn.functional.pad(images.permute(0, 3, 1, 2).float(), (pad,) * 4, mode="replicate")
+    for k in range(6):
+        crop = padded[k, :, dy[k]:dy[k] + 11, dx[k]:dx[k] + 7].permute(1, 2, 0).to(torch.uint8)
+        assert torch.equal(out[k], crop)
+    assert out.permute(0, 3, 1, 2).is_contiguous()   # channels-first memory: the convolutions' rounding as before
+
+
 @pytest.mark.parametrize("use_act_actor, use_images", [(False, False), (True, True)])
 def test_policy_predicts_a_chunk_in_robot_units_within_bounds(use_act_actor, use_images):
     torch.manual_seed(0)
