@@ -129,6 +129,8 @@ class QChunkSACLearner(nn.Module):
         self._critic_image_dims = 0 if cfg.critic_trains_encoder else policy.encoder.image_dim
         self._critic_loss_inputs = self.critic_params if cfg.critic_trains_encoder else \
             list(self.critic.parameters()) + [p for p in policy.encoder.state_net.parameters() if p.requires_grad]
+        self._critic_head_params = list(self.critic.parameters())
+        self._encoder_params = [p for p in policy.encoder.parameters() if p.requires_grad]
         self.optimizers = {
             "critic": _adam(self.critic_params, cfg.critic_lr, cfg.cuda_graph),
             "actor": _adam(self.actor_params, cfg.actor_lr, cfg.cuda_graph),
@@ -281,8 +283,11 @@ class QChunkSACLearner(nn.Module):
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
         # each loss reaches only its own parameters (and, with bc_trains_encoder, BC the encoder's too)
-        critic_loss.backward(inputs=self._critic_loss_inputs, retain_graph=self._bc_to_encoder)
-        actor_loss.backward(inputs=self._actor_loss_inputs)
+        if self._bc_to_encoder:
+            self._backward_through_the_encoder_once(critic_loss, actor_loss, feat)
+        else:
+            critic_loss.backward(inputs=self._critic_loss_inputs)
+            actor_loss.backward(inputs=self._actor_loss_inputs)
         temperature_loss.backward(inputs=[self.log_alpha])
         if cfg.grad_clip_norm > 0:
             for params in (self.critic_params, self.actor_params):
@@ -301,6 +306,23 @@ class QChunkSACLearner(nn.Module):
             "q_chunking/n_step_returns": batch.discounted_return.mean(),
         }.items()} | {"q_chunking/chunk_size": torch.tensor(float(cfg.chunk_size)),
                       "q_chunking/adjusted_entropy": torch.tensor(float(self.target_entropy))}
+
+    def _backward_through_the_encoder_once(self, critic_loss: torch.Tensor, actor_loss: torch.Tensor,
+                                           feat: torch.Tensor) -> None:
+        """The critic loss into the critic and the encoder, the actor loss into the actor and (its BC term)
+        the cameras' encoders, with one backward pass through the encoder for both:
+
+            dL/d(encoder) = J^T (dL_critic/df + mask_cameras * dL_actor/df),   J = df/d(encoder)
+
+        the gradient two passes give (the pass is linear in what flows into it), with the convolutions'
+        backward, most of a pixel update's arithmetic, run once instead of twice."""
+        critic_head, encoder = self._critic_head_params, self._encoder_params
+        *critic_grads, g_critic = torch.autograd.grad(critic_loss, [*critic_head, feat])
+        *actor_grads, g_actor = torch.autograd.grad(actor_loss, [*self.actor_params, feat], allow_unused=True)
+        g_actor[:, : feat.shape[1] - self.policy.encoder.image_dim] = 0     # BC reaches the cameras only
+        for p, g in zip([*critic_head, *self.actor_params], [*critic_grads, *actor_grads]):
+            p.grad = g
+        feat.backward(g_critic + g_actor, inputs=encoder)
 
     # ------------------------------------------------------------------ resume
     def training_state(self) -> dict[str, torch.Tensor]:

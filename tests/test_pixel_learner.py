@@ -3,6 +3,8 @@ file, bfloat16 autocast of the update (on the CPU here), and the CNN's input poo
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -254,3 +256,27 @@ def test_critic_trains_encoder_off_without_bc_to_train_the_cameras_is_refused():
         QChunkSACConfig(critic_trains_encoder=False, bc_trains_encoder=False)
     with pytest.raises(ValueError, match="critic_trains_encoder=false"):
         QChunkSACConfig(critic_trains_encoder=False, bc_weight=0.0)
+
+
+def _two_backward_passes(learner, critic_loss, actor_loss, feat):
+    """The definition: each loss backward through the whole graph to its own parameters."""
+    critic_loss.backward(inputs=learner._critic_loss_inputs, retain_graph=True)
+    actor_loss.backward(inputs=learner._actor_loss_inputs)
+
+
+@pytest.mark.parametrize("options", [{}, {"state_encoder_dim": 8}, {"critic_trains_encoder": False}],
+                         ids=["default", "state_encoder", "critic_does_not_train_cameras"])
+def test_one_backward_pass_through_the_encoder_gives_the_gradients_of_two(options, monkeypatch):
+    batch = image_batch()
+    grads = {}
+    for name in ("one pass", "two passes"):
+        torch.manual_seed(0)
+        lrn = QChunkSACLearner(make_policy(CNN, bc_weight=1.0, **options), torch.Generator().manual_seed(0))
+        if name == "two passes":
+            monkeypatch.setattr(lrn, "_backward_through_the_encoder_once", partial(_two_backward_passes, lrn))
+        lrn.update([batch])
+        grads[name] = {n: p.grad.clone() for n, p in lrn.named_parameters() if p.grad is not None}
+    assert grads["one pass"].keys() == grads["two passes"].keys()
+    assert any(".encoder.cameras." in n for n in grads["one pass"])
+    for n, g in grads["two passes"].items():
+        torch.testing.assert_close(grads["one pass"][n], g, msg=n, atol=1e-6, rtol=1e-5)
