@@ -30,10 +30,12 @@ S = A = 6
 
 
 def pixel_learner(size: int, pool: int, batch: int, bc_trains_encoder: bool = True, device: str = "cpu",
-                  cuda_graph: bool = False, bf16: bool = False, encoder: dict | None = None
+                  cuda_graph: bool = False, bf16: bool = False, encoder: dict | None = None,
+                  learner_cls: type = QChunkSACLearner, demos: bool = False
                   ) -> tuple[QChunkSACLearner, Callable[[], ChunkBatch]]:
     """A pixel learner on `device` and a zero-arg sampler of its batches (on the device) from 600 random frames.
-    `encoder`: ImageEncoderConfig fields other than the pooling (default: the policy's encoder)."""
+    `encoder`: ImageEncoderConfig fields other than the pooling (default: the policy's encoder); `demos`: the
+    frames are marked offline, so the recipe's BC term (bc_data=offline) has a gradient (its cost is the same)."""
     cams = {"front": (size, size, 3), "wrist": (size, size, 3)}
     cfg = QChunkSACConfig(**TRAIN_RECIPE, use_images=True, batch_size=batch, bc_trains_encoder=bc_trains_encoder,
                           image_encoder=ImageEncoderConfig(pool=pool, **(encoder or {})), cuda_graph=cuda_graph, bf16=bf16,
@@ -41,8 +43,8 @@ def pixel_learner(size: int, pool: int, batch: int, bc_trains_encoder: bool = Tr
     policy = QChunkSACPolicy(cfg)
     rng = np.random.default_rng(0)
     policy.normalizer.fit(rng.normal(size=(100, S)), -np.ones(A), np.ones(A))
-    learner = QChunkSACLearner(policy.to(device), torch.Generator(device).manual_seed(0)).to(device)
-    buf = ChunkReplayBuffer(2000, S, A, cams)
+    learner = learner_cls(policy.to(device), torch.Generator(device).manual_seed(0)).to(device)
+    buf = ChunkReplayBuffer(2000, S, A, cams, is_offline=demos)
 
     def frame() -> dict[str, np.ndarray]:
         return {"observation.state": rng.normal(size=S),

@@ -16,7 +16,7 @@ timeout 240 "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py 2>&1
 log "bench_learner --device cuda (UTD 1)"
 timeout 200 "$PY" -m benchmarks.bench_learner --device cuda --rounds 5 --updates 40 2>&1 | tail -n 6 | tee -a "$OUT/gpu_check.txt"
 log "pixel update, 2 cameras 128x128, batch 256, pool 1 and 2 (the pixel recipe's), fp32 and bf16 taking turns"
-# one update is 0.65 TFLOP at pool 1 and 0.14 at pool 2 (FlopCounterMode): 500 updates/s asks 325 or 69 TFLOP/s,
+# one update is 0.43 TFLOP at pool 1 and 0.09 at pool 2 (FlopCounterMode): 500 updates/s asks 217 or 46 TFLOP/s,
 # tensor-core work either way, hence bf16 beside fp32 (convolutions already run in TF32 by default)
 timeout 240 "$PY" -m benchmarks.pixel_update_time --device cuda --size 128 --configs 1:256 2:256 --updates 50 \
     --graph --bf16 2>&1 | tail -n 8 | tee -a "$OUT/gpu_check.txt"
