@@ -31,35 +31,40 @@ def read_run(folder: Path) -> tuple[list[tuple[int, float]], list[tuple[int, flo
     return evals, q
 
 
-def table(runs: list[tuple[str, Path]]) -> str:
-    data = [(label, read_run(folder)) for label, folder in runs]
-    steps = sorted({s for _, (evals, _) in data for s, _ in evals})
+Run = tuple[str, Path, tuple[list, list]]   # (label, folder, read_run(folder))
+
+
+def load(runs: list[tuple[str, Path]]) -> list[Run]:
+    return [(label, folder, read_run(folder)) for label, folder in runs]
+
+
+def table(data: list[Run]) -> str:
+    steps = sorted({s for _, _, (evals, _) in data for s, _ in evals})
     lines = ["| run | " + " | ".join(f"{s / 1000:g}k" for s in steps) + " |", "|---|" + "---|" * len(steps)]
-    counts = defaultdict(int)
-    for label, _ in runs:
-        counts[label] += 1
-    for (label, (evals, q)), (_, folder) in zip(data, runs):
+    groups = _groups(data)
+    for label, folder, (evals, q) in data:
         cells = []
         for s in steps:
             succ = dict(evals).get(s)
             near = min(q, key=lambda r: abs(r[0] - s)) if q else None
             cells.append("–" if succ is None else
                          f"{succ:.2f} (Q {near[1]:.1f}, TD {near[2]:.2f})" if near else f"{succ:.2f}")
-        name = f"{label} ({folder.name})" if counts[label] > 1 else label
+        name = f"{label} ({folder.name})" if len(groups[label]) > 1 else label
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    for label, group in _groups(runs).items():
+    for label, group in groups.items():
         if len(group) > 1:
-            at, mean, _, _ = _mean_curve([read_run(f)[0] for f in group])
+            at, mean, _, _ = _mean_curve([evals for evals, _ in group])
             mean_at = dict(zip(at.tolist(), mean.tolist()))
             cells = [f"{mean_at[s]:.2f}" if s in mean_at else "–" for s in steps]
             lines.append(f"| **{label}: mean of {len(group)}** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _groups(runs: list[tuple[str, Path]]) -> dict[str, list[Path]]:
-    groups: dict[str, list[Path]] = defaultdict(list)
-    for label, folder in runs:
-        groups[label].append(folder)
+def _groups(data: list[Run]) -> dict[str, list[tuple[list, list]]]:
+    """label -> the (evals, q) of every run given it, in order."""
+    groups: dict[str, list[tuple[list, list]]] = defaultdict(list)
+    for label, _, curves in data:
+        groups[label].append(curves)
     return dict(groups)
 
 
@@ -70,15 +75,14 @@ def _mean_curve(curves: list[list[tuple]]) -> tuple[np.ndarray, np.ndarray, np.n
     return np.array(common), values.mean(0), values.min(0), values.max(0)
 
 
-def plot(runs: list[tuple[str, Path]], out: Path) -> None:
+def plot(data: list[Run], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax_s, ax_q) = plt.subplots(1, 2, figsize=(11, 4))
-    for label, group in _groups(runs).items():
-        read = [read_run(f) for f in group]
+    for label, read in _groups(data).items():
         if len(read) == 1:
             (evals, q), = read
             line, = ax_s.plot([s for s, _ in evals], [v for _, v in evals], marker="o", label=label)
@@ -111,9 +115,10 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.runs:
         folder, _, label = spec.partition("=")
         runs.append((label or Path(folder).name, Path(folder)))
-    print(table(runs))
+    data = load(runs)
+    print(table(data))
     if args.out is not None:
-        plot(runs, args.out)
+        plot(data, args.out)
         print(f"wrote {args.out}")
 
 

@@ -21,7 +21,7 @@ import torch
 
 import policy.learner
 from benchmarks.bench_learner import take_turns, timed
-from benchmarks.pixel_update_time import pixel_learner
+from benchmarks.pixel_update_time import pixel_learner, pool_batch
 
 
 def module_at(rev: str, path: str) -> types.ModuleType:
@@ -45,7 +45,7 @@ def main() -> None:
     p.add_argument("--take", nargs="+", choices=["shift", "learner"], default=["shift", "learner"],
                    help="what of REV's code the baseline runs")
     p.add_argument("--size", type=int, default=64)
-    p.add_argument("--configs", nargs="+", default=["2:128"], help="pool:batch")
+    p.add_argument("--configs", nargs="+", type=pool_batch, default=["2:128"], help="pool:batch")
     p.add_argument("--updates", type=int, default=8)
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -53,8 +53,7 @@ def main() -> None:
     old_shift = module_at(args.rev, "policy/encoder.py").random_shift if "shift" in args.take else now_shift
     old_module = module_at(args.rev, "policy/learner.py") if "learner" in args.take else policy.learner
     code = {args.rev: (old_module, old_shift), "now": (policy.learner, now_shift)}
-    for c in args.configs:
-        pool, batch = (int(x) for x in c.split(":"))
+    for pool, batch in args.configs:
         steps = {}
         for name, (module, shift) in code.items():
             torch.manual_seed(0)

@@ -29,6 +29,12 @@ from policy.replay import ChunkBatch, ChunkReplayBuffer
 S = A = 6
 
 
+def pool_batch(text: str) -> tuple[int, int]:
+    """A `--configs` entry, "pool:batch"."""
+    pool, batch = (int(x) for x in text.split(":"))
+    return pool, batch
+
+
 def pixel_learner(size: int, pool: int, batch: int, bc_trains_encoder: bool = True, device: str = "cpu",
                   cuda_graph: bool = False, bf16: bool = False, encoder: dict | None = None,
                   learner_cls: type = QChunkSACLearner, demos: bool = False
@@ -81,7 +87,8 @@ def update_flops(size: int, pool: int, batch: int, bc_trains_encoder: bool = Tru
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=64, help="camera frames, pixels a side")
-    parser.add_argument("--configs", nargs="+", default=["1:256", "2:256", "2:128", "4:128"], help="pool:batch")
+    parser.add_argument("--configs", nargs="+", type=pool_batch, default=["1:256", "2:256", "2:128", "4:128"],
+                        help="pool:batch")
     parser.add_argument("--updates", type=int, default=6)
     parser.add_argument("--no-bc-encoder", action="store_true", help="bc_trains_encoder=false")
     parser.add_argument("--device", default="cpu")
@@ -94,16 +101,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.flops:
-        for c in args.configs:
-            pool, batch = (int(x) for x in c.split(":"))
+        for pool, batch in args.configs:
             counts = update_flops(args.size, pool, batch, not args.no_bc_encoder)
             total = sum(counts.values())
             convs = sum(n for op, n in counts.items() if "convolution" in op)
             print(f"{args.size}x{args.size}, pool {pool}, batch {batch}: {total / 1e9:.1f} GFLOP/update "
                   f"({convs / total:.0%} in convolutions); 500 updates/s = {total * 500 / 1e12:.0f} TFLOP/s", flush=True)
         return
-    for c in args.configs:
-        pool, batch = (int(x) for x in c.split(":"))
+    for pool, batch in args.configs:
         for graph in [False, True] if args.graph else [False]:
             steps = {f"{args.device}{' graph' if graph else ''}{' bf16' if bf16 else ''}":
                      update_step(args.size, pool, batch, not args.no_bc_encoder, args.device, graph, bf16)

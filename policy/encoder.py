@@ -37,8 +37,8 @@ def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator | No
     cols = (dx[:, None] - pad + torch.arange(w, device=dev)[None]).clamp_(0, w - 1)     # (B, W)
     picked_rows = images[torch.arange(b, device=dev)[:, None], rows]                     # (B, H, W, C)
     shifted = picked_rows.gather(2, cols[:, None, :, None].expand(b, h, w, c))
-    # in channels-first memory, as the encoder's convolutions have always read augmented frames: the same
-    # layout gives the same float rounding, so training runs repeat bit for bit
+    # in channels-first memory, the layout the convolutions read augmented frames in before this gather: another
+    # layout rounds the convolutions differently (the gather alone changed no learner's numbers)
     return shifted.permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1)
 
 

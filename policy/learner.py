@@ -119,8 +119,9 @@ class QChunkSACLearner(nn.Module):
         # with bc_trains_encoder the BC term reaches the cameras' encoders too (a state encoder, state_encoder_dim,
         # learns through the critic only; a frozen pretrained image backbone takes no gradient and stays out
         # of the optimiser). The encoder's parameters step with the critic's optimiser either way.
-        self.critic_params = list(self.critic.parameters()) + [p for p in policy.encoder.parameters()
-                                                               if p.requires_grad]
+        self._online_params = list(self.critic.parameters())
+        self._encoder_params = [p for p in policy.encoder.parameters() if p.requires_grad]
+        self.critic_params = self._online_params + self._encoder_params
         self.actor_params = list(policy.actor.parameters())
         bc_encoder = [p for p in policy.encoder.cameras.parameters() if p.requires_grad]
         self._bc_to_encoder = bool(cfg.bc_trains_encoder and bc_encoder and cfg.bc_weight > 0)
@@ -128,22 +129,18 @@ class QChunkSACLearner(nn.Module):
         # critic_trains_encoder=false: the critic sees the cameras' features detached (the last image_dim columns)
         self._critic_image_dims = 0 if cfg.critic_trains_encoder else policy.encoder.image_dim
         self._critic_loss_inputs = self.critic_params if cfg.critic_trains_encoder else \
-            list(self.critic.parameters()) + [p for p in policy.encoder.state_net.parameters() if p.requires_grad]
-        self._critic_head_params = list(self.critic.parameters())
-        self._encoder_params = [p for p in policy.encoder.parameters() if p.requires_grad]
+            self._online_params + [p for p in policy.encoder.state_net.parameters() if p.requires_grad]
         self.optimizers = {
             "critic": _adam(self.critic_params, cfg.critic_lr, cfg.cuda_graph),
             "actor": _adam(self.actor_params, cfg.actor_lr, cfg.cuda_graph),
             "temperature": _adam([self.log_alpha], cfg.temperature_lr, cfg.cuda_graph),
         }
         self._target_params = list(self.critic_target.parameters())
-        self._online_params = list(self.critic.parameters())
         # With `target_encoder` the target critic reads its own slowly following copy of a trainable encoder
         # (SAC-AE, DrQ), so the features under the target do not move with every critic step. On pixel Lift it
         # ends the late collapse; the climb of Q past the task's returns needs td_target_bounds as well.
-        trainable = [p for p in policy.encoder.parameters() if p.requires_grad]
         self.encoder_target: nn.Module | None = None
-        if cfg.target_encoder and trainable:
+        if cfg.target_encoder and self._encoder_params:
             self.encoder_target = copy.deepcopy(policy.encoder).requires_grad_(False)
             self._encoder_pairs = (list(self.encoder_target.parameters()), list(policy.encoder.parameters()))
         # compile: the critic ensembles' forward fused by torch.compile (the update's losses each backward through
@@ -316,13 +313,13 @@ class QChunkSACLearner(nn.Module):
 
         the gradient two passes give (the pass is linear in what flows into it), with the convolutions'
         backward, most of a pixel update's arithmetic, run once instead of twice."""
-        critic_head, encoder = self._critic_head_params, self._encoder_params
+        critic_head = self._online_params
         *critic_grads, g_critic = torch.autograd.grad(critic_loss, [*critic_head, feat])
         *actor_grads, g_actor = torch.autograd.grad(actor_loss, [*self.actor_params, feat], allow_unused=True)
         g_actor[:, : feat.shape[1] - self.policy.encoder.image_dim] = 0     # BC reaches the cameras only
         for p, g in zip([*critic_head, *self.actor_params], [*critic_grads, *actor_grads]):
             p.grad = g
-        feat.backward(g_critic + g_actor, inputs=encoder)
+        feat.backward(g_critic + g_actor, inputs=self._encoder_params)
 
     # ------------------------------------------------------------------ resume
     def training_state(self) -> dict[str, torch.Tensor]:
